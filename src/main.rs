@@ -1,1 +1,116 @@
-fn main() {}
+//! cadline's entry point: parse flags, wire a source to the writer through
+//! one bounded channel, and turn the outcome into an exit code. Everything
+//! else lives in the library.
+
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+
+use cadline::cli::{Cli, Config};
+use cadline::flatten::{FlattenOptions, Flattener};
+use cadline::messages::{self, LogLevel};
+use cadline::shutdown::{self, Shutdown};
+use cadline::{error, mqtt_source, stdin_source, writer};
+
+/// Messages queued between a source and the writer: enough to ride out a
+/// burst, small enough that a stalled stdout pushes back on the broker.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// How long the writer may take to drain and flush once asked to stop;
+/// Telegraf sends SIGKILL 5 s after SIGTERM.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            messages::emit(LogLevel::Error, &format!("{first}; see cadline --help"));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    messages::set_level(cli.log_level);
+    let config = match Config::from_cli(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{e}; see cadline --help");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&config) {
+        Ok(code) => code,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: &Config) -> Result<ExitCode, String> {
+    let flattener = Flattener::new(FlattenOptions {
+        prefix: config.prefix.clone(),
+        timestamp: config.timestamp,
+        meter_tags: config.meter_tags,
+    });
+    let shutdown = Shutdown::new();
+    shutdown::watch_signals(shutdown.clone()).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
+
+    if config.stdin {
+        if io::stdin().is_terminal() {
+            messages::emit(LogLevel::Info, "Reading `mosquitto_sub -v` lines from the terminal; Ctrl-D ends");
+        }
+        let max = config.max_message_size;
+        thread::Builder::new()
+            .name("stdin source".into())
+            .spawn(move || {
+                if let Err(e) = stdin_source::run(io::stdin().lock(), max, &tx) {
+                    error!("Reading stdin failed: {e}");
+                }
+            })
+            .map_err(|e| e.to_string())?;
+    } else {
+        let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
+        let prepared = mqtt_source::prepare(config, password)?;
+        shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
+        mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?;
+    }
+
+    // The writer runs on its own thread so that a stop request can put a
+    // deadline on draining even if stdout is blocked.
+    let stop = shutdown.receiver();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || {
+            let result = writer::run(&rx, &stop, &flattener, io::stdout().lock());
+            let _ = done_tx.send(result);
+        })
+        .map_err(|e| e.to_string())?;
+
+    let stop = shutdown.receiver();
+    let result = crossbeam_channel::select! {
+        recv(done_rx) -> r => r.ok(),
+        recv(stop) -> _ => done_rx.recv_timeout(DRAIN_DEADLINE).ok(),
+    };
+    match result {
+        Some(Ok(stats)) => {
+            cadline::debug!("Wrote {} lines from {} messages", stats.lines, stats.messages);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe && config.stdin => Ok(ExitCode::SUCCESS),
+        Some(Err(e)) => Err(format!("Writing to stdout failed ({e}); exiting")),
+        None => {
+            cadline::warn!("Stdout did not drain within {DRAIN_DEADLINE:?}; exiting anyway");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Writes `Reading`s as InfluxDB line protocol.
+//!
+//! Every line written here must be accepted by InfluxDB 1.x and Telegraf's
+//! parser, whatever a payload contained. The escaping follows the
+//! influxdb-line-protocol crate's builder (the project's reference; the tests
+//! compare the two byte for byte), and adds what the builder leaves to the
+//! caller: non-finite floats, control characters (a raw `\n` would split the
+//! line), empty tag values, and lines without fields.
+//!
+//! It is hand-written rather than built on the crate's builder because the
+//! builder formats every character through `fmt::Write`, which measured as
+//! the largest cost of flattening (see the README's performance table).
+
+use std::io::Write;
+
+use crate::reading::{FieldValue, Reading};
+
+/// Why a reading produced no line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineError {
+    /// No field survived (InfluxDB and Telegraf drop such a line).
+    NoFields,
+}
+
+/// Appends `s` escaped for a tag key, tag value or field key: `,` `=` space
+/// and `\` are backslash-escaped; control characters become spaces since
+/// line protocol has no way to carry them there.
+fn push_key(out: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b',' | b'=' | b' ' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0..=0x1f | 0x7f => out.push(b' '),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Appends a string field value between quotes: `"` and `\` escaped, control
+/// characters (CR and LF above all) replaced by spaces.
+fn push_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0..=0x1f | 0x7f => out.push(b' '),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Whether a value is usable: finite floats only (InfluxDB refuses NaN/inf).
+fn is_writable(value: &FieldValue<'_>) -> bool {
+    match value {
+        FieldValue::Float(f) => f.is_finite(),
+        FieldValue::Int(_) | FieldValue::Str(_) => true,
+    }
+}
+
+/// Appends one line (ending in `\n`) for `reading` to `out`.
+///
+/// Fields that cannot be written (NaN, infinities) and tags with empty values
+/// are left out; if no field is left, nothing is appended.
+pub fn write_line(reading: &Reading<'_>, out: &mut Vec<u8>) -> Result<(), LineError> {
+    if !reading.fields.iter().any(|(_, v)| is_writable(v)) {
+        return Err(LineError::NoFields);
+    }
+    for &b in reading.measurement.as_bytes() {
+        match b {
+            b',' | b' ' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0..=0x1f | 0x7f => out.push(b'_'),
+            _ => out.push(b),
+        }
+    }
+    for (key, value) in &reading.tags {
+        let value = value.trim();
+        if value.is_empty() || key.is_empty() {
+            continue;
+        }
+        out.push(b',');
+        push_key(out, key);
+        out.push(b'=');
+        push_key(out, value);
+    }
+    let mut separator = b' ';
+    for (key, value) in reading.fields.iter().filter(|(_, v)| is_writable(v)) {
+        out.push(separator);
+        separator = b',';
+        push_key(out, key);
+        out.push(b'=');
+        match value {
+            // `{}` on f64 is the shortest text that reads back to the same
+            // number, and never uses an exponent: valid line protocol.
+            FieldValue::Float(f) => {
+                let _ = write!(out, "{f}");
+            }
+            FieldValue::Int(i) => {
+                let _ = write!(out, "{i}i");
+            }
+            FieldValue::Str(s) => push_string(out, s),
+        }
+    }
+    let _ = writeln!(out, " {}", reading.time_ns);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use influxdb_line_protocol::LineProtocolBuilder;
+
+    fn line(r: &Reading<'_>) -> String {
+        let mut out = Vec::new();
+        write_line(r, &mut out).expect("line written");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn sample() -> Reading<'static> {
+        let mut r = Reading::new("electricitymeter", 1_654_979_880_000_000_000);
+        r.tag("device", "AABBCCDDEEFF");
+        r.tag("supplier", "Octopus, \"Energy\" = a\\b");
+        r.float("cumulative", 6613.405);
+        r.float("day", 46.0);
+        r.float("power", -0.5);
+        r.int("han.rssi", -88);
+        r.text("software", "v1.8 \"beta\" C:\\x");
+        r
+    }
+
+    #[test]
+    fn matches_the_reference_builder_byte_for_byte() {
+        let r = sample();
+        let reference = LineProtocolBuilder::new()
+            .measurement("electricitymeter")
+            .tag("device", "AABBCCDDEEFF")
+            .tag("supplier", "Octopus, \"Energy\" = a\\b")
+            .field("cumulative", 6613.405)
+            .field("day", 46.0)
+            .field("power", -0.5)
+            .field("han.rssi", -88_i64)
+            .field("software", "v1.8 \"beta\" C:\\x")
+            .timestamp(1_654_979_880_000_000_000)
+            .close_line()
+            .build();
+        assert_eq!(line(&r), String::from_utf8(reference).expect("utf-8"));
+    }
+
+    #[test]
+    fn floats_stay_floats_and_integers_get_the_suffix() {
+        let text = line(&sample());
+        assert!(text.contains(" cumulative=6613.405,day=46,power=-0.5,han.rssi=-88i,"));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_output() {
+        let mut r = Reading::new("cadstate", 1);
+        r.tag("device", "ab\ncd");
+        r.text("software", "line1\r\nline2\tend");
+        let text = line(&r);
+        assert_eq!(text, "cadstate,device=ab\\ cd software=\"line1  line2 end\" 1\n");
+        assert_eq!(text.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn non_finite_floats_and_empty_tags_are_left_out() {
+        let mut r = Reading::new("electricitymeter", 7);
+        r.tag("device", "X");
+        r.tags.push(("supplier", "  ".into()));
+        r.float("power", f64::NAN);
+        r.float("day", f64::INFINITY);
+        r.float("week", 1.25);
+        assert_eq!(line(&r), "electricitymeter,device=X week=1.25 7\n");
+    }
+
+    #[test]
+    fn a_line_without_fields_is_not_written() {
+        let mut r = Reading::new("electricitymeter", 7);
+        r.tag("device", "X");
+        r.float("power", f64::NAN);
+        let mut out = Vec::new();
+        assert_eq!(write_line(&r, &mut out), Err(LineError::NoFields));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn extreme_floats_are_plain_decimals() {
+        let mut r = Reading::new("m", 0);
+        r.float("big", 1e300);
+        r.float("small", 1e-300);
+        let text = line(&r);
+        assert!(!text.contains('e'), "{text}");
+        let parsed: Vec<_> = influxdb_line_protocol::parse_lines(text.trim_end()).collect();
+        assert!(parsed[0].is_ok(), "{parsed:?}");
+    }
+}

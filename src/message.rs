@@ -1,0 +1,22 @@
+//! `Message`: what a source hands the writer.
+
+/// Called once the message's lines have been flushed to stdout, so an MQTT
+/// QoS 1 message is acknowledged to the broker only when it can no longer
+/// be lost (at-least-once, end to end).
+pub type Ack = Box<dyn FnOnce() + Send>;
+
+/// One MQTT message (or one captured line in pipe mode).
+pub struct Message {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// Arrival time, Unix nanoseconds.
+    pub received_ns: i64,
+    pub ack: Option<Ack>,
+}
+
+/// Now as Unix nanoseconds.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,121 @@
+//! Meter timestamps: parsing, and choosing between the meter's time and the
+//! time of arrival.
+//!
+//! The meter's own time is the default because the CAD republishes the same
+//! gas reading every 10 s for 30 minutes: stamped with the meter's time, all
+//! those copies land on one point in InfluxDB instead of 180.
+
+/// Nanoseconds per second.
+pub const NANOS: i64 = 1_000_000_000;
+
+/// How far ahead of our clock a meter timestamp may be before we distrust it.
+pub const MAX_FUTURE_NS: i64 = 3600 * NANOS;
+
+/// Before this (2000-01-01) a meter timestamp is a placeholder, not a time:
+/// devices without a paired meter send 1970-01-01T00:00:00Z.
+pub const EARLIEST_REAL_NS: i64 = 946_684_800 * NANOS;
+
+/// Which clock stamps the lines (`--timestamp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampSource {
+    /// The reading's own `timestamp` (falls back to arrival when unusable).
+    #[default]
+    Meter,
+    /// The time the message arrived.
+    Receive,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`), so we need no date crate for one format.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` (what the CAD sends) into Unix nanoseconds.
+///
+/// Also accepts a space instead of `T`, a fraction of a second, and a
+/// `+00:00` zone; anything else is `None`. A time without zone is taken as
+/// UTC (the older cloud format's `ts`).
+pub fn parse_meter_timestamp(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if b[10] != b'T' && b[10] != b' ' {
+        return None;
+    }
+    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (hour, min, sec) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60
+    {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut frac_ns = 0;
+    if let Some(after_dot) = rest.strip_prefix(b".") {
+        let n = after_dot.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        let kept = &after_dot[..n.min(9)];
+        frac_ns = digits(kept)? * 10_i64.pow(9 - u32::try_from(kept.len()).ok()?);
+        rest = &after_dot[n..];
+    }
+    match rest {
+        b"" | b"Z" | b"z" | b"+00:00" | b"+0000" => {}
+        _ => return None,
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    secs.checked_mul(NANOS)?.checked_add(frac_ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cad_timestamps() {
+        assert_eq!(parse_meter_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_meter_timestamp("2022-06-11T20:38:00Z"),
+            Some(1_654_979_880 * NANOS)
+        );
+        assert_eq!(
+            parse_meter_timestamp("2020-10-06 20:53:16"),
+            Some(1_602_017_596 * NANOS)
+        );
+        assert_eq!(
+            parse_meter_timestamp("2024-02-29T12:00:00.25+00:00"),
+            Some(1_709_208_000 * NANOS + 250_000_000)
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_utc_time() {
+        for bad in [
+            "",
+            "yesterday",
+            "2022-13-01T00:00:00Z",
+            "2022-06-11T20:38:00+01:00",
+            "2022-06-11T25:00:00Z",
+            "2022-06-11T20:38",
+            "2022-06-11T20:38:00.Z",
+            "２０２２-06-11T20:38:00Z",
+        ] {
+            assert_eq!(parse_meter_timestamp(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The MQTT source: one named thread owns the rumqttc connection, keeps it
+//! alive for months, and hands each message to the writer.
+//!
+//! What it adds to rumqttc's synchronous client:
+//! - backoff between reconnects (rumqttc reconnects the moment it is polled
+//!   again, which is a tight loop against a dead broker);
+//! - resubscribing after every reconnect that did not resume a session;
+//! - manual acknowledgements, sent only after the writer has flushed the
+//!   message's lines, so a QoS 1 reading is never acknowledged and lost;
+//! - a payload limit of our own: rumqttc's incoming limit is raised to the
+//!   protocol maximum so an oversized message never becomes a connection
+//!   error (which, with a persistent session, the broker would redeliver
+//!   forever); we skip and acknowledge it instead.
+//!
+//! MQTT 3.1.1 and 5 have separate client types in rumqttc; `Session` hides
+//! the difference so the loop below exists once.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{select, Sender};
+use rumqttc::{TlsConfiguration, Transport};
+
+use crate::backoff::Backoff;
+use crate::cli::{Broker, Config};
+use crate::flatten::{Level, Note};
+use crate::message::{now_ns, Ack, Message};
+use crate::messages::{self, LogLevel};
+use crate::shutdown::Shutdown;
+
+/// The largest packet MQTT can carry (remaining length 268 435 455).
+const PROTOCOL_MAX: usize = 268_435_455;
+
+/// Requests (acks, subscribes) queued for rumqttc. Larger than the number of
+/// unacknowledged messages a broker sends us (Mosquitto: 20 in flight; we
+/// ask MQTT 5 brokers for at most `RECEIVE_MAXIMUM`), so `ack` never blocks.
+const REQUEST_CAPACITY: usize = 4096;
+const RECEIVE_MAXIMUM: u16 = 1000;
+
+/// Failures logged one by one before we only log every `LOG_EVERY`th.
+const LOUD_FAILURES: u32 = 3;
+const LOG_EVERY: u32 = 20;
+
+/// Everything needed to connect, with secrets and files already read.
+pub struct Prepared {
+    broker: Broker,
+    filters: Vec<String>,
+    qos: u8,
+    client_id: String,
+    persistent: bool,
+    keep_alive: Duration,
+    credentials: Option<(String, String)>,
+    tls: Option<TlsConfiguration>,
+    mqtt_v5: bool,
+    max_message_size: usize,
+}
+
+/// Reads the password and TLS files. Any error here is fatal at start-up
+/// and is returned as one line for the user.
+pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared, String> {
+    let password = match (&config.password_file, env_password) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?;
+            Some(text.lines().next().unwrap_or("").to_owned())
+        }
+        (None, env) => env.filter(|p| !p.is_empty()),
+    };
+    let credentials = match (&config.username, password) {
+        (Some(user), password) => Some((user.clone(), password.unwrap_or_default())),
+        (None, Some(_)) => {
+            crate::warn!("A broker password is set but no --username; MQTT needs both, so neither is sent");
+            None
+        }
+        (None, None) => None,
+    };
+    let tls = if config.broker.tls { Some(tls_configuration(config)?) } else { None };
+    let client_id = config
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("cadline-{}-{}", std::process::id(), now_ns() % 1_000_000_000));
+    Ok(Prepared {
+        broker: config.broker.clone(),
+        filters: config.filters.clone(),
+        qos: config.qos,
+        client_id,
+        persistent: config.persistent_session,
+        keep_alive: Duration::from_secs(config.keep_alive),
+        credentials,
+        tls,
+        mqtt_v5: config.mqtt_v5,
+        max_message_size: config.max_message_size,
+    })
+}
+
+fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+}
+
+/// Where Debian, Fedora, Alpine and NixOS keep the system's CA bundle.
+const SYSTEM_CA_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// TLS always verifies the broker: against --ca-file, else the system's CA
+/// bundle. There is deliberately no way to turn verification off; a
+/// self-signed broker is trusted by giving its CA with --ca-file.
+fn tls_configuration(config: &Config) -> Result<TlsConfiguration, String> {
+    let ca = match &config.ca_file {
+        Some(path) => read_file("--ca-file", path)?,
+        None => {
+            let from_env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+            let path = from_env
+                .into_iter()
+                .chain(SYSTEM_CA_BUNDLES.iter().map(std::path::PathBuf::from))
+                .find(|p| p.is_file())
+                .ok_or("no system CA bundle found for mqtts://; give the broker's CA with --ca-file")?;
+            read_file("the system CA bundle", &path)?
+        }
+    };
+    let client_auth = match &config.client_cert {
+        Some((cert, key)) => Some((read_file("--cert-file", cert)?, read_file("--key-file", key)?)),
+        None => None,
+    };
+    Ok(TlsConfiguration::Simple { ca, alpn: None, client_auth })
+}
+
+/// What the connection reported, in terms both protocol versions share.
+enum Happening {
+    Connected { session_present: bool },
+    Publish { topic: Option<String>, payload: Vec<u8>, ack: Option<Ack> },
+    SubscribeRefused,
+    Failed { text: String, loud: bool },
+    ClosedByUs,
+    Other,
+}
+
+/// A connection of either protocol version.
+enum Session {
+    V4(rumqttc::Client, rumqttc::Connection),
+    V5(rumqttc::v5::Client, rumqttc::v5::Connection),
+}
+
+impl Session {
+    fn open(p: &Prepared) -> Session {
+        let transport = p.tls.clone().map(Transport::Tls);
+        if p.mqtt_v5 {
+            let mut o = rumqttc::v5::MqttOptions::new(&p.client_id, &p.broker.host, p.broker.port);
+            o.set_keep_alive(p.keep_alive)
+                .set_clean_start(!p.persistent)
+                .set_manual_acks(true)
+                .set_max_packet_size(u32::try_from(PROTOCOL_MAX).ok())
+                .set_receive_maximum(Some(RECEIVE_MAXIMUM));
+            if p.persistent {
+                // MQTT 5 ends a session at disconnect unless told otherwise.
+                o.set_session_expiry_interval(Some(u32::MAX));
+            }
+            if let Some((user, pass)) = &p.credentials {
+                o.set_credentials(user, pass);
+            }
+            if let Some(t) = transport {
+                o.set_transport(t);
+            }
+            let (client, connection) = rumqttc::v5::Client::new(o, REQUEST_CAPACITY);
+            Session::V5(client, connection)
+        } else {
+            let mut o = rumqttc::MqttOptions::new(&p.client_id, &p.broker.host, p.broker.port);
+            o.set_keep_alive(p.keep_alive)
+                .set_manual_acks(true)
+                .set_max_packet_size(PROTOCOL_MAX, 64 * 1024)
+                .set_clean_session(!p.persistent || p.client_id.is_empty());
+            if let Some((user, pass)) = &p.credentials {
+                o.set_credentials(user, pass);
+            }
+            if let Some(t) = transport {
+                o.set_transport(t);
+            }
+            let (client, connection) = rumqttc::Client::new(o, REQUEST_CAPACITY);
+            Session::V4(client, connection)
+        }
+    }
+
+    /// Blocks until the connection has something to report.
+    fn next(&mut self) -> Happening {
+        match self {
+            Session::V4(client, connection) => v4_happening(client, connection.recv()),
+            Session::V5(client, connection) => v5_happening(client, connection.recv()),
+        }
+    }
+
+    fn subscribe(&self, filters: &[String], qos: u8) -> Result<(), String> {
+        let result = match self {
+            Session::V4(c, _) => {
+                let q = if qos == 0 { rumqttc::QoS::AtMostOnce } else { rumqttc::QoS::AtLeastOnce };
+                c.subscribe_many(filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), q)))
+                    .map_err(|e| e.to_string())
+            }
+            Session::V5(c, _) => {
+                use rumqttc::v5::mqttbytes::{v5::Filter, QoS};
+                let q = if qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                c.subscribe_many(filters.iter().map(|f| Filter::new(f.clone(), q)))
+                    .map_err(|e| e.to_string())
+            }
+        };
+        result.map_err(|e| format!("subscribe request failed: {e}"))
+    }
+
+    /// Something another thread can call to end the connection loop.
+    fn disconnector(&self) -> Box<dyn Fn() + Send> {
+        match self {
+            Session::V4(c, _) => {
+                let c = c.clone();
+                Box::new(move || drop(c.try_disconnect()))
+            }
+            Session::V5(c, _) => {
+                let c = c.clone();
+                Box::new(move || drop(c.try_disconnect()))
+            }
+        }
+    }
+}
+
+/// Whether an error is one a person must fix (credentials, certificates)
+/// rather than a network blip: logged as an error, not a warning.
+fn is_loud(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["refused, return code", "certificate", "tls", "handshake", "notauthorized", "password"]
+        .iter()
+        .any(|k| t.contains(k))
+}
+
+fn failure(text: String) -> Happening {
+    let loud = is_loud(&text);
+    let text = if text.contains("BadUserNamePassword") || text.contains("NotAuthorized") {
+        format!("{text}: the broker refused the user name or password (check --username and the password)")
+    } else {
+        text
+    };
+    Happening::Failed { text, loud }
+}
+
+fn v4_happening(
+    client: &rumqttc::Client,
+    event: Result<Result<rumqttc::Event, rumqttc::ConnectionError>, rumqttc::RecvError>,
+) -> Happening {
+    use rumqttc::{Event, Outgoing, Packet};
+    match event {
+        Err(_) => Happening::ClosedByUs,
+        Ok(Err(e)) => failure(e.to_string()),
+        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected { session_present: ack.session_present },
+        Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+            let ack: Option<Ack> = (p.qos != rumqttc::QoS::AtMostOnce).then(|| {
+                let client = client.clone();
+                let mut receipt = rumqttc::Publish::new("", p.qos, Vec::<u8>::new());
+                receipt.pkid = p.pkid;
+                Box::new(move || drop(client.ack(&receipt))) as Ack
+            });
+            Happening::Publish { topic: Some(p.topic), payload: p.payload.to_vec(), ack }
+        }
+        Ok(Ok(Event::Incoming(Packet::SubAck(s))))
+            if s.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) =>
+        {
+            Happening::SubscribeRefused
+        }
+        Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::ClosedByUs,
+        Ok(Ok(_)) => Happening::Other,
+    }
+}
+
+fn v5_happening(
+    client: &rumqttc::v5::Client,
+    event: Result<Result<rumqttc::v5::Event, rumqttc::v5::ConnectionError>, rumqttc::v5::RecvError>,
+) -> Happening {
+    use rumqttc::v5::mqttbytes::v5::{Packet, Publish, SubscribeReasonCode};
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::Event;
+    use rumqttc::Outgoing;
+    match event {
+        Err(_) => Happening::ClosedByUs,
+        Ok(Err(e)) => failure(e.to_string()),
+        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected { session_present: ack.session_present },
+        Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+            let ack: Option<Ack> = (p.qos != QoS::AtMostOnce).then(|| {
+                let client = client.clone();
+                let mut receipt = Publish::new("", p.qos, Vec::<u8>::new(), None);
+                receipt.pkid = p.pkid;
+                Box::new(move || drop(client.ack(&receipt))) as Ack
+            });
+            Happening::Publish { topic: String::from_utf8(p.topic.to_vec()).ok(), payload: p.payload.to_vec(), ack }
+        }
+        Ok(Ok(Event::Incoming(Packet::SubAck(s))))
+            if s.return_codes.iter().any(|c| !matches!(c, SubscribeReasonCode::Success(_))) =>
+        {
+            Happening::SubscribeRefused
+        }
+        Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::ClosedByUs,
+        Ok(Ok(_)) => Happening::Other,
+    }
+}
+
+/// Starts the MQTT thread. It runs until `shutdown` fires; it never gives
+/// up on a broker (Telegraf would only restart us to try again).
+pub fn spawn(p: Prepared, tx: Sender<Message>, shutdown: Arc<Shutdown>) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new().name("mqtt connection".into()).spawn(move || run(&p, &tx, &shutdown))
+}
+
+fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
+    let mut session = Session::open(p);
+    let stop = shutdown.receiver();
+    {
+        let disconnect = session.disconnector();
+        let stop = stop.clone();
+        let _ = thread::Builder::new().name("mqtt stopper".into()).spawn(move || {
+            let _ = stop.recv();
+            disconnect();
+        });
+    }
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60), now_ns().unsigned_abs());
+    let mut ever_connected = false;
+    let mut last_failure = String::new();
+    loop {
+        if shutdown.is_triggered() {
+            break;
+        }
+        match session.next() {
+            Happening::Connected { session_present } => {
+                let failures = backoff.failures();
+                backoff.reset();
+                last_failure.clear();
+                let subscribe = !ever_connected || !session_present;
+                let mut what = if session_present { "session resumed".to_owned() } else { "new session".to_owned() };
+                if subscribe {
+                    match session.subscribe(&p.filters, p.qos) {
+                        Ok(()) => what.push_str(&format!(", subscribing to {}", p.filters.join(" "))),
+                        Err(e) => crate::error!("{e}"),
+                    }
+                }
+                let verb = if ever_connected || failures > 0 { "Reconnected" } else { "Connected" };
+                let after = if failures > 0 { format!(" after {failures} failed attempts") } else { String::new() };
+                messages::always(LogLevel::Info, &format!("{verb} to {}{after} ({what})", p.broker));
+                ever_connected = true;
+            }
+            Happening::Publish { topic, payload, ack } => {
+                let Some(topic) = topic else {
+                    crate::warn!("Message with a topic that is not UTF-8; skipped");
+                    ack.into_iter().for_each(|a| a());
+                    continue;
+                };
+                if payload.len() > p.max_message_size {
+                    messages::note(&Note {
+                        level: Level::Warn,
+                        text: format!(
+                            "Message on {topic:?} is {} bytes, over --max-message-size {}; skipped",
+                            payload.len(),
+                            p.max_message_size
+                        ),
+                    });
+                    ack.into_iter().for_each(|a| a());
+                    continue;
+                }
+                let message = Message { topic, payload, received_ns: now_ns(), ack };
+                // Blocks while the writer is behind: back-pressure reaches the
+                // broker through unacknowledged messages and TCP, not memory.
+                select! {
+                    send(tx, message) -> sent => if sent.is_err() { break },
+                    recv(stop) -> _ => break,
+                }
+            }
+            Happening::SubscribeRefused => {
+                crate::error!("The broker refused a subscription to {} (check its ACL)", p.filters.join(" "));
+            }
+            Happening::Failed { text, loud } => {
+                if shutdown.is_triggered() {
+                    break;
+                }
+                let delay = backoff.next_delay();
+                let n = backoff.failures();
+                if n <= LOUD_FAILURES || n % LOG_EVERY == 0 || text != last_failure {
+                    let level = if loud { LogLevel::Error } else { LogLevel::Warn };
+                    let quiet = if n == LOUD_FAILURES {
+                        format!("; further failures are logged every {LOG_EVERY} attempts")
+                    } else {
+                        String::new()
+                    };
+                    let state = if ever_connected && n == 1 { "Connection lost" } else { "Cannot connect" };
+                    messages::emit(
+                        level,
+                        &format!(
+                            "{state} to {}: {text} (attempt {n}, retrying in {:.1}s){quiet}",
+                            p.broker,
+                            delay.as_secs_f64()
+                        ),
+                    );
+                    last_failure = text;
+                }
+                // An interruptible sleep: shutdown wakes it at once.
+                if stop.recv_timeout(delay).is_ok() || shutdown.is_triggered() {
+                    break;
+                }
+            }
+            Happening::ClosedByUs => break,
+            Happening::Other => {}
+        }
+    }
+}

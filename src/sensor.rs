@@ -1,0 +1,104 @@
+//! `glowsensorth1` payloads: the Glow temperature/humidity sensor, relayed by
+//! the CAD as `{"glowsensorth1": {"<sensor-id>": {...}}}`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::flatten::{Context, Level};
+use crate::reading::Reading;
+use crate::tolerant::{Num, Obj, Text};
+use crate::units::{normalise_percent, normalise_temperature};
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    glowsensorth1: Obj<BTreeMap<String, Obj<Entry<'a>>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Entry<'a> {
+    #[serde(borrow)]
+    timestamp: Text<'a>,
+    #[serde(borrow)]
+    temperature: Obj<Quantity<'a>>,
+    #[serde(borrow)]
+    humidity: Obj<Quantity<'a>>,
+    #[serde(borrow)]
+    battery: Obj<Quantity<'a>>,
+    #[serde(borrow)]
+    rssi: Obj<Quantity<'a>>,
+    #[serde(borrow)]
+    status: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Quantity<'a> {
+    value: Num,
+    #[serde(borrow)]
+    units: Text<'a>,
+}
+
+/// Flattens a sensor payload: one `glowsensorth1` reading per sensor in it.
+/// The sensor id comes from the payload's key (the topic's when that key is
+/// empty).
+pub(crate) fn flatten<'p>(
+    ctx: &mut Context<'_>,
+    payload: &'p [u8],
+    device: &str,
+    topic_sensor: &str,
+) -> Vec<Reading<'p>> {
+    let envelope: Envelope<'p> = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(err) => {
+            ctx.invalid_json(&err);
+            return Vec::new();
+        }
+    };
+    let Obj::Value(sensors) = envelope.glowsensorth1 else {
+        ctx.note(Level::Warn, "no \"glowsensorth1\" object; skipped".to_owned());
+        return Vec::new();
+    };
+    let mut readings = Vec::with_capacity(sensors.len());
+    for (id, entry) in &sensors {
+        let Some(entry) = entry.as_ref() else {
+            ctx.note(Level::Warn, format!("sensor {id:?} is not an object; skipped"));
+            continue;
+        };
+        let sensor = if id.trim().is_empty() { topic_sensor } else { id.as_str() };
+        let mut r = Reading::new("glowsensorth1", 0);
+        r.tag("device", device.to_owned());
+        r.tag("sensor", sensor.to_owned());
+        if let Some(q) = entry.temperature.as_ref() {
+            let unit = ctx.text("temperature.units", &q.units);
+            if let Some(v) = ctx.quantity("temperature.value", q.value, unit, normalise_temperature) {
+                r.float("temperature", v);
+            }
+        }
+        for (key, q) in [("humidity", &entry.humidity), ("battery", &entry.battery)] {
+            if let Some(q) = q.as_ref() {
+                let unit = ctx.text(key, &q.units);
+                if let Some(v) = ctx.quantity(key, q.value, unit, normalise_percent) {
+                    r.float(key, v);
+                }
+            }
+        }
+        if let Some(q) = entry.rssi.as_ref() {
+            if let Some(v) = ctx.int("rssi.value", q.value) {
+                r.int("rssi", v);
+            }
+        }
+        if let Some(v) = ctx.text("status", &entry.status) {
+            r.text("status", v.to_owned());
+        }
+        let timestamp = ctx.text("timestamp", &entry.timestamp);
+        if let Some(t) = ctx.time(timestamp, !r.fields.is_empty()) {
+            r.time_ns = t;
+            readings.push(r);
+        }
+    }
+    readings
+}

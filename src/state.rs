@@ -1,0 +1,87 @@
+//! `STATE` payloads: the CAD's own health (firmware, HAN radio link).
+
+use serde::Deserialize;
+
+use crate::flatten::Context;
+use crate::reading::Reading;
+use crate::tolerant::{Num, Obj, Text};
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct State<'a> {
+    #[serde(borrow)]
+    timestamp: Text<'a>,
+    #[serde(borrow)]
+    software: Text<'a>,
+    #[serde(borrow)]
+    hardware: Text<'a>,
+    #[serde(borrow)]
+    ethmac: Text<'a>,
+    #[serde(borrow)]
+    wifistamac: Text<'a>,
+    #[serde(borrow)]
+    smetsversion: Text<'a>,
+    #[serde(borrow)]
+    zigbee: Text<'a>,
+    #[serde(borrow)]
+    han: Obj<Han<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Han<'a> {
+    rssi: Num,
+    lqi: Num,
+    #[serde(borrow)]
+    status: Text<'a>,
+}
+
+/// Flattens a STATE payload into one `cadstate` reading.
+pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &str) -> Vec<Reading<'p>> {
+    let state: State<'p> = match serde_json::from_slice(payload) {
+        Ok(s) => s,
+        Err(err) => {
+            ctx.invalid_json(&err);
+            return Vec::new();
+        }
+    };
+    let mut r = Reading::new("cadstate", 0);
+    r.tag("device", device.to_owned());
+    if let Some(han) = state.han.as_ref() {
+        if let Some(v) = ctx.int("han.rssi", han.rssi) {
+            r.int("han.rssi", v);
+        }
+        if let Some(v) = ctx.int("han.lqi", han.lqi) {
+            r.int("han.lqi", v);
+        }
+        if let Some(v) = ctx.text("han.status", &han.status) {
+            r.text("han.status", v.to_owned());
+        }
+    }
+    for (key, value) in [
+        ("software", &state.software),
+        ("hardware", &state.hardware),
+        ("zigbee", &state.zigbee),
+        ("smetsversion", &state.smetsversion),
+    ] {
+        if let Some(v) = ctx.text(key, value) {
+            r.text(key, v.to_owned());
+        }
+    }
+    // Older firmware names the MAC `ethmac`, newer `wifistamac`.
+    let mac = ctx
+        .text("ethmac", &state.ethmac)
+        .or_else(|| ctx.text("wifistamac", &state.wifistamac))
+        .map(str::to_owned);
+    if let Some(mac) = mac {
+        r.text("mac", mac);
+    }
+    let timestamp = ctx.text("timestamp", &state.timestamp);
+    match ctx.time(timestamp, !r.fields.is_empty()) {
+        Some(t) => {
+            r.time_ns = t;
+            vec![r]
+        }
+        None => Vec::new(),
+    }
+}

@@ -1,0 +1,112 @@
+//! Which CAD message a topic carries, and for which device.
+
+/// The message kinds a CAD publishes, by topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic<'t> {
+    /// `<prefix>/<id>/SENSOR/electricitymeter`
+    Electricity { device: &'t str },
+    /// `<prefix>/<id>/SENSOR/gasmeter`
+    Gas { device: &'t str },
+    /// `<prefix>/<id>/STATE`
+    State { device: &'t str },
+    /// `<prefix>/<id>/SENSOR/glowsensorth1/<sensor-id>`
+    Sensor { device: &'t str, sensor: &'t str },
+    /// The older cloud feed: `SMART/HILD/<id>` or `SMART/DCAD/<id>`, whatever
+    /// the prefix.
+    LegacyHex { device: &'t str },
+}
+
+/// A topic segment that can name a device: not empty, no wildcard.
+fn is_id(segment: &str) -> bool {
+    !segment.is_empty() && !segment.contains(['+', '#'])
+}
+
+/// Classifies `topic` under `prefix` (which may itself contain `/`).
+/// `None` for a topic cadline does not know.
+pub fn classify<'t>(topic: &'t str, prefix: &str) -> Option<Topic<'t>> {
+    let prefix = prefix.trim_end_matches('/');
+    if let Some(device) = topic
+        .strip_prefix("SMART/HILD/")
+        .or_else(|| topic.strip_prefix("SMART/DCAD/"))
+    {
+        return is_id(device)
+            .then_some(Topic::LegacyHex { device })
+            .filter(|_| !device.contains('/'));
+    }
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let device = parts.next().filter(|d| is_id(d))?;
+    let kind = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("STATE"), None, None, None) => Topic::State { device },
+        (Some("SENSOR"), Some("electricitymeter"), None, None) => Topic::Electricity { device },
+        (Some("SENSOR"), Some("gasmeter"), None, None) => Topic::Gas { device },
+        (Some("SENSOR"), Some("glowsensorth1"), Some(sensor), None) if is_id(sensor) => {
+            Topic::Sensor { device, sensor }
+        }
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// The MQTT filters that cover every topic `classify` knows under `prefix`.
+pub fn subscriptions(prefix: &str) -> Vec<String> {
+    let prefix = prefix.trim_end_matches('/');
+    vec![
+        format!("{prefix}/+/SENSOR/electricitymeter"),
+        format!("{prefix}/+/SENSOR/gasmeter"),
+        format!("{prefix}/+/SENSOR/glowsensorth1/+"),
+        format!("{prefix}/+/STATE"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_topics() {
+        assert_eq!(
+            classify("glow/AABBCCDDEEFF/SENSOR/electricitymeter", "glow"),
+            Some(Topic::Electricity { device: "AABBCCDDEEFF" })
+        );
+        assert_eq!(
+            classify("energy/A1/SENSOR/gasmeter", "energy"),
+            Some(Topic::Gas { device: "A1" })
+        );
+        assert_eq!(
+            classify("home/glow/A1/STATE", "home/glow/"),
+            Some(Topic::State { device: "A1" })
+        );
+        assert_eq!(
+            classify("glow/A1/SENSOR/glowsensorth1/00CAFE", "glow"),
+            Some(Topic::Sensor { device: "A1", sensor: "00CAFE" })
+        );
+        assert_eq!(
+            classify("SMART/DCAD/0123", "glow"),
+            Some(Topic::LegacyHex { device: "0123" })
+        );
+    }
+
+    #[test]
+    fn unknown_topics() {
+        for t in [
+            "energy/A1/STATE",
+            "glow/A1/SENSOR/watermeter",
+            "glow//STATE",
+            "glow/A1/STATE/extra",
+            "glowing/A1/STATE",
+            "glow/A1/SENSOR/glowsensorth1",
+            "SMART/HILD/",
+            "",
+        ] {
+            assert_eq!(classify(t, "glow"), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_cover_every_kind() {
+        let filters = subscriptions("energy");
+        assert_eq!(filters.len(), 4);
+        assert!(filters.iter().all(|f| f.starts_with("energy/+/")));
+    }
+}

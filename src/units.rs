@@ -1,0 +1,168 @@
+//! Unit normalisation: energy to kWh, power to kW, volume to m3.
+//!
+//! The schema promises one unit per field, so a dashboard never has to guess.
+//! A value whose unit we do not recognise is refused rather than written as
+//! is: a number in the wrong unit is worse than a gap.
+
+use std::fmt;
+
+/// A unit string we cannot convert to the field's normalised unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownUnit {
+    pub unit: String,
+    pub expected: &'static str,
+}
+
+impl fmt::Display for UnknownUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown unit {:?} (expected {})", self.unit, self.expected)
+    }
+}
+
+/// Cubic feet to cubic metres (exact: 0.3048^3).
+const M3_PER_FT3: f64 = 0.028_316_846_592;
+
+/// Scales `value` by the factor `table` gives for `unit`.
+///
+/// An absent or empty unit means the unit the format documents (`default`):
+/// devices send `""` only when there is no meter, and then the values are
+/// null anyway.
+fn normalise(
+    value: f64,
+    unit: Option<&str>,
+    table: &[(&str, f64)],
+    expected: &'static str,
+) -> Result<f64, UnknownUnit> {
+    let unit = unit.map(str::trim).unwrap_or("");
+    if unit.is_empty() {
+        return Ok(value);
+    }
+    table
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(unit))
+        .map(|(_, factor)| value * factor)
+        .ok_or_else(|| UnknownUnit {
+            unit: unit.to_owned(),
+            expected,
+        })
+}
+
+/// Energy in kWh. Missing or empty unit: kWh, as GLOW-FORMAT documents.
+pub fn normalise_energy(value: f64, unit: Option<&str>) -> Result<f64, UnknownUnit> {
+    normalise(
+        value,
+        unit,
+        &[("kWh", 1.0), ("Wh", 1e-3), ("MWh", 1e3), ("GWh", 1e6)],
+        "an energy unit: Wh, kWh, MWh",
+    )
+}
+
+/// Power in kW. Missing or empty unit: kW.
+pub fn normalise_power(value: f64, unit: Option<&str>) -> Result<f64, UnknownUnit> {
+    normalise(
+        value,
+        unit,
+        &[("kW", 1.0), ("W", 1e-3), ("MW", 1e3)],
+        "a power unit: W, kW, MW",
+    )
+}
+
+/// Volume in m3. Missing or empty unit: m3. Imperial gas meters count cubic
+/// feet, or hundreds of them (ccf/hcf).
+pub fn normalise_volume(value: f64, unit: Option<&str>) -> Result<f64, UnknownUnit> {
+    normalise(
+        value,
+        unit,
+        &[
+            ("m3", 1.0),
+            ("m³", 1.0),
+            ("dm3", 1e-3),
+            ("l", 1e-3),
+            ("ft3", M3_PER_FT3),
+            ("ft³", M3_PER_FT3),
+            ("cf", M3_PER_FT3),
+            ("ccf", 100.0 * M3_PER_FT3),
+            ("hcf", 100.0 * M3_PER_FT3),
+            ("mcf", 1000.0 * M3_PER_FT3),
+        ],
+        "a volume unit: m3, ft3, ccf",
+    )
+}
+
+/// Temperature in °C.
+pub fn normalise_temperature(value: f64, unit: Option<&str>) -> Result<f64, UnknownUnit> {
+    let unit = unit.map(str::trim).unwrap_or("");
+    match unit {
+        "" | "°C" | "C" | "degC" | "celsius" => Ok(value),
+        "°F" | "F" | "degF" | "fahrenheit" => Ok((value - 32.0) * 5.0 / 9.0),
+        "K" => Ok(value - 273.15),
+        _ => Err(UnknownUnit {
+            unit: unit.to_owned(),
+            expected: "a temperature unit: °C, °F, K",
+        }),
+    }
+}
+
+/// A percentage (humidity, battery).
+pub fn normalise_percent(value: f64, unit: Option<&str>) -> Result<f64, UnknownUnit> {
+    normalise(value, unit, &[("%", 1.0)], "%")
+}
+
+/// Whether a unit names an energy (so a "volume" field carrying it is not a
+/// volume at all: current gas firmware labels dayvol/weekvol/monthvol "kWh").
+pub fn is_energy_unit(unit: &str) -> bool {
+    normalise_energy(1.0, Some(unit)).is_ok() && !unit.trim().is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn energy() {
+        assert_eq!(normalise_energy(5.5, Some("kWh")), Ok(5.5));
+        assert_eq!(normalise_energy(5.5, Some("KWH")), Ok(5.5));
+        assert!(close(normalise_energy(5500.0, Some("Wh")).unwrap_or(0.0), 5.5));
+        assert!(close(normalise_energy(2.0, Some("MWh")).unwrap_or(0.0), 2000.0));
+        assert_eq!(normalise_energy(5.5, None), Ok(5.5));
+        assert_eq!(normalise_energy(5.5, Some("")), Ok(5.5));
+        assert!(normalise_energy(5.5, Some("therms")).is_err());
+        assert!(normalise_energy(5.5, Some("kW")).is_err());
+    }
+
+    #[test]
+    fn power() {
+        assert!(close(normalise_power(951.0, Some("W")).unwrap_or(0.0), 0.951));
+        assert_eq!(normalise_power(0.951, Some("kW")), Ok(0.951));
+        assert!(normalise_power(1.0, Some("kWh")).is_err());
+    }
+
+    #[test]
+    fn volume() {
+        assert_eq!(normalise_volume(244.238, Some("m3")), Ok(244.238));
+        assert!(close(normalise_volume(100.0, Some("ft3")).unwrap_or(0.0), 2.8316846592));
+        assert!(close(normalise_volume(1.0, Some("ccf")).unwrap_or(0.0), 2.8316846592));
+        let err = normalise_volume(1.0, Some("kWh")).unwrap_err();
+        assert_eq!(err.to_string(), "unknown unit \"kWh\" (expected a volume unit: m3, ft3, ccf)");
+    }
+
+    #[test]
+    fn temperature_and_percent() {
+        assert_eq!(normalise_temperature(19.5, Some("°C")), Ok(19.5));
+        assert!(close(normalise_temperature(212.0, Some("°F")).unwrap_or(0.0), 100.0));
+        assert!(normalise_temperature(1.0, Some("X")).is_err());
+        assert_eq!(normalise_percent(46.0, Some("%")), Ok(46.0));
+        assert!(normalise_percent(46.0, Some("ppm")).is_err());
+    }
+
+    #[test]
+    fn energy_unit_detection() {
+        assert!(is_energy_unit("kWh"));
+        assert!(!is_energy_unit("m3"));
+        assert!(!is_energy_unit(""));
+    }
+}
