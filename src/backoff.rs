@@ -20,7 +20,12 @@ impl Backoff {
     /// Starts at `base`, doubles per failure, never exceeds `cap`. `seed`
     /// varies the jitter between processes.
     pub fn new(base: Duration, cap: Duration, seed: u64) -> Self {
-        Backoff { base, cap, failures: 0, rng: seed | 1 }
+        Backoff {
+            base,
+            cap,
+            failures: 0,
+            rng: seed | 1,
+        }
     }
 
     /// Consecutive failures so far.
@@ -60,7 +65,10 @@ mod tests {
             let full = Duration::from_millis(500)
                 .saturating_mul(1 << i)
                 .min(Duration::from_secs(30));
-            assert!(*d >= full / 2 && *d <= full, "attempt {i}: {d:?} vs {full:?}");
+            assert!(
+                *d >= full / 2 && *d <= full,
+                "attempt {i}: {d:?} vs {full:?}"
+            );
         }
         assert!(delays[11] >= Duration::from_secs(15));
         assert_eq!(b.failures(), 12);

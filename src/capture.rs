@@ -111,7 +111,9 @@ impl<R: BufRead> CaptureReader<R> {
             ))));
         };
         let Ok(topic) = String::from_utf8(line[..space].to_vec()) else {
-            return Ok(Some(Frame::Skipped(format!("line {line_no}: topic is not UTF-8; skipped"))));
+            return Ok(Some(Frame::Skipped(format!(
+                "line {line_no}: topic is not UTF-8; skipped"
+            ))));
         };
         let mut payload = line[space + 1..].to_vec();
         // A pretty-printed payload continues on the following lines until
@@ -195,7 +197,9 @@ fn starts_message(line: &[u8]) -> bool {
     let word = &line[..space];
     !word.is_empty()
         && word.contains(&b'/')
-        && !word.iter().any(|b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']' | b',' | b':'))
+        && !word
+            .iter()
+            .any(|b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']' | b',' | b':'))
 }
 
 #[cfg(test)]
@@ -209,7 +213,10 @@ mod tests {
     }
 
     fn msg(topic: &str, payload: &str) -> Frame {
-        Frame::Message { topic: topic.into(), payload: payload.as_bytes().to_vec() }
+        Frame::Message {
+            topic: topic.into(),
+            payload: payload.as_bytes().to_vec(),
+        }
     }
 
     #[test]
@@ -217,7 +224,11 @@ mod tests {
         let input = b"a/b {\"x\":1}\r\n\r\n\nc/d {\"y\":2}\nlast/t {}";
         assert_eq!(
             frames(input, 100),
-            vec![msg("a/b", "{\"x\":1}"), msg("c/d", "{\"y\":2}"), msg("last/t", "{}")]
+            vec![
+                msg("a/b", "{\"x\":1}"),
+                msg("c/d", "{\"y\":2}"),
+                msg("last/t", "{}")
+            ]
         );
     }
 
@@ -226,7 +237,10 @@ mod tests {
         let input = b"g/1/STATE {\n  \"a\": \"}\",\n  \"b\": [1]\n}\ng/2/STATE {}\n";
         assert_eq!(
             frames(input, 100),
-            vec![msg("g/1/STATE", "{\n  \"a\": \"}\",\n  \"b\": [1]\n}"), msg("g/2/STATE", "{}")]
+            vec![
+                msg("g/1/STATE", "{\n  \"a\": \"}\",\n  \"b\": [1]\n}"),
+                msg("g/2/STATE", "{}")
+            ]
         );
     }
 

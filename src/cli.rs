@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-use crate::meter_time::TimestampSource;
 use crate::messages::LogLevel;
+use crate::meter_time::TimestampSource;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -39,7 +39,12 @@ pub struct Cli {
     pub stdin: bool,
 
     /// Broker URL: mqtt://host[:1883] or mqtts://host[:8883] (TLS).
-    #[arg(long, env = "CADLINE_BROKER", default_value = "mqtt://localhost:1883", value_name = "URL")]
+    #[arg(
+        long,
+        env = "CADLINE_BROKER",
+        default_value = "mqtt://localhost:1883",
+        value_name = "URL"
+    )]
     pub broker: String,
 
     /// Topic prefix the CAD publishes under (set on the device; often `glow` or `energy`).
@@ -48,7 +53,12 @@ pub struct Cli {
 
     /// MQTT topic filter to subscribe to, repeatable; replaces the filters derived from
     /// --prefix (topics must still be under --prefix).
-    #[arg(long = "topic", env = "CADLINE_TOPIC", value_delimiter = ',', value_name = "FILTER")]
+    #[arg(
+        long = "topic",
+        env = "CADLINE_TOPIC",
+        value_delimiter = ',',
+        value_name = "FILTER"
+    )]
     pub topics: Vec<String>,
 
     /// Subscribe as `$share/NAME/<filter>` so that instances in the same group split
@@ -87,11 +97,21 @@ pub struct Cli {
     pub ca_file: Option<PathBuf>,
 
     /// Client certificate (PEM) for brokers that require one; needs --key-file.
-    #[arg(long, env = "CADLINE_CERT_FILE", value_name = "PATH", requires = "key_file")]
+    #[arg(
+        long,
+        env = "CADLINE_CERT_FILE",
+        value_name = "PATH",
+        requires = "key_file"
+    )]
     pub cert_file: Option<PathBuf>,
 
     /// Private key (PEM) of --cert-file.
-    #[arg(long, env = "CADLINE_KEY_FILE", value_name = "PATH", requires = "cert_file")]
+    #[arg(
+        long,
+        env = "CADLINE_KEY_FILE",
+        value_name = "PATH",
+        requires = "cert_file"
+    )]
     pub key_file: Option<PathBuf>,
 
     /// MQTT protocol version.
@@ -99,7 +119,12 @@ pub struct Cli {
     pub mqtt_version: String,
 
     /// Largest payload accepted, in bytes; larger messages are skipped with a warning.
-    #[arg(long, env = "CADLINE_MAX_MESSAGE_SIZE", default_value_t = 1_048_576, value_name = "BYTES")]
+    #[arg(
+        long,
+        env = "CADLINE_MAX_MESSAGE_SIZE",
+        default_value_t = 1_048_576,
+        value_name = "BYTES"
+    )]
     pub max_message_size: usize,
 
     /// Which time stamps the lines: the meter's reading time, or the time of arrival.
@@ -141,18 +166,28 @@ impl std::str::FromStr for Broker {
     type Err = String;
 
     fn from_str(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://").or_else(|| url.strip_prefix("ssl://")) {
+        let (tls, rest) = if let Some(r) = url
+            .strip_prefix("mqtts://")
+            .or_else(|| url.strip_prefix("ssl://"))
+        {
             (true, r)
-        } else if let Some(r) = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")) {
+        } else if let Some(r) = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+        {
             (false, r)
         } else {
-            return Err(format!("broker URL {url:?} must start with mqtt:// or mqtts://"));
+            return Err(format!(
+                "broker URL {url:?} must start with mqtt:// or mqtts://"
+            ));
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('@') {
-            return Err("put the user name in --username and the password in --password-file or \
+            return Err(
+                "put the user name in --username and the password in --password-file or \
                         CADLINE_MQTT_PASSWORD, not in the broker URL"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         let default_port = if tls { 8883 } else { 1883 };
         let (host, port) = match rest.rsplit_once(':') {
@@ -166,7 +201,11 @@ impl std::str::FromStr for Broker {
         if host.is_empty() || host.contains('/') {
             return Err(format!("broker URL {url:?} has no host name"));
         }
-        Ok(Broker { tls, host: host.to_owned(), port })
+        Ok(Broker {
+            tls,
+            host: host.to_owned(),
+            port,
+        })
     }
 }
 
@@ -199,7 +238,10 @@ impl Config {
         let broker: Broker = cli.broker.parse()?;
         let prefix = cli.prefix.trim_end_matches('/').to_owned();
         if prefix.is_empty() || prefix.contains(['+', '#']) {
-            return Err(format!("--prefix {:?}: must be a topic prefix without wildcards", cli.prefix));
+            return Err(format!(
+                "--prefix {:?}: must be a topic prefix without wildcards",
+                cli.prefix
+            ));
         }
         if cli.persistent_session && cli.client_id.as_deref().map_or(true, str::is_empty) {
             return Err("--persistent-session needs a fixed --client-id: the broker keeps the session under that id"
@@ -211,19 +253,30 @@ impl Config {
         let mut filters = if cli.topics.is_empty() {
             crate::topic::subscriptions(&prefix)
         } else {
-            cli.topics.iter().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect()
+            cli.topics
+                .iter()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect()
         };
         if filters.is_empty() {
             return Err("--topic: no topic filter given".to_owned());
         }
         if let Some(group) = &cli.shared_group {
             if group.is_empty() || group.contains(['/', '+', '#']) {
-                return Err(format!("--shared-group {group:?}: must be a name without /, + or #"));
+                return Err(format!(
+                    "--shared-group {group:?}: must be a name without /, + or #"
+                ));
             }
-            filters = filters.into_iter().map(|f| format!("$share/{group}/{f}")).collect();
+            filters = filters
+                .into_iter()
+                .map(|f| format!("$share/{group}/{f}"))
+                .collect();
         }
         if !broker.tls && (cli.ca_file.is_some() || cli.cert_file.is_some()) {
-            return Err("--ca-file, --cert-file and --key-file need an mqtts:// broker URL".to_owned());
+            return Err(
+                "--ca-file, --cert-file and --key-file need an mqtts:// broker URL".to_owned(),
+            );
         }
         Ok(Config {
             stdin: cli.stdin,
@@ -270,15 +323,29 @@ mod tests {
     fn broker_urls() {
         assert_eq!(
             "mqtt://localhost".parse::<Broker>(),
-            Ok(Broker { tls: false, host: "localhost".into(), port: 1883 })
+            Ok(Broker {
+                tls: false,
+                host: "localhost".into(),
+                port: 1883
+            })
         );
         assert_eq!(
             "mqtts://b.lan:8884/".parse::<Broker>(),
-            Ok(Broker { tls: true, host: "b.lan".into(), port: 8884 })
+            Ok(Broker {
+                tls: true,
+                host: "b.lan".into(),
+                port: 8884
+            })
         );
-        assert_eq!("mqtt://[::1]:1884".parse::<Broker>().map(|b| b.port), Ok(1884));
+        assert_eq!(
+            "mqtt://[::1]:1884".parse::<Broker>().map(|b| b.port),
+            Ok(1884)
+        );
         assert!("http://x".parse::<Broker>().is_err());
-        assert!("mqtt://user:pw@x".parse::<Broker>().unwrap_err().contains("--password-file"));
+        assert!("mqtt://user:pw@x"
+            .parse::<Broker>()
+            .unwrap_err()
+            .contains("--password-file"));
         assert!("mqtt://x:notaport".parse::<Broker>().is_err());
     }
 
@@ -286,17 +353,24 @@ mod tests {
     fn derived_and_shared_filters() {
         let c = config(&["--prefix", "energy", "--shared-group", "g"]).expect("valid");
         assert_eq!(c.filters.len(), 4);
-        assert!(c.filters.iter().all(|f| f.starts_with("$share/g/energy/+/")));
+        assert!(c
+            .filters
+            .iter()
+            .all(|f| f.starts_with("$share/g/energy/+/")));
         let c = config(&["--topic", "a/#,b/+"]).expect("valid");
         assert_eq!(c.filters, vec!["a/#", "b/+"]);
     }
 
     #[test]
     fn combinations_that_cannot_work_are_refused() {
-        assert!(config(&["--persistent-session"]).unwrap_err().contains("--client-id"));
+        assert!(config(&["--persistent-session"])
+            .unwrap_err()
+            .contains("--client-id"));
         assert!(config(&["--qos", "2"]).is_err());
         assert!(config(&["--keep-alive", "1"]).is_err());
-        assert!(config(&["--ca-file", "x"]).unwrap_err().contains("mqtts://"));
+        assert!(config(&["--ca-file", "x"])
+            .unwrap_err()
+            .contains("mqtts://"));
         assert!(config(&["--cert-file", "x", "--broker", "mqtts://h"]).is_err());
         assert!(config(&["--shared-group", "a/b"]).is_err());
         assert!(config(&["--prefix", "glow/#"]).is_err());

@@ -9,7 +9,7 @@ use std::fmt;
 use crate::line_protocol::write_line;
 use crate::meter_time::{parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, MAX_FUTURE_NS};
 use crate::reading::Reading;
-use crate::tolerant::{Num, Text};
+use crate::tolerant::{Num, Obj, Text};
 use crate::topic::{classify, Topic};
 use crate::units::UnknownUnit;
 use crate::{legacy_hex, meter, sensor, state};
@@ -182,7 +182,10 @@ impl Context<'_> {
         match value {
             Num::Value(v) if v.is_finite() => Some(v),
             Num::Value(_) => {
-                self.note(Level::Warn, format!("field {path}: not a finite number; left out"));
+                self.note(
+                    Level::Warn,
+                    format!("field {path}: not a finite number; left out"),
+                );
                 None
             }
             Num::Invalid(found) => {
@@ -193,6 +196,21 @@ impl Context<'_> {
                 None
             }
             Num::Missing | Num::Null => None,
+        }
+    }
+
+    /// A nested object from `path`, warning if it is not an object.
+    pub fn obj<'t, T>(&mut self, path: &str, value: &'t Obj<T>) -> Option<&'t T> {
+        match value {
+            Obj::Value(v) => Some(v),
+            Obj::Invalid(found) => {
+                self.note(
+                    Level::Warn,
+                    format!("field {path}: expected an object, found {found}; left out"),
+                );
+                None
+            }
+            Obj::Missing | Obj::Null => None,
         }
     }
 
@@ -224,7 +242,10 @@ impl Context<'_> {
         match normalise(raw, unit) {
             Ok(v) if v.is_finite() => Some(v),
             Ok(_) => {
-                self.note(Level::Warn, format!("field {path}: out of range after unit conversion; left out"));
+                self.note(
+                    Level::Warn,
+                    format!("field {path}: out of range after unit conversion; left out"),
+                );
                 None
             }
             Err(e) => {
@@ -241,7 +262,10 @@ impl Context<'_> {
         if v.fract() == 0.0 && v.abs() < 9.0e15 {
             Some(v as i64)
         } else {
-            self.note(Level::Warn, format!("field {path}: expected a whole number, found {v}; left out"));
+            self.note(
+                Level::Warn,
+                format!("field {path}: expected a whole number, found {v}; left out"),
+            );
             None
         }
     }
@@ -256,7 +280,9 @@ impl Context<'_> {
         let parsed = timestamp.and_then(parse_meter_timestamp);
         if !has_readings {
             let why = match parsed {
-                Some(t) if t < EARLIEST_REAL_NS => "placeholder timestamp and no readings (is a meter paired?)",
+                Some(t) if t < EARLIEST_REAL_NS => {
+                    "placeholder timestamp and no readings (is a meter paired?)"
+                }
                 _ => "no readings",
             };
             self.note(Level::Warn, format!("{why}; nothing written"));
@@ -267,20 +293,29 @@ impl Context<'_> {
         }
         let t = match (timestamp, parsed) {
             (None, _) => {
-                self.note(Level::Debug, "no timestamp; using the time of arrival".to_owned());
+                self.note(
+                    Level::Debug,
+                    "no timestamp; using the time of arrival".to_owned(),
+                );
                 return Some(self.received_ns);
             }
             (Some(text), None) => {
                 self.note(
                     Level::Warn,
-                    format!("field timestamp: {} is not a UTC time; using the time of arrival", excerpt(text)),
+                    format!(
+                        "field timestamp: {} is not a UTC time; using the time of arrival",
+                        excerpt(text)
+                    ),
                 );
                 return Some(self.received_ns);
             }
             (Some(_), Some(t)) => t,
         };
         if t < EARLIEST_REAL_NS {
-            self.note(Level::Warn, "placeholder timestamp on a real reading; using the time of arrival".to_owned());
+            self.note(
+                Level::Warn,
+                "placeholder timestamp on a real reading; using the time of arrival".to_owned(),
+            );
             Some(self.received_ns)
         } else if t > self.received_ns.saturating_add(MAX_FUTURE_NS) {
             self.note(
@@ -295,7 +330,13 @@ impl Context<'_> {
 
     /// Adds a meter-identity tag (MPAN, MPRN, supplier) when `--meter-tags`
     /// is on and the value is real rather than a placeholder.
-    pub fn identity_tag<'r>(&mut self, reading: &mut Reading<'r>, key: &'static str, path: &str, value: &Text<'r>) {
+    pub fn identity_tag<'r>(
+        &mut self,
+        reading: &mut Reading<'r>,
+        key: &'static str,
+        path: &str,
+        value: &Text<'r>,
+    ) {
         if !self.options.meter_tags {
             return;
         }
@@ -311,10 +352,19 @@ impl Context<'_> {
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     v.is_empty()
-        || ["read pending", "empty", "not available", "n/a", "none", "null", "unknown"]
-            .iter()
-            .any(|p| v.eq_ignore_ascii_case(p))
-        || v.chars().all(|c| matches!(c, '-' | '—' | '–' | '*' | '_' | '?' | ' '))
+        || [
+            "read pending",
+            "empty",
+            "not available",
+            "n/a",
+            "none",
+            "null",
+            "unknown",
+        ]
+        .iter()
+        .any(|p| v.eq_ignore_ascii_case(p))
+        || v.chars()
+            .all(|c| matches!(c, '-' | '—' | '–' | '*' | '_' | '?' | ' '))
 }
 
 #[cfg(test)]
@@ -323,7 +373,16 @@ mod tests {
 
     #[test]
     fn placeholders() {
-        for p in ["read pending", "---", "", "EMPTY", "not available", "—", "***********", " "] {
+        for p in [
+            "read pending",
+            "---",
+            "",
+            "EMPTY",
+            "not available",
+            "—",
+            "***********",
+            " ",
+        ] {
             assert!(is_placeholder(p), "{p:?}");
         }
         for real in ["1013000046890", "Octopus Energy", "SSE"] {

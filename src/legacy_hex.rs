@@ -80,19 +80,31 @@ impl<'v> Mtr<'v> {
 fn meter<'v>(ctx: &mut Context<'_>, root: &'v Value, key: &str) -> Option<Mtr<'v>> {
     let obj = root.get(key).filter(|v| v.is_object())?;
     let fmt = obj.get("0702").and_then(|c| c.get("03"));
-    let get = |id: &str| fmt.and_then(|f| f.get(id)).and_then(Value::as_str).and_then(decode_hex);
+    let get = |id: &str| {
+        fmt.and_then(|f| f.get(id))
+            .and_then(Value::as_str)
+            .and_then(decode_hex)
+    };
     let multiplier = get("01").unwrap_or(1) as f64;
     let divisor = get("02").unwrap_or(1) as f64;
     if divisor == 0.0 {
         ctx.note(Level::Warn, format!("{key}: divisor 0; meter left out"));
         return None;
     }
-    Some(Mtr { obj, multiplier, divisor })
+    Some(Mtr {
+        obj,
+        multiplier,
+        divisor,
+    })
 }
 
 /// Flattens a legacy message into electricitymeter, gasmeter and cadstate
 /// readings, all stamped with the message's `gmtime`.
-pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &str) -> Vec<Reading<'p>> {
+pub(crate) fn flatten<'p>(
+    ctx: &mut Context<'_>,
+    payload: &'p [u8],
+    device: &str,
+) -> Vec<Reading<'p>> {
     let root: Value = match serde_json::from_slice(payload) {
         Ok(v) => v,
         Err(err) => {
@@ -127,10 +139,12 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &str
 /// The message time as text for `Context::time`: `gmtime` (epoch seconds),
 /// else `time` (epoch as hex), else `ts` (UTC without zone).
 fn message_time(root: &Value) -> Option<String> {
-    let secs = root
-        .get("gmtime")
-        .and_then(Value::as_i64)
-        .or_else(|| root.get("time").and_then(Value::as_str).and_then(decode_hex).and_then(|v| i64::try_from(v).ok()));
+    let secs = root.get("gmtime").and_then(Value::as_i64).or_else(|| {
+        root.get("time")
+            .and_then(Value::as_str)
+            .and_then(decode_hex)
+            .and_then(|v| i64::try_from(v).ok())
+    });
     if let Some(secs) = secs {
         return Some(format_utc(secs));
     }
@@ -164,7 +178,14 @@ fn identity<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, m: &Mtr<'_>, id_key:
     }
     for (key, value) in [
         (id_key, m.attr("0702", "03", "07")),
-        ("supplier", m.obj.get("0708").and_then(|c| c.get("01")).and_then(|s| s.get("01")).and_then(Value::as_str)),
+        (
+            "supplier",
+            m.obj
+                .get("0708")
+                .and_then(|c| c.get("01"))
+                .and_then(|s| s.get("01"))
+                .and_then(Value::as_str),
+        ),
     ] {
         if let Some(v) = value.filter(|v| !crate::flatten::is_placeholder(v)) {
             r.tag(key, v.trim().to_owned());
@@ -176,9 +197,15 @@ fn electricity<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<
     let mut r = Reading::new("electricitymeter", 0);
     r.tag("device", device.to_owned());
     identity(ctx, &mut r, m, "mpan");
-    let unit = m.attr("0702", "03", "00").and_then(decode_hex).and_then(measure);
+    let unit = m
+        .attr("0702", "03", "00")
+        .and_then(decode_hex)
+        .and_then(measure);
     if unit != Some(Measure::Energy) {
-        ctx.note(Level::Warn, "elecMtr: unit of measure is not kWh; meter left out".to_owned());
+        ctx.note(
+            Level::Warn,
+            "elecMtr: unit of measure is not kWh; meter left out".to_owned(),
+        );
         return r;
     }
     if let Some(v) = m.scaled("00", "00").filter(|v| *v != 0.0) {
@@ -196,7 +223,10 @@ fn electricity<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<
         #[allow(clippy::cast_precision_loss)]
         let kw = to_signed(raw, 24) as f64 * m.multiplier / m.divisor;
         if (kw - POWER_ERROR_KW).abs() < 1e-6 {
-            ctx.note(Level::Warn, "elecMtr: demand is the meter's error value; left out".to_owned());
+            ctx.note(
+                Level::Warn,
+                "elecMtr: demand is the meter's error value; left out".to_owned(),
+            );
         } else {
             r.float("power", kw);
         }
@@ -208,7 +238,10 @@ fn gas<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<'p> {
     let mut r = Reading::new("gasmeter", 0);
     r.tag("device", device.to_owned());
     identity(ctx, &mut r, m, "mprn");
-    let unit = m.attr("0702", "03", "00").and_then(decode_hex).and_then(measure);
+    let unit = m
+        .attr("0702", "03", "00")
+        .and_then(decode_hex)
+        .and_then(measure);
     // The alternative-unit periods (0C) are kWh whatever the meter counts in.
     for (id, key) in [("01", "day"), ("30", "week"), ("40", "month")] {
         if let Some(v) = m.attr("0702", "0C", id).and_then(decode_hex) {
@@ -232,10 +265,23 @@ fn gas<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<'p> {
                 r.float("cumulative", v);
             }
         }
-        None => ctx.note(Level::Warn, "gasMtr: unknown unit of measure; registers left out".to_owned()),
+        None => ctx.note(
+            Level::Warn,
+            "gasMtr: unknown unit of measure; registers left out".to_owned(),
+        ),
     }
-    let order = ["cumulative", "day", "week", "month", "cumulativevol", "dayvol", "weekvol", "monthvol"];
-    r.fields.sort_by_key(|(k, _)| order.iter().position(|o| o == k));
+    let order = [
+        "cumulative",
+        "day",
+        "week",
+        "month",
+        "cumulativevol",
+        "dayvol",
+        "weekvol",
+        "monthvol",
+    ];
+    r.fields
+        .sort_by_key(|(k, _)| order.iter().position(|o| o == k));
     r
 }
 
@@ -243,7 +289,11 @@ fn state<'p>(root: &Value, device: &str) -> Reading<'p> {
     let mut r = Reading::new("cadstate", 0);
     r.tag("device", device.to_owned());
     let pan = root.get("pan");
-    let pan_hex = |key: &str| pan.and_then(|p| p.get(key)).and_then(Value::as_str).and_then(decode_hex);
+    let pan_hex = |key: &str| {
+        pan.and_then(|p| p.get(key))
+            .and_then(Value::as_str)
+            .and_then(decode_hex)
+    };
     if let Some(raw) = pan_hex("rssi") {
         r.int("han.rssi", to_signed(raw, 8));
     }
@@ -253,7 +303,11 @@ fn state<'p>(root: &Value, device: &str) -> Reading<'p> {
     if let Some(s) = pan.and_then(|p| p.get("status")).and_then(Value::as_str) {
         r.text("han.status", s.to_owned());
     }
-    for (key, json) in [("hardware", "hversion"), ("zigbee", "zbSoftVer"), ("smetsversion", "smetsVer")] {
+    for (key, json) in [
+        ("hardware", "hversion"),
+        ("zigbee", "zbSoftVer"),
+        ("smetsversion", "smetsVer"),
+    ] {
         if let Some(s) = root.get(json).and_then(Value::as_str) {
             r.text(key, s.to_owned());
         }
@@ -272,7 +326,7 @@ mod tests {
         assert_eq!(decode_hex(""), None);
         assert_eq!(decode_hex("XYZ"), None);
         assert_eq!(decode_hex("11112222333344445"), None);
-        assert_eq!(to_signed(0xFFFF_FF, 24), -1);
+        assert_eq!(to_signed(0x00FF_FFFF, 24), -1);
         assert_eq!(to_signed(0x80_0000, 24), -8_388_608);
         assert_eq!(to_signed(0x7F_FFFF, 24), 8_388_607);
         assert_eq!(to_signed(0xBF, 8), -65);

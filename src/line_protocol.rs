@@ -23,13 +23,13 @@ pub enum LineError {
 }
 
 /// Appends `s` escaped for a tag key, tag value or field key: `,` `=` space
-/// and `\` are backslash-escaped; control characters become spaces since
-/// line protocol has no way to carry them there.
+/// and `\` are backslash-escaped; control characters become (escaped)
+/// spaces since line protocol has no way to carry them there.
 fn push_key(out: &mut Vec<u8>, s: &str) {
     for &b in s.as_bytes() {
         match b {
             b',' | b'=' | b' ' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            0..=0x1f | 0x7f => out.push(b' '),
+            0..=0x1f | 0x7f => out.extend_from_slice(b"\\ "),
             _ => out.push(b),
         }
     }
@@ -157,7 +157,10 @@ mod tests {
         r.tag("device", "ab\ncd");
         r.text("software", "line1\r\nline2\tend");
         let text = line(&r);
-        assert_eq!(text, "cadstate,device=ab\\ cd software=\"line1  line2 end\" 1\n");
+        assert_eq!(
+            text,
+            "cadstate,device=ab\\ cd software=\"line1  line2 end\" 1\n"
+        );
         assert_eq!(text.matches('\n').count(), 1);
     }
 

@@ -28,7 +28,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             let first = e.to_string();
-            let first = first.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let first = first
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
             messages::emit(LogLevel::Error, &format!("{first}; see cadline --help"));
             return ExitCode::from(2);
         }
@@ -61,12 +65,16 @@ fn run(config: &Config) -> Result<ExitCode, String> {
         meter_tags: config.meter_tags,
     });
     let shutdown = Shutdown::new();
-    shutdown::watch_signals(shutdown.clone()).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    shutdown::watch_signals(shutdown.clone())
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
 
     if config.stdin {
         if io::stdin().is_terminal() {
-            messages::emit(LogLevel::Info, "Reading `mosquitto_sub -v` lines from the terminal; Ctrl-D ends");
+            messages::emit(
+                LogLevel::Info,
+                "Reading `mosquitto_sub -v` lines from the terminal; Ctrl-D ends",
+            );
         }
         let max = config.max_message_size;
         thread::Builder::new()
@@ -103,10 +111,16 @@ fn run(config: &Config) -> Result<ExitCode, String> {
     };
     match result {
         Some(Ok(stats)) => {
-            cadline::debug!("Wrote {} lines from {} messages", stats.lines, stats.messages);
+            cadline::debug!(
+                "Wrote {} lines from {} messages",
+                stats.lines,
+                stats.messages
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Some(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe && config.stdin => Ok(ExitCode::SUCCESS),
+        Some(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe && config.stdin => {
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Err(e)) => Err(format!("Writing to stdout failed ({e}); exiting")),
         None => {
             cadline::warn!("Stdout did not drain within {DRAIN_DEADLINE:?}; exiting anyway");

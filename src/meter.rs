@@ -122,12 +122,20 @@ pub(crate) fn flatten<'p>(
     // JSON had, so output is stable from message to message.
     let mut price = None;
 
-    if let Some(import) = meter.energy.as_ref().and_then(|e| e.import.as_ref()) {
+    let energy = ctx.obj("energy", &meter.energy);
+    let import = energy.and_then(|e| ctx.obj("energy.import", &e.import));
+    let export = energy.and_then(|e| ctx.obj("energy.export", &e.export));
+    if let Some(import) = import {
         let unit = ctx.text("energy.import.units", &import.units);
-        match ctx.quantity("energy.import.cumulative", import.cumulative, unit, normalise_energy) {
+        match ctx.quantity(
+            "energy.import.cumulative",
+            import.cumulative,
+            unit,
+            normalise_energy,
+        ) {
             // A 0 register is a reboot glitch: written, it would make every
             // difference() query show the whole lifetime as one interval.
-            Some(v) if v == 0.0 => ctx.note(
+            Some(0.0) => ctx.note(
                 Level::Debug,
                 "field energy.import.cumulative: 0 (a reboot glitch); left out".to_owned(),
             ),
@@ -144,7 +152,10 @@ pub(crate) fn flatten<'p>(
             }
         }
         if gas {
-            let vol_unit = ctx.text("energy.import.cumulativevolunits", &import.cumulativevolunits);
+            let vol_unit = ctx.text(
+                "energy.import.cumulativevolunits",
+                &import.cumulativevolunits,
+            );
             if let Some(v) = ctx.quantity(
                 "energy.import.cumulativevol",
                 import.cumulativevol,
@@ -161,21 +172,32 @@ pub(crate) fn flatten<'p>(
             ("mpan", "energy.import.mpan", &import.mpan)
         };
         ctx.identity_tag(&mut r, id_key, id_path, id);
-        ctx.identity_tag(&mut r, "supplier", "energy.import.supplier", &import.supplier);
-        price = import.price.as_ref();
+        ctx.identity_tag(
+            &mut r,
+            "supplier",
+            "energy.import.supplier",
+            &import.supplier,
+        );
+        price = ctx.obj("energy.import.price", &import.price);
     }
-    if let Some(export) = meter.energy.as_ref().and_then(|e| e.export.as_ref()) {
+    if let Some(export) = export {
         let unit = ctx.text("energy.export.units", &export.units);
-        if let Some(v) = ctx.quantity("energy.export.cumulative", export.cumulative, unit, normalise_energy) {
+        if let Some(v) = ctx.quantity(
+            "energy.export.cumulative",
+            export.cumulative,
+            unit,
+            normalise_energy,
+        ) {
             r.float("export.cumulative", v);
         }
     }
-    if let Some(power) = meter.power.as_ref() {
+    if let Some(power) = ctx.obj("power", &meter.power) {
         let unit = ctx.text("power.units", &power.units);
         match ctx.quantity("power.value", power.value, unit, normalise_power) {
             Some(v) if (v - POWER_ERROR_KW).abs() < 1e-6 => ctx.note(
                 Level::Warn,
-                "field power.value: -8388.608 is the meter's error value, not a reading; left out".to_owned(),
+                "field power.value: -8388.608 is the meter's error value, not a reading; left out"
+                    .to_owned(),
             ),
             Some(v) => r.float("power", v),
             None => {}
@@ -212,10 +234,16 @@ fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &Impor
         ("energy.import.weekvol", "weekvol", import.weekvol),
         ("energy.import.monthvol", "monthvol", import.monthvol),
     ];
-    if values.iter().all(|(_, _, v)| matches!(v, Num::Missing | Num::Null)) {
+    if values
+        .iter()
+        .all(|(_, _, v)| matches!(v, Num::Missing | Num::Null))
+    {
         return;
     }
-    let unit = ctx.text("energy.import.dayweekmonthvolunits", &import.dayweekmonthvolunits);
+    let unit = ctx.text(
+        "energy.import.dayweekmonthvolunits",
+        &import.dayweekmonthvolunits,
+    );
     if let Some(u) = unit.filter(|u| is_energy_unit(u)) {
         ctx.note(
             Level::Info,

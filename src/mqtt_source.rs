@@ -70,16 +70,25 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
     let credentials = match (&config.username, password) {
         (Some(user), password) => Some((user.clone(), password.unwrap_or_default())),
         (None, Some(_)) => {
-            crate::warn!("A broker password is set but no --username; MQTT needs both, so neither is sent");
+            crate::warn!(
+                "A broker password is set but no --username; MQTT needs both, so neither is sent"
+            );
             None
         }
         (None, None) => None,
     };
-    let tls = if config.broker.tls { Some(tls_configuration(config)?) } else { None };
-    let client_id = config
-        .client_id
-        .clone()
-        .unwrap_or_else(|| format!("cadline-{}-{}", std::process::id(), now_ns() % 1_000_000_000));
+    let tls = if config.broker.tls {
+        Some(tls_configuration(config)?)
+    } else {
+        None
+    };
+    let client_id = config.client_id.clone().unwrap_or_else(|| {
+        format!(
+            "cadline-{}-{}",
+            std::process::id(),
+            now_ns() % 1_000_000_000
+        )
+    });
     Ok(Prepared {
         broker: config.broker.clone(),
         filters: config.filters.clone(),
@@ -118,28 +127,48 @@ fn tls_configuration(config: &Config) -> Result<TlsConfiguration, String> {
                 .into_iter()
                 .chain(SYSTEM_CA_BUNDLES.iter().map(std::path::PathBuf::from))
                 .find(|p| p.is_file())
-                .ok_or("no system CA bundle found for mqtts://; give the broker's CA with --ca-file")?;
+                .ok_or(
+                    "no system CA bundle found for mqtts://; give the broker's CA with --ca-file",
+                )?;
             read_file("the system CA bundle", &path)?
         }
     };
     let client_auth = match &config.client_cert {
-        Some((cert, key)) => Some((read_file("--cert-file", cert)?, read_file("--key-file", key)?)),
+        Some((cert, key)) => Some((
+            read_file("--cert-file", cert)?,
+            read_file("--key-file", key)?,
+        )),
         None => None,
     };
-    Ok(TlsConfiguration::Simple { ca, alpn: None, client_auth })
+    Ok(TlsConfiguration::Simple {
+        ca,
+        alpn: None,
+        client_auth,
+    })
 }
 
 /// What the connection reported, in terms both protocol versions share.
 enum Happening {
-    Connected { session_present: bool },
-    Publish { topic: Option<String>, payload: Vec<u8>, ack: Option<Ack> },
+    Connected {
+        session_present: bool,
+    },
+    Publish {
+        topic: Option<String>,
+        payload: Vec<u8>,
+        ack: Option<Ack>,
+    },
     SubscribeRefused,
-    Failed { text: String, loud: bool },
+    Failed {
+        text: String,
+        loud: bool,
+    },
     ClosedByUs,
     Other,
 }
 
-/// A connection of either protocol version.
+/// A connection of either protocol version. Sizes differ, but there is one
+/// per process.
+#[allow(clippy::large_enum_variant)]
 enum Session {
     V4(rumqttc::Client, rumqttc::Connection),
     V5(rumqttc::v5::Client, rumqttc::v5::Connection),
@@ -195,13 +224,25 @@ impl Session {
     fn subscribe(&self, filters: &[String], qos: u8) -> Result<(), String> {
         let result = match self {
             Session::V4(c, _) => {
-                let q = if qos == 0 { rumqttc::QoS::AtMostOnce } else { rumqttc::QoS::AtLeastOnce };
-                c.subscribe_many(filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), q)))
-                    .map_err(|e| e.to_string())
+                let q = if qos == 0 {
+                    rumqttc::QoS::AtMostOnce
+                } else {
+                    rumqttc::QoS::AtLeastOnce
+                };
+                c.subscribe_many(
+                    filters
+                        .iter()
+                        .map(|f| rumqttc::SubscribeFilter::new(f.clone(), q)),
+                )
+                .map_err(|e| e.to_string())
             }
             Session::V5(c, _) => {
                 use rumqttc::v5::mqttbytes::{v5::Filter, QoS};
-                let q = if qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                let q = if qos == 0 {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
                 c.subscribe_many(filters.iter().map(|f| Filter::new(f.clone(), q)))
                     .map_err(|e| e.to_string())
             }
@@ -228,9 +269,16 @@ impl Session {
 /// rather than a network blip: logged as an error, not a warning.
 fn is_loud(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    ["refused, return code", "certificate", "tls", "handshake", "notauthorized", "password"]
-        .iter()
-        .any(|k| t.contains(k))
+    [
+        "refused, return code",
+        "certificate",
+        "tls",
+        "handshake",
+        "notauthorized",
+        "password",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
 }
 
 fn failure(text: String) -> Happening {
@@ -251,7 +299,9 @@ fn v4_happening(
     match event {
         Err(_) => Happening::ClosedByUs,
         Ok(Err(e)) => failure(e.to_string()),
-        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected { session_present: ack.session_present },
+        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
+            session_present: ack.session_present,
+        },
         Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
             let ack: Option<Ack> = (p.qos != rumqttc::QoS::AtMostOnce).then(|| {
                 let client = client.clone();
@@ -259,10 +309,16 @@ fn v4_happening(
                 receipt.pkid = p.pkid;
                 Box::new(move || drop(client.ack(&receipt))) as Ack
             });
-            Happening::Publish { topic: Some(p.topic), payload: p.payload.to_vec(), ack }
+            Happening::Publish {
+                topic: Some(p.topic),
+                payload: p.payload.to_vec(),
+                ack,
+            }
         }
         Ok(Ok(Event::Incoming(Packet::SubAck(s))))
-            if s.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) =>
+            if s.return_codes
+                .iter()
+                .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) =>
         {
             Happening::SubscribeRefused
         }
@@ -282,7 +338,9 @@ fn v5_happening(
     match event {
         Err(_) => Happening::ClosedByUs,
         Ok(Err(e)) => failure(e.to_string()),
-        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected { session_present: ack.session_present },
+        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
+            session_present: ack.session_present,
+        },
         Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
             let ack: Option<Ack> = (p.qos != QoS::AtMostOnce).then(|| {
                 let client = client.clone();
@@ -290,10 +348,16 @@ fn v5_happening(
                 receipt.pkid = p.pkid;
                 Box::new(move || drop(client.ack(&receipt))) as Ack
             });
-            Happening::Publish { topic: String::from_utf8(p.topic.to_vec()).ok(), payload: p.payload.to_vec(), ack }
+            Happening::Publish {
+                topic: String::from_utf8(p.topic.to_vec()).ok(),
+                payload: p.payload.to_vec(),
+                ack,
+            }
         }
         Ok(Ok(Event::Incoming(Packet::SubAck(s))))
-            if s.return_codes.iter().any(|c| !matches!(c, SubscribeReasonCode::Success(_))) =>
+            if s.return_codes
+                .iter()
+                .any(|c| !matches!(c, SubscribeReasonCode::Success(_))) =>
         {
             Happening::SubscribeRefused
         }
@@ -304,8 +368,14 @@ fn v5_happening(
 
 /// Starts the MQTT thread. It runs until `shutdown` fires; it never gives
 /// up on a broker (Telegraf would only restart us to try again).
-pub fn spawn(p: Prepared, tx: Sender<Message>, shutdown: Arc<Shutdown>) -> std::io::Result<thread::JoinHandle<()>> {
-    thread::Builder::new().name("mqtt connection".into()).spawn(move || run(&p, &tx, &shutdown))
+pub fn spawn(
+    p: Prepared,
+    tx: Sender<Message>,
+    shutdown: Arc<Shutdown>,
+) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("mqtt connection".into())
+        .spawn(move || run(&p, &tx, &shutdown))
 }
 
 fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
@@ -314,12 +384,18 @@ fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
     {
         let disconnect = session.disconnector();
         let stop = stop.clone();
-        let _ = thread::Builder::new().name("mqtt stopper".into()).spawn(move || {
-            let _ = stop.recv();
-            disconnect();
-        });
+        let _ = thread::Builder::new()
+            .name("mqtt stopper".into())
+            .spawn(move || {
+                let _ = stop.recv();
+                disconnect();
+            });
     }
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60), now_ns().unsigned_abs());
+    let mut backoff = Backoff::new(
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+        now_ns().unsigned_abs(),
+    );
     let mut ever_connected = false;
     let mut last_failure = String::new();
     loop {
@@ -332,19 +408,40 @@ fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
                 backoff.reset();
                 last_failure.clear();
                 let subscribe = !ever_connected || !session_present;
-                let mut what = if session_present { "session resumed".to_owned() } else { "new session".to_owned() };
+                let mut what = if session_present {
+                    "session resumed".to_owned()
+                } else {
+                    "new session".to_owned()
+                };
                 if subscribe {
                     match session.subscribe(&p.filters, p.qos) {
-                        Ok(()) => what.push_str(&format!(", subscribing to {}", p.filters.join(" "))),
+                        Ok(()) => {
+                            what.push_str(&format!(", subscribing to {}", p.filters.join(" ")))
+                        }
                         Err(e) => crate::error!("{e}"),
                     }
                 }
-                let verb = if ever_connected || failures > 0 { "Reconnected" } else { "Connected" };
-                let after = if failures > 0 { format!(" after {failures} failed attempts") } else { String::new() };
-                messages::always(LogLevel::Info, &format!("{verb} to {}{after} ({what})", p.broker));
+                let verb = if ever_connected || failures > 0 {
+                    "Reconnected"
+                } else {
+                    "Connected"
+                };
+                let after = if failures > 0 {
+                    format!(" after {failures} failed attempts")
+                } else {
+                    String::new()
+                };
+                messages::always(
+                    LogLevel::Info,
+                    &format!("{verb} to {}{after} ({what})", p.broker),
+                );
                 ever_connected = true;
             }
-            Happening::Publish { topic, payload, ack } => {
+            Happening::Publish {
+                topic,
+                payload,
+                ack,
+            } => {
                 let Some(topic) = topic else {
                     crate::warn!("Message with a topic that is not UTF-8; skipped");
                     ack.into_iter().for_each(|a| a());
@@ -362,7 +459,12 @@ fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
                     ack.into_iter().for_each(|a| a());
                     continue;
                 }
-                let message = Message { topic, payload, received_ns: now_ns(), ack };
+                let message = Message {
+                    topic,
+                    payload,
+                    received_ns: now_ns(),
+                    ack,
+                };
                 // Blocks while the writer is behind: back-pressure reaches the
                 // broker through unacknowledged messages and TCP, not memory.
                 select! {
@@ -371,7 +473,10 @@ fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
                 }
             }
             Happening::SubscribeRefused => {
-                crate::error!("The broker refused a subscription to {} (check its ACL)", p.filters.join(" "));
+                crate::error!(
+                    "The broker refused a subscription to {} (check its ACL)",
+                    p.filters.join(" ")
+                );
             }
             Happening::Failed { text, loud } => {
                 if shutdown.is_triggered() {
@@ -380,13 +485,21 @@ fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
                 let delay = backoff.next_delay();
                 let n = backoff.failures();
                 if n <= LOUD_FAILURES || n % LOG_EVERY == 0 || text != last_failure {
-                    let level = if loud { LogLevel::Error } else { LogLevel::Warn };
+                    let level = if loud {
+                        LogLevel::Error
+                    } else {
+                        LogLevel::Warn
+                    };
                     let quiet = if n == LOUD_FAILURES {
                         format!("; further failures are logged every {LOG_EVERY} attempts")
                     } else {
                         String::new()
                     };
-                    let state = if ever_connected && n == 1 { "Connection lost" } else { "Cannot connect" };
+                    let state = if ever_connected && n == 1 {
+                        "Connection lost"
+                    } else {
+                        "Cannot connect"
+                    };
                     messages::emit(
                         level,
                         &format!(

@@ -59,34 +59,45 @@ pub(crate) fn flatten<'p>(
         }
     };
     let Obj::Value(sensors) = envelope.glowsensorth1 else {
-        ctx.note(Level::Warn, "no \"glowsensorth1\" object; skipped".to_owned());
+        ctx.note(
+            Level::Warn,
+            "no \"glowsensorth1\" object; skipped".to_owned(),
+        );
         return Vec::new();
     };
     let mut readings = Vec::with_capacity(sensors.len());
     for (id, entry) in &sensors {
         let Some(entry) = entry.as_ref() else {
-            ctx.note(Level::Warn, format!("sensor {id:?} is not an object; skipped"));
+            ctx.note(
+                Level::Warn,
+                format!("sensor {id:?} is not an object; skipped"),
+            );
             continue;
         };
-        let sensor = if id.trim().is_empty() { topic_sensor } else { id.as_str() };
+        let sensor = if id.trim().is_empty() {
+            topic_sensor
+        } else {
+            id.as_str()
+        };
         let mut r = Reading::new("glowsensorth1", 0);
         r.tag("device", device.to_owned());
         r.tag("sensor", sensor.to_owned());
-        if let Some(q) = entry.temperature.as_ref() {
+        if let Some(q) = ctx.obj("temperature", &entry.temperature) {
             let unit = ctx.text("temperature.units", &q.units);
-            if let Some(v) = ctx.quantity("temperature.value", q.value, unit, normalise_temperature) {
+            if let Some(v) = ctx.quantity("temperature.value", q.value, unit, normalise_temperature)
+            {
                 r.float("temperature", v);
             }
         }
         for (key, q) in [("humidity", &entry.humidity), ("battery", &entry.battery)] {
-            if let Some(q) = q.as_ref() {
+            if let Some(q) = ctx.obj(key, q) {
                 let unit = ctx.text(key, &q.units);
                 if let Some(v) = ctx.quantity(key, q.value, unit, normalise_percent) {
                     r.float(key, v);
                 }
             }
         }
-        if let Some(q) = entry.rssi.as_ref() {
+        if let Some(q) = ctx.obj("rssi", &entry.rssi) {
             if let Some(v) = ctx.int("rssi.value", q.value) {
                 r.int("rssi", v);
             }

@@ -25,7 +25,10 @@ impl Shutdown {
     /// A shutdown not yet triggered.
     pub fn new() -> Arc<Self> {
         let (tx, rx) = crossbeam_channel::bounded(0);
-        Arc::new(Shutdown { tx: Mutex::new(Some(tx)), rx })
+        Arc::new(Shutdown {
+            tx: Mutex::new(Some(tx)),
+            rx,
+        })
     }
 
     /// Asks everything to stop. Idempotent.
@@ -77,24 +80,22 @@ pub fn watch_signals(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
 /// `signal = "STDIN"` Telegraf writes a newline each interval, and its writes
 /// fail once the pipe is full) and triggers the shutdown at end of file.
 pub fn watch_stdin(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
-    thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buf = [0u8; 4096];
-            loop {
-                match stdin.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        crate::warn!("Reading stdin failed ({e}); treating it as closed");
-                        break;
-                    }
+    thread::Builder::new().name("stdin".into()).spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    crate::warn!("Reading stdin failed ({e}); treating it as closed");
+                    break;
                 }
             }
-            crate::debug!("Stdin closed; flushing and exiting");
-            shutdown.trigger();
-        })?;
+        }
+        crate::debug!("Stdin closed; flushing and exiting");
+        shutdown.trigger();
+    })?;
     Ok(())
 }

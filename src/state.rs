@@ -37,7 +37,11 @@ struct Han<'a> {
 }
 
 /// Flattens a STATE payload into one `cadstate` reading.
-pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &str) -> Vec<Reading<'p>> {
+pub(crate) fn flatten<'p>(
+    ctx: &mut Context<'_>,
+    payload: &'p [u8],
+    device: &str,
+) -> Vec<Reading<'p>> {
     let state: State<'p> = match serde_json::from_slice(payload) {
         Ok(s) => s,
         Err(err) => {
@@ -47,7 +51,7 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &str
     };
     let mut r = Reading::new("cadstate", 0);
     r.tag("device", device.to_owned());
-    if let Some(han) = state.han.as_ref() {
+    if let Some(han) = ctx.obj("han", &state.han) {
         if let Some(v) = ctx.int("han.rssi", han.rssi) {
             r.int("han.rssi", v);
         }

@@ -12,7 +12,11 @@ use crate::messages;
 /// Reads captures from `input` and sends each message to the writer until
 /// end of input (clean end: the caller drops the sender) or until the
 /// writer has gone.
-pub fn run<R: BufRead>(input: R, max_message_size: usize, tx: &Sender<Message>) -> std::io::Result<()> {
+pub fn run<R: BufRead>(
+    input: R,
+    max_message_size: usize,
+    tx: &Sender<Message>,
+) -> std::io::Result<()> {
     for frame in CaptureReader::new(input, max_message_size) {
         match frame? {
             Frame::Message { topic, payload } => {
@@ -26,12 +30,20 @@ pub fn run<R: BufRead>(input: R, max_message_size: usize, tx: &Sender<Message>) 
                     });
                     continue;
                 }
-                let message = Message { topic, payload, received_ns: now_ns(), ack: None };
+                let message = Message {
+                    topic,
+                    payload,
+                    received_ns: now_ns(),
+                    ack: None,
+                };
                 if tx.send(message).is_err() {
                     break;
                 }
             }
-            Frame::Skipped(why) => messages::note(&Note { level: Level::Warn, text: format!("stdin {why}") }),
+            Frame::Skipped(why) => messages::note(&Note {
+                level: Level::Warn,
+                text: format!("stdin {why}"),
+            }),
         }
     }
     Ok(())

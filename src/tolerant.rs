@@ -271,8 +271,13 @@ mod tests {
 
     #[test]
     fn text_borrows_when_it_can_and_keeps_numbers() {
-        assert!(matches!(probe(r#"{"t":"kWh"}"#).t, Text::Value(Cow::Borrowed("kWh"))));
-        assert!(matches!(probe(r#"{"t":"k\u0057h"}"#).t, Text::Value(Cow::Owned(ref s)) if s == "kWh"));
+        assert!(matches!(
+            probe(r#"{"t":"kWh"}"#).t,
+            Text::Value(Cow::Borrowed("kWh"))
+        ));
+        assert!(
+            matches!(probe(r#"{"t":"k\u0057h"}"#).t, Text::Value(Cow::Owned(ref s)) if s == "kWh")
+        );
         assert_eq!(probe(r#"{"t":1234}"#).t.as_str(), Some("1234"));
         assert_eq!(probe(r#"{"t":null}"#).t, Text::Null);
         assert_eq!(probe(r#"{"t":[]}"#).t, Text::Invalid(Found::Array));

@@ -67,7 +67,9 @@ mod tests {
     fn known_topics() {
         assert_eq!(
             classify("glow/AABBCCDDEEFF/SENSOR/electricitymeter", "glow"),
-            Some(Topic::Electricity { device: "AABBCCDDEEFF" })
+            Some(Topic::Electricity {
+                device: "AABBCCDDEEFF"
+            })
         );
         assert_eq!(
             classify("energy/A1/SENSOR/gasmeter", "energy"),
@@ -79,7 +81,10 @@ mod tests {
         );
         assert_eq!(
             classify("glow/A1/SENSOR/glowsensorth1/00CAFE", "glow"),
-            Some(Topic::Sensor { device: "A1", sensor: "00CAFE" })
+            Some(Topic::Sensor {
+                device: "A1",
+                sensor: "00CAFE"
+            })
         );
         assert_eq!(
             classify("SMART/DCAD/0123", "glow"),

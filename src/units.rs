@@ -15,7 +15,11 @@ pub struct UnknownUnit {
 
 impl fmt::Display for UnknownUnit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown unit {:?} (expected {})", self.unit, self.expected)
+        write!(
+            f,
+            "unknown unit {:?} (expected {})",
+            self.unit, self.expected
+        )
     }
 }
 
@@ -126,8 +130,14 @@ mod tests {
     fn energy() {
         assert_eq!(normalise_energy(5.5, Some("kWh")), Ok(5.5));
         assert_eq!(normalise_energy(5.5, Some("KWH")), Ok(5.5));
-        assert!(close(normalise_energy(5500.0, Some("Wh")).unwrap_or(0.0), 5.5));
-        assert!(close(normalise_energy(2.0, Some("MWh")).unwrap_or(0.0), 2000.0));
+        assert!(close(
+            normalise_energy(5500.0, Some("Wh")).unwrap_or(0.0),
+            5.5
+        ));
+        assert!(close(
+            normalise_energy(2.0, Some("MWh")).unwrap_or(0.0),
+            2000.0
+        ));
         assert_eq!(normalise_energy(5.5, None), Ok(5.5));
         assert_eq!(normalise_energy(5.5, Some("")), Ok(5.5));
         assert!(normalise_energy(5.5, Some("therms")).is_err());
@@ -136,7 +146,10 @@ mod tests {
 
     #[test]
     fn power() {
-        assert!(close(normalise_power(951.0, Some("W")).unwrap_or(0.0), 0.951));
+        assert!(close(
+            normalise_power(951.0, Some("W")).unwrap_or(0.0),
+            0.951
+        ));
         assert_eq!(normalise_power(0.951, Some("kW")), Ok(0.951));
         assert!(normalise_power(1.0, Some("kWh")).is_err());
     }
@@ -144,16 +157,28 @@ mod tests {
     #[test]
     fn volume() {
         assert_eq!(normalise_volume(244.238, Some("m3")), Ok(244.238));
-        assert!(close(normalise_volume(100.0, Some("ft3")).unwrap_or(0.0), 2.8316846592));
-        assert!(close(normalise_volume(1.0, Some("ccf")).unwrap_or(0.0), 2.8316846592));
+        assert!(close(
+            normalise_volume(100.0, Some("ft3")).unwrap_or(0.0),
+            2.8316846592
+        ));
+        assert!(close(
+            normalise_volume(1.0, Some("ccf")).unwrap_or(0.0),
+            2.8316846592
+        ));
         let err = normalise_volume(1.0, Some("kWh")).unwrap_err();
-        assert_eq!(err.to_string(), "unknown unit \"kWh\" (expected a volume unit: m3, ft3, ccf)");
+        assert_eq!(
+            err.to_string(),
+            "unknown unit \"kWh\" (expected a volume unit: m3, ft3, ccf)"
+        );
     }
 
     #[test]
     fn temperature_and_percent() {
         assert_eq!(normalise_temperature(19.5, Some("°C")), Ok(19.5));
-        assert!(close(normalise_temperature(212.0, Some("°F")).unwrap_or(0.0), 100.0));
+        assert!(close(
+            normalise_temperature(212.0, Some("°F")).unwrap_or(0.0),
+            100.0
+        ));
         assert!(normalise_temperature(1.0, Some("X")).is_err());
         assert_eq!(normalise_percent(46.0, Some("%")), Ok(46.0));
         assert!(normalise_percent(46.0, Some("ppm")).is_err());

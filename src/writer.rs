@@ -59,7 +59,13 @@ pub fn run<W: Write>(
         };
         buf.clear();
         notes.clear();
-        let lines = flattener.flatten(&message.topic, &message.payload, message.received_ns, &mut buf, &mut notes);
+        let lines = flattener.flatten(
+            &message.topic,
+            &message.payload,
+            message.received_ns,
+            &mut buf,
+            &mut notes,
+        );
         notes.iter().for_each(messages::note);
         out.write_all(&buf)?;
         stats.messages += 1;
@@ -78,7 +84,12 @@ mod tests {
     use std::sync::Arc;
 
     fn message(topic: &str, payload: &str, ack: Option<Ack>) -> Message {
-        Message { topic: topic.into(), payload: payload.into(), received_ns: 1_700_000_000_000_000_000, ack }
+        Message {
+            topic: topic.into(),
+            payload: payload.into(),
+            received_ns: 1_700_000_000_000_000_000,
+            ack,
+        }
     }
 
     #[test]
@@ -89,27 +100,41 @@ mod tests {
         for i in 0..3 {
             let acked = acked.clone();
             let payload = format!(r#"{{"software":"v{i}","timestamp":"2023-01-01T00:00:00Z"}}"#);
-            tx.send(message("glow/A/STATE", &payload, Some(Box::new(move || {
-                acked.fetch_add(1, Ordering::SeqCst);
-            }))))
+            tx.send(message(
+                "glow/A/STATE",
+                &payload,
+                Some(Box::new(move || {
+                    acked.fetch_add(1, Ordering::SeqCst);
+                })),
+            ))
             .expect("channel open");
         }
-        tx.send(message("glow/A/unknown", "{}", None)).expect("channel open");
+        tx.send(message("glow/A/unknown", "{}", None))
+            .expect("channel open");
         drop(tx);
         let mut out = Vec::new();
         let stats = run(&rx, &stop, &Flattener::default(), &mut out).expect("writes to a Vec");
-        assert_eq!(stats, Stats { messages: 4, lines: 3 });
+        assert_eq!(
+            stats,
+            Stats {
+                messages: 4,
+                lines: 3
+            }
+        );
         assert_eq!(acked.load(Ordering::SeqCst), 3);
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(text.lines().count(), 3);
-        assert!(text.lines().all(|l| l.starts_with("cadstate,device=A software=\"v")));
+        assert!(text
+            .lines()
+            .all(|l| l.starts_with("cadstate,device=A software=\"v")));
     }
 
     #[test]
     fn stop_drains_what_is_queued() {
         let (tx, rx) = crossbeam_channel::bounded(8);
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
-        tx.send(message("glow/A/STATE", r#"{"software":"v1"}"#, None)).expect("open");
+        tx.send(message("glow/A/STATE", r#"{"software":"v1"}"#, None))
+            .expect("open");
         drop(stop_tx);
         let mut out = Vec::new();
         let stats = run(&rx, &stop, &Flattener::default(), &mut out).expect("writes");
@@ -131,7 +156,8 @@ mod tests {
     fn a_closed_stdout_is_an_error_not_a_panic() {
         let (tx, rx) = crossbeam_channel::bounded(8);
         let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
-        tx.send(message("glow/A/STATE", r#"{"software":"v1"}"#, None)).expect("open");
+        tx.send(message("glow/A/STATE", r#"{"software":"v1"}"#, None))
+            .expect("open");
         drop(tx);
         let err = run(&rx, &stop, &Flattener::default(), Closed).expect_err("EPIPE");
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);

@@ -1,1 +1,3 @@
 //! One integration-test binary (see `autotests = false` in Cargo.toml).
+// Golden cases in tests/cases/<name>/: one message in, exact line protocol out.
+mod golden;
