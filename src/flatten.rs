@@ -124,6 +124,13 @@ impl Flattener {
             ctx.note(Level::Debug, "empty payload; skipped".to_owned());
             return 0;
         }
+        if payload.first() != Some(&b'{') {
+            ctx.note(
+                Level::Warn,
+                "payload is not a JSON object; skipped".to_owned(),
+            );
+            return 0;
+        }
         let readings = match kind {
             Topic::Electricity { device } => meter::flatten(&mut ctx, payload, device, false),
             Topic::Gas { device } => meter::flatten(&mut ctx, payload, device, true),

@@ -1,3 +1,5 @@
 //! One integration-test binary (see `autotests = false` in Cargo.toml).
 // Golden cases in tests/cases/<name>/: one message in, exact line protocol out.
 mod golden;
+// Pipe mode on the real binary: captures, bad input, signals, exit codes.
+mod pipe;

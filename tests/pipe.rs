@@ -1,0 +1,376 @@
+//! Pipe mode (`cadline --stdin`) on the real binary: captures in, line
+//! protocol out, bad input reported on stderr while the stream goes on.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cadline");
+
+fn example_capture() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("telegraf/example-capture.txt"))
+        .expect("telegraf/example-capture.txt")
+}
+
+/// Runs `cadline --stdin <args>` on `input` to completion.
+fn pipe(args: &[&str], envs: &[(&str, &str)], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("--stdin")
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cadline starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("cadline runs");
+    feeder.join().expect("feeder");
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8")
+}
+
+/// Every stdout line parses as line protocol; every stderr line is a short
+/// Telegraf-prefixed message and nothing panicked.
+fn assert_clean(output: &Output) {
+    let stdout = text(&output.stdout);
+    for line in stdout.lines() {
+        let parsed = influxdb_line_protocol::parse_lines(line).next();
+        assert!(
+            matches!(parsed, Some(Ok(_))),
+            "bad line {line:?}: {parsed:?}"
+        );
+    }
+    assert!(stdout.is_empty() || stdout.ends_with('\n'));
+    assert!(!stdout.contains('\r'));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in stderr.lines() {
+        assert!(
+            ["E! ", "W! ", "I! ", "D! "]
+                .iter()
+                .any(|p| line.starts_with(p)),
+            "stderr line without a level prefix: {line:?}"
+        );
+        assert!(line.len() < 2048, "stderr line of {} bytes", line.len());
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_example_capture_becomes_line_protocol() {
+    let output = pipe(&[], &[], &example_capture());
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    let stdout = text(&output.stdout);
+    // 9 messages: the null gas message writes nothing; the rest one line each.
+    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("electricitymeter,device=0A1B2C3D4E5F "))
+            .count(),
+        4
+    );
+    assert!(stdout.contains("cumulativevol=1834.567"));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("-8388.608 is the meter's error value"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("placeholder timestamp and no readings"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn crlf_captures_give_the_same_lines() {
+    let lf = example_capture();
+    let crlf: Vec<u8> = text(&lf).replace('\n', "\r\n").into_bytes();
+    let a = pipe(&[], &[], &lf);
+    let b = pipe(&[], &[], &crlf);
+    assert_clean(&b);
+    assert_eq!(text(&a.stdout), text(&b.stdout));
+}
+
+#[test]
+fn bad_input_is_reported_and_the_stream_goes_on() {
+    let good = "glow/AA/SENSOR/electricitymeter {\"electricitymeter\":{\"timestamp\":\"2026-03-01T11:59:50Z\",\"energy\":{\"import\":{\"cumulative\":12.5,\"units\":\"kWh\"}}}}\n";
+    let mut input = Vec::new();
+    input.extend_from_slice(good.as_bytes());
+    input.extend_from_slice(b"glow/AA/SENSOR/electricitymeter {\"electricitymeter\":{\"timest\n");
+    input.extend_from_slice(b"glow/AA/STATE {\"software\":\"\xff\xfe\"}\n");
+    input.extend_from_slice(b"\xc3\x28/AA/STATE {}\n");
+    input.extend_from_slice(b"glow/AA/SENSOR/watermeter {}\n");
+    input.extend_from_slice(b"glow/AA/STATE {\"han\":{\"rssi\":\"strong\"},\"software\":\"v1\"}\n");
+    input.extend_from_slice(b"glow/AA/SENSOR/gasmeter {\"gasmeter\":{\"energy\":{\"import\":{\"cumulative\":1e400}}}}\n");
+    // 10 MB payload on one line.
+    input.extend_from_slice(b"glow/AA/STATE {\"software\":\"");
+    input.extend(std::iter::repeat(b'x').take(10 * 1024 * 1024));
+    input.extend_from_slice(b"\"}\n");
+    // JSON nested 100 000 deep.
+    input.extend_from_slice(b"glow/AA/STATE ");
+    input.extend(std::iter::repeat(b'[').take(100_000));
+    input.extend(std::iter::repeat(b']').take(100_000));
+    input.push(b'\n');
+    input.extend_from_slice(b"glow/AA/STATE {\"a\":");
+    input.extend(std::iter::repeat(b"{\"a\":").take(100_000).flatten());
+    input.push(b'1');
+    input.extend(std::iter::repeat(b'}').take(100_001));
+    input.push(b'\n');
+    input.extend_from_slice(good.replace("12.5", "13.5").as_bytes());
+
+    let output = pipe(&[], &[], &input);
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].contains("cumulative=12.5"));
+    assert!(
+        lines[1].starts_with("cadstate,device=AA software=\"v1\""),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].contains("cumulative=13.5"));
+    let stderr = text(&output.stderr);
+    for expected in [
+        "invalid JSON",
+        "not UTF-8",
+        "Unknown topic",
+        "field han.rssi: expected a number, found a string",
+        "longer than",
+        "not a JSON object",
+        "no readings",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "stderr lacks {expected:?}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn repeated_warnings_are_said_once_then_counted() {
+    let null_gas = "glow/AA/SENSOR/gasmeter {\"gasmeter\":{\"timestamp\":\"1970-01-01T00:00:00Z\",\"energy\":{\"import\":{\"cumulative\":null,\"units\":\"\"}}}}\n";
+    let output = pipe(&[], &[], null_gas.repeat(1000).as_bytes());
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty());
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(
+        lines[1].ends_with("(seen 10 times)") && lines[3].ends_with("(seen 1000 times)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn each_line_is_flushed_as_it_comes() {
+    let mut child = Command::new(BIN)
+        .arg("--stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.expect("line"));
+        }
+    });
+    let capture = text(&example_capture());
+    let mut first_lines = capture.lines();
+    for _ in 0..2 {
+        writeln!(stdin, "{}", first_lines.next().expect("line")).expect("write");
+        stdin.flush().expect("flush");
+        // stdin stays open: the line must arrive anyway.
+        let line = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a line while stdin is still open");
+        assert!(!line.is_empty());
+    }
+    drop(stdin);
+    assert!(child.wait().expect("exits").success());
+}
+
+#[test]
+fn sigterm_flushes_and_exits_promptly() {
+    let mut child = Command::new(BIN)
+        .arg("--stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&example_capture()).expect("write");
+    stdin.flush().expect("flush");
+    thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let start = Instant::now();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let exit = child.wait().expect("exits");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(out.lines().count(), 8);
+    drop(stdin);
+}
+
+#[test]
+fn sighup_and_sigusr_do_not_kill_it() {
+    let mut child = Command::new(BIN)
+        .arg("--stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    thread::sleep(Duration::from_millis(200));
+    for sig in ["HUP", "USR1", "USR2"] {
+        Command::new("kill")
+            .args(["-s", sig, &child.id().to_string()])
+            .status()
+            .expect("kill");
+    }
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "died on a signal it should ignore"
+    );
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&example_capture()).expect("write");
+    drop(stdin);
+    let output = child.wait_with_output().expect("exits");
+    assert!(output.status.success());
+    assert_eq!(text(&output.stdout).lines().count(), 8);
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_it_quietly() {
+    let mut child = Command::new(BIN)
+        .arg("--stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let capture = text(&example_capture());
+    let first = capture.lines().nth(1).expect("electricity line").to_owned();
+    writeln!(stdin, "{first}").expect("write");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("one line");
+    drop(stdout); // like `| head -1`
+    let feeder = thread::spawn(move || {
+        for _ in 0..10_000 {
+            if writeln!(stdin, "{first}").is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let output = child.wait_with_output().expect("exits");
+    feeder.join().expect("feeder");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(output.status.success(), "{output:?}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
+
+#[test]
+fn environment_variables_set_flags() {
+    let capture = text(&example_capture()).replace("glow/", "energy/");
+    let output = pipe(
+        &[],
+        &[
+            ("CADLINE_PREFIX", "energy"),
+            ("CADLINE_TIMESTAMP", "receive"),
+        ],
+        capture.as_bytes(),
+    );
+    assert_clean(&output);
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 8);
+    // Arrival time, not the meter's 2026-03-01 timestamps.
+    assert!(!stdout.contains(" 177236"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_are_one_line_and_non_zero() {
+    for args in [
+        &["--qos", "7"][..],
+        &["--persistent-session"],
+        &["--broker", "mqtt://user:secret@host"],
+        &["--no-such-flag"],
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("E! "), "{stderr}");
+        assert!(!stderr.contains("secret"), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn help_explains_with_examples_and_environment() {
+    let output = Command::new(BIN).arg("--help").output().expect("runs");
+    assert!(output.status.success());
+    let help = text(&output.stdout);
+    for needle in [
+        "Examples:",
+        "cadline --stdin <",
+        "mosquitto_sub -v",
+        "CADLINE_MQTT_PASSWORD",
+        "--password-file",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle:?}");
+    }
+    // Every flag can be set from the environment.
+    let options = help.split("Examples:").next().unwrap_or_default();
+    let flags = options
+        .lines()
+        .filter(|l| l.len() - l.trim_start().len() < 10 && l.trim_start().starts_with('-'))
+        .count();
+    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let envs = flat.matches("[env: CADLINE_").count();
+    assert!(flags >= 15, "{help}");
+    assert_eq!(
+        envs,
+        flags - 2,
+        "--help and --version aside, every flag has an env var:\n{help}"
+    );
+}
