@@ -4,6 +4,7 @@
 //! [`Note`] for the caller to log, so one odd field costs one field, never
 //! the message, and tests can check the notes as data.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::line_protocol::write_line;
@@ -44,6 +45,10 @@ pub struct FlattenOptions {
     pub timestamp: TimestampSource,
     /// Write MPAN/MPRN and supplier as tags (personal data, off by default).
     pub meter_tags: bool,
+    /// The least severe note worth producing: notes below it are not even
+    /// formatted, which matters when a normal message carries one (every
+    /// current gas message has an Info note about its "volume" fields).
+    pub note_level: Level,
 }
 
 impl Default for FlattenOptions {
@@ -52,6 +57,7 @@ impl Default for FlattenOptions {
             prefix: "glow".to_owned(),
             timestamp: TimestampSource::Meter,
             meter_tags: false,
+            note_level: Level::Debug,
         }
     }
 }
@@ -93,10 +99,10 @@ impl Flattener {
     /// `received_ns` is the arrival time (Unix ns); it stamps the lines with
     /// `--timestamp receive`, and stands in for a meter time that is missing,
     /// a placeholder or more than an hour ahead.
-    pub fn flatten(
+    pub fn flatten<'a>(
         &self,
-        topic: &str,
-        payload: &[u8],
+        topic: &'a str,
+        payload: &'a [u8],
         received_ns: i64,
         out: &mut Vec<u8>,
         notes: &mut Vec<Note>,
@@ -118,33 +124,29 @@ impl Flattener {
             received_ns,
             options: &self.options,
             notes,
+            out,
+            lines: 0,
         };
         let payload = payload.trim_ascii();
         if payload.is_empty() {
-            ctx.note(Level::Debug, "empty payload; skipped".to_owned());
+            ctx.note(Level::Debug, format_args!("empty payload; skipped"));
             return 0;
         }
         if payload.first() != Some(&b'{') {
             ctx.note(
                 Level::Warn,
-                "payload is not a JSON object; skipped".to_owned(),
+                format_args!("payload is not a JSON object; skipped"),
             );
             return 0;
         }
-        let readings = match kind {
+        match kind {
             Topic::Electricity { device } => meter::flatten(&mut ctx, payload, device, false),
             Topic::Gas { device } => meter::flatten(&mut ctx, payload, device, true),
             Topic::State { device } => state::flatten(&mut ctx, payload, device),
             Topic::Sensor { device, sensor } => sensor::flatten(&mut ctx, payload, device, sensor),
             Topic::LegacyHex { device } => legacy_hex::flatten(&mut ctx, payload, device),
-        };
-        let mut written = 0;
-        for reading in &readings {
-            if write_line(reading, out).is_ok() {
-                written += 1;
-            }
         }
-        written
+        ctx.lines
     }
 }
 
@@ -159,18 +161,31 @@ fn kind_name(kind: Topic<'_>) -> &'static str {
 }
 
 /// What the per-kind flatteners share: where the message came from, the
-/// options, and where notes go.
+/// options, and where lines and notes go.
 pub(crate) struct Context<'a> {
     pub topic: &'a str,
     pub kind: &'static str,
     pub received_ns: i64,
     pub options: &'a FlattenOptions,
     notes: &'a mut Vec<Note>,
+    out: &'a mut Vec<u8>,
+    lines: usize,
 }
 
 impl Context<'_> {
+    /// Writes one reading as a line (nothing if no field survived).
+    pub fn emit(&mut self, reading: &Reading<'_>) {
+        if write_line(reading, self.out).is_ok() {
+            self.lines += 1;
+        }
+    }
+
     /// Records a note about this message, prefixed with its kind and topic.
-    pub fn note(&mut self, level: Level, what: String) {
+    /// Takes `format_args!` so that a note nobody will print costs nothing.
+    pub fn note(&mut self, level: Level, what: fmt::Arguments<'_>) {
+        if level > self.options.note_level {
+            return;
+        }
         self.notes.push(Note {
             level,
             text: format!("{} payload on {}: {what}", self.kind, self.topic),
@@ -179,7 +194,7 @@ impl Context<'_> {
 
     /// Records that the payload is not JSON we can read at all.
     pub fn invalid_json(&mut self, err: &serde_json::Error) {
-        self.note(Level::Warn, format!("invalid JSON ({err}); skipped"));
+        self.note(Level::Warn, format_args!("invalid JSON ({err}); skipped"));
     }
 
     /// A number from `path`, warning if it is the wrong type. Missing and
@@ -191,14 +206,14 @@ impl Context<'_> {
             Num::Value(_) => {
                 self.note(
                     Level::Warn,
-                    format!("field {path}: not a finite number; left out"),
+                    format_args!("field {path}: not a finite number; left out"),
                 );
                 None
             }
             Num::Invalid(found) => {
                 self.note(
                     Level::Warn,
-                    format!("field {path}: expected a number, found {found}; left out"),
+                    format_args!("field {path}: expected a number, found {found}; left out"),
                 );
                 None
             }
@@ -213,11 +228,21 @@ impl Context<'_> {
             Obj::Invalid(found) => {
                 self.note(
                     Level::Warn,
-                    format!("field {path}: expected an object, found {found}; left out"),
+                    format_args!("field {path}: expected an object, found {found}; left out"),
                 );
                 None
             }
             Obj::Missing | Obj::Null => None,
+        }
+    }
+
+    /// Text from `path` as a value to keep (borrowed from the payload when
+    /// it had no escapes), warning if it is the wrong type.
+    pub fn text_value<'p>(&mut self, path: &str, value: &Text<'p>) -> Option<Cow<'p, str>> {
+        self.text(path, value)?;
+        match value {
+            Text::Value(s) => Some(s.clone()),
+            _ => None,
         }
     }
 
@@ -228,7 +253,7 @@ impl Context<'_> {
             Text::Invalid(found) => {
                 self.note(
                     Level::Warn,
-                    format!("field {path}: expected a string, found {found}; left out"),
+                    format_args!("field {path}: expected a string, found {found}; left out"),
                 );
                 None
             }
@@ -251,12 +276,12 @@ impl Context<'_> {
             Ok(_) => {
                 self.note(
                     Level::Warn,
-                    format!("field {path}: out of range after unit conversion; left out"),
+                    format_args!("field {path}: out of range after unit conversion; left out"),
                 );
                 None
             }
             Err(e) => {
-                self.note(Level::Warn, format!("field {path}: {e}; left out"));
+                self.note(Level::Warn, format_args!("field {path}: {e}; left out"));
                 None
             }
         }
@@ -271,7 +296,7 @@ impl Context<'_> {
         } else {
             self.note(
                 Level::Warn,
-                format!("field {path}: expected a whole number, found {v}; left out"),
+                format_args!("field {path}: expected a whole number, found {v}; left out"),
             );
             None
         }
@@ -292,7 +317,7 @@ impl Context<'_> {
                 }
                 _ => "no readings",
             };
-            self.note(Level::Warn, format!("{why}; nothing written"));
+            self.note(Level::Warn, format_args!("{why}; nothing written"));
             return None;
         }
         if self.options.timestamp == TimestampSource::Receive {
@@ -302,14 +327,14 @@ impl Context<'_> {
             (None, _) => {
                 self.note(
                     Level::Debug,
-                    "no timestamp; using the time of arrival".to_owned(),
+                    format_args!("no timestamp; using the time of arrival"),
                 );
                 return Some(self.received_ns);
             }
             (Some(text), None) => {
                 self.note(
                     Level::Warn,
-                    format!(
+                    format_args!(
                         "field timestamp: {} is not a UTC time; using the time of arrival",
                         excerpt(text)
                     ),
@@ -321,13 +346,15 @@ impl Context<'_> {
         if t < EARLIEST_REAL_NS {
             self.note(
                 Level::Warn,
-                "placeholder timestamp on a real reading; using the time of arrival".to_owned(),
+                format_args!("placeholder timestamp on a real reading; using the time of arrival"),
             );
             Some(self.received_ns)
         } else if t > self.received_ns.saturating_add(MAX_FUTURE_NS) {
             self.note(
                 Level::Warn,
-                "timestamp more than an hour in the future; using the time of arrival".to_owned(),
+                format_args!(
+                    "timestamp more than an hour in the future; using the time of arrival"
+                ),
             );
             Some(self.received_ns)
         } else {

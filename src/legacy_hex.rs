@@ -88,7 +88,10 @@ fn meter<'v>(ctx: &mut Context<'_>, root: &'v Value, key: &str) -> Option<Mtr<'v
     let multiplier = get("01").unwrap_or(1) as f64;
     let divisor = get("02").unwrap_or(1) as f64;
     if divisor == 0.0 {
-        ctx.note(Level::Warn, format!("{key}: divisor 0; meter left out"));
+        ctx.note(
+            Level::Warn,
+            format_args!("{key}: divisor 0; meter left out"),
+        );
         return None;
     }
     Some(Mtr {
@@ -100,21 +103,17 @@ fn meter<'v>(ctx: &mut Context<'_>, root: &'v Value, key: &str) -> Option<Mtr<'v
 
 /// Flattens a legacy message into electricitymeter, gasmeter and cadstate
 /// readings, all stamped with the message's `gmtime`.
-pub(crate) fn flatten<'p>(
-    ctx: &mut Context<'_>,
-    payload: &'p [u8],
-    device: &str,
-) -> Vec<Reading<'p>> {
+pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &str) {
     let root: Value = match serde_json::from_slice(payload) {
         Ok(v) => v,
         Err(err) => {
             ctx.invalid_json(&err);
-            return Vec::new();
+            return;
         }
     };
     if !root.is_object() {
-        ctx.note(Level::Warn, "not a JSON object; skipped".to_owned());
-        return Vec::new();
+        ctx.note(Level::Warn, format_args!("not a JSON object; skipped"));
+        return;
     }
     let mut readings = Vec::with_capacity(3);
     if let Some(m) = meter(ctx, &root, "elecMtr") {
@@ -128,12 +127,12 @@ pub(crate) fn flatten<'p>(
 
     let time = message_time(&root);
     let Some(t) = ctx.time(time.as_deref(), !readings.is_empty()) else {
-        return Vec::new();
+        return;
     };
     for r in &mut readings {
         r.time_ns = t;
+        ctx.emit(r);
     }
-    readings
 }
 
 /// The message time as text for `Context::time`: `gmtime` (epoch seconds),
@@ -204,7 +203,7 @@ fn electricity<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<
     if unit != Some(Measure::Energy) {
         ctx.note(
             Level::Warn,
-            "elecMtr: unit of measure is not kWh; meter left out".to_owned(),
+            format_args!("elecMtr: unit of measure is not kWh; meter left out"),
         );
         return r;
     }
@@ -225,7 +224,7 @@ fn electricity<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<
         if (kw - POWER_ERROR_KW).abs() < 1e-6 {
             ctx.note(
                 Level::Warn,
-                "elecMtr: demand is the meter's error value; left out".to_owned(),
+                format_args!("elecMtr: demand is the meter's error value; left out"),
             );
         } else {
             r.float("power", kw);
@@ -267,7 +266,7 @@ fn gas<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<'p> {
         }
         None => ctx.note(
             Level::Warn,
-            "gasMtr: unknown unit of measure; registers left out".to_owned(),
+            format_args!("gasMtr: unknown unit of measure; registers left out"),
         ),
     }
     let order = [

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use cadline::cli::{Cli, Config};
-use cadline::flatten::{FlattenOptions, Flattener};
+use cadline::flatten::{FlattenOptions, Flattener, Level};
 use cadline::messages::{self, LogLevel};
 use cadline::shutdown::{self, Shutdown};
 use cadline::{error, mqtt_source, stdin_source, writer};
@@ -63,6 +63,11 @@ fn run(config: &Config) -> Result<ExitCode, String> {
         prefix: config.prefix.clone(),
         timestamp: config.timestamp,
         meter_tags: config.meter_tags,
+        note_level: match config.log_level {
+            LogLevel::Error | LogLevel::Warn => Level::Warn,
+            LogLevel::Info => Level::Info,
+            LogLevel::Debug => Level::Debug,
+        },
     });
     let shutdown = Shutdown::new();
     shutdown::watch_signals(shutdown.clone())

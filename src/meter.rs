@@ -94,17 +94,12 @@ struct Quantity2<'a> {
 }
 
 /// Flattens one meter payload into at most one reading.
-pub(crate) fn flatten<'p>(
-    ctx: &mut Context<'_>,
-    payload: &'p [u8],
-    device: &str,
-    gas: bool,
-) -> Vec<Reading<'p>> {
+pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p str, gas: bool) {
     let envelope: Envelope<'p> = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(err) => {
             ctx.invalid_json(&err);
-            return Vec::new();
+            return;
         }
     };
     let (name, meter) = if gas {
@@ -113,11 +108,11 @@ pub(crate) fn flatten<'p>(
         ("electricitymeter", envelope.electricitymeter)
     };
     let Obj::Value(meter) = meter else {
-        ctx.note(Level::Warn, format!("no {name:?} object; skipped"));
-        return Vec::new();
+        ctx.note(Level::Warn, format_args!("no {name:?} object; skipped"));
+        return;
     };
     let mut r = Reading::new(name, 0);
-    r.tag("device", device.to_owned());
+    r.tag("device", device);
     // Fields are pushed in schema order (see the README), whatever order the
     // JSON had, so output is stable from message to message.
     let mut price = None;
@@ -137,7 +132,7 @@ pub(crate) fn flatten<'p>(
             // difference() query show the whole lifetime as one interval.
             Some(0.0) => ctx.note(
                 Level::Debug,
-                "field energy.import.cumulative: 0 (a reboot glitch); left out".to_owned(),
+                format_args!("field energy.import.cumulative: 0 (a reboot glitch); left out"),
             ),
             Some(v) => r.float("cumulative", v),
             None => {}
@@ -196,8 +191,9 @@ pub(crate) fn flatten<'p>(
         match ctx.quantity("power.value", power.value, unit, normalise_power) {
             Some(v) if (v - POWER_ERROR_KW).abs() < 1e-6 => ctx.note(
                 Level::Warn,
-                "field power.value: -8388.608 is the meter's error value, not a reading; left out"
-                    .to_owned(),
+                format_args!(
+                    "field power.value: -8388.608 is the meter's error value, not a reading; left out"
+                ),
             ),
             Some(v) => r.float("power", v),
             None => {}
@@ -215,12 +211,9 @@ pub(crate) fn flatten<'p>(
     r.tags.sort_by_key(|(k, _)| *k);
 
     let timestamp = ctx.text("timestamp", &meter.timestamp);
-    match ctx.time(timestamp, !r.fields.is_empty()) {
-        Some(t) => {
-            r.time_ns = t;
-            vec![r]
-        }
-        None => Vec::new(),
+    if let Some(t) = ctx.time(timestamp, !r.fields.is_empty()) {
+        r.time_ns = t;
+        ctx.emit(&r);
     }
 }
 
@@ -247,7 +240,7 @@ fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &Impor
     if let Some(u) = unit.filter(|u| is_energy_unit(u)) {
         ctx.note(
             Level::Info,
-            format!("fields dayvol/weekvol/monthvol are labelled {u:?}, an energy, not a volume; left out (day/week/month carry them)"),
+            format_args!("fields dayvol/weekvol/monthvol are labelled {u:?}, an energy, not a volume; left out (day/week/month carry them)"),
         );
         return;
     }

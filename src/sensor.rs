@@ -48,29 +48,28 @@ struct Quantity<'a> {
 pub(crate) fn flatten<'p>(
     ctx: &mut Context<'_>,
     payload: &'p [u8],
-    device: &str,
-    topic_sensor: &str,
-) -> Vec<Reading<'p>> {
+    device: &'p str,
+    topic_sensor: &'p str,
+) {
     let envelope: Envelope<'p> = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(err) => {
             ctx.invalid_json(&err);
-            return Vec::new();
+            return;
         }
     };
     let Obj::Value(sensors) = envelope.glowsensorth1 else {
         ctx.note(
             Level::Warn,
-            "no \"glowsensorth1\" object; skipped".to_owned(),
+            format_args!("no \"glowsensorth1\" object; skipped"),
         );
-        return Vec::new();
+        return;
     };
-    let mut readings = Vec::with_capacity(sensors.len());
     for (id, entry) in &sensors {
         let Some(entry) = entry.as_ref() else {
             ctx.note(
                 Level::Warn,
-                format!("sensor {id:?} is not an object; skipped"),
+                format_args!("sensor {id:?} is not an object; skipped"),
             );
             continue;
         };
@@ -80,7 +79,7 @@ pub(crate) fn flatten<'p>(
             id.as_str()
         };
         let mut r = Reading::new("glowsensorth1", 0);
-        r.tag("device", device.to_owned());
+        r.tag("device", device);
         r.tag("sensor", sensor.to_owned());
         if let Some(q) = ctx.obj("temperature", &entry.temperature) {
             let unit = ctx.text("temperature.units", &q.units);
@@ -102,14 +101,13 @@ pub(crate) fn flatten<'p>(
                 r.int("rssi", v);
             }
         }
-        if let Some(v) = ctx.text("status", &entry.status) {
-            r.text("status", v.to_owned());
+        if let Some(v) = ctx.text_value("status", &entry.status) {
+            r.text("status", v);
         }
         let timestamp = ctx.text("timestamp", &entry.timestamp);
         if let Some(t) = ctx.time(timestamp, !r.fields.is_empty()) {
             r.time_ns = t;
-            readings.push(r);
+            ctx.emit(&r);
         }
     }
-    readings
 }

@@ -37,20 +37,16 @@ struct Han<'a> {
 }
 
 /// Flattens a STATE payload into one `cadstate` reading.
-pub(crate) fn flatten<'p>(
-    ctx: &mut Context<'_>,
-    payload: &'p [u8],
-    device: &str,
-) -> Vec<Reading<'p>> {
+pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p str) {
     let state: State<'p> = match serde_json::from_slice(payload) {
         Ok(s) => s,
         Err(err) => {
             ctx.invalid_json(&err);
-            return Vec::new();
+            return;
         }
     };
     let mut r = Reading::new("cadstate", 0);
-    r.tag("device", device.to_owned());
+    r.tag("device", device);
     if let Some(han) = ctx.obj("han", &state.han) {
         if let Some(v) = ctx.int("han.rssi", han.rssi) {
             r.int("han.rssi", v);
@@ -58,8 +54,8 @@ pub(crate) fn flatten<'p>(
         if let Some(v) = ctx.int("han.lqi", han.lqi) {
             r.int("han.lqi", v);
         }
-        if let Some(v) = ctx.text("han.status", &han.status) {
-            r.text("han.status", v.to_owned());
+        if let Some(v) = ctx.text_value("han.status", &han.status) {
+            r.text("han.status", v);
         }
     }
     for (key, value) in [
@@ -68,24 +64,20 @@ pub(crate) fn flatten<'p>(
         ("zigbee", &state.zigbee),
         ("smetsversion", &state.smetsversion),
     ] {
-        if let Some(v) = ctx.text(key, value) {
-            r.text(key, v.to_owned());
+        if let Some(v) = ctx.text_value(key, value) {
+            r.text(key, v);
         }
     }
     // Older firmware names the MAC `ethmac`, newer `wifistamac`.
     let mac = ctx
-        .text("ethmac", &state.ethmac)
-        .or_else(|| ctx.text("wifistamac", &state.wifistamac))
-        .map(str::to_owned);
+        .text_value("ethmac", &state.ethmac)
+        .or_else(|| ctx.text_value("wifistamac", &state.wifistamac));
     if let Some(mac) = mac {
         r.text("mac", mac);
     }
     let timestamp = ctx.text("timestamp", &state.timestamp);
-    match ctx.time(timestamp, !r.fields.is_empty()) {
-        Some(t) => {
-            r.time_ns = t;
-            vec![r]
-        }
-        None => Vec::new(),
+    if let Some(t) = ctx.time(timestamp, !r.fields.is_empty()) {
+        r.time_ns = t;
+        ctx.emit(&r);
     }
 }
