@@ -103,7 +103,7 @@ fn meter<'v>(ctx: &mut Context<'_>, root: &'v Value, key: &str) -> Option<Mtr<'v
 
 /// Flattens a legacy message into electricitymeter, gasmeter and cadstate
 /// readings, all stamped with the message's `gmtime`.
-pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &str) {
+pub(crate) fn flatten(ctx: &mut Context<'_>, payload: &[u8], device: &str) {
     let root: Value = match serde_json::from_slice(payload) {
         Ok(v) => v,
         Err(err) => {
