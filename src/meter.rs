@@ -2,6 +2,10 @@
 //! generations: before mid 2022 gas looks like electricity, with `export`
 //! and a `power` of 0; since then it carries the `*vol` fields instead).
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::flatten::{Context, Level};
@@ -13,13 +17,40 @@ use crate::units::{is_energy_unit, normalise_energy, normalise_power, normalise_
 /// 24-bit number, divided by 1000. Never a reading.
 pub const POWER_ERROR_KW: f64 = -8388.608;
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    electricitymeter: Obj<Meter<'a>>,
-    #[serde(borrow)]
-    gasmeter: Obj<Meter<'a>>,
+/// The payload's top level, `{"<name>": {...}}`: only the member named
+/// `name` is deserialized; anything else is skipped unparsed. (A derived
+/// struct with both `electricitymeter` and `gasmeter` would carry, and move
+/// around, two large `Meter`s for every message.)
+struct Envelope {
+    name: &'static str,
+}
+
+impl<'de> DeserializeSeed<'de> for Envelope {
+    type Value = Obj<Meter<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Envelope {
+    type Value = Obj<Meter<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an object with a {:?} member", self.name)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut meter = Obj::Missing;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == self.name {
+                meter = map.next_value()?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(meter)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -95,17 +126,18 @@ struct Quantity2<'a> {
 
 /// Flattens one meter payload into at most one reading.
 pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p str, gas: bool) {
-    let envelope: Envelope<'p> = match serde_json::from_slice(payload) {
-        Ok(e) => e,
+    let name = if gas { "gasmeter" } else { "electricitymeter" };
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let envelope = Envelope { name };
+    let meter = match envelope
+        .deserialize(&mut de)
+        .and_then(|m| de.end().map(|()| m))
+    {
+        Ok(m) => m,
         Err(err) => {
             ctx.invalid_json(&err);
             return;
         }
-    };
-    let (name, meter) = if gas {
-        ("gasmeter", envelope.gasmeter)
-    } else {
-        ("electricitymeter", envelope.electricitymeter)
     };
     let Obj::Value(meter) = meter else {
         ctx.note(Level::Warn, format_args!("no {name:?} object; skipped"));
