@@ -3,3 +3,7 @@
 mod golden;
 // Pipe mode on the real binary: captures, bad input, signals, exit codes.
 mod pipe;
+// Real Mosquitto and cadline processes for the MQTT tests (see rig.rs).
+mod rig;
+// cadline against a real Mosquitto: flow, faults, TLS, shared groups, execd contract.
+mod mqtt;

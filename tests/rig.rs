@@ -1,0 +1,448 @@
+//! Real processes for the MQTT tests: a private Mosquitto on a free
+//! loopback port, and cadline spawned the way Telegraf's execd spawns it
+//! (stdin kept open, stdout read line by line). Everything is stopped and
+//! removed on drop. A missing tool fails the test with the install command.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "cadline-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Finds a tool or fails naming the command that installs it.
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/local/sbin", "/sbin"]) {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} not found: install it with `apt-get install -y {package}` (or run tests/run.sh, which does)");
+}
+
+fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// TLS files for a broker listener.
+#[derive(Clone)]
+pub struct BrokerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub require_client_cert: bool,
+}
+
+/// How to configure a test broker.
+#[derive(Clone, Default)]
+pub struct BrokerConfig {
+    /// (user, password): anonymous access is then refused.
+    pub login: Option<(String, String)>,
+    pub tls: Option<BrokerTls>,
+    /// Extra mosquitto.conf lines.
+    pub extra: Vec<String>,
+}
+
+/// A private Mosquitto.
+pub struct Mosquitto {
+    pub port: u16,
+    config: BrokerConfig,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        Mosquitto::with(BrokerConfig::default())
+    }
+
+    pub fn with(config: BrokerConfig) -> Mosquitto {
+        let dir = TempDir::new("mosquitto");
+        let mut broker = Mosquitto { port: free_port(), config, dir, child: None };
+        broker.write_config();
+        broker.launch();
+        broker
+    }
+
+    fn write_config(&self) {
+        let d = self.dir.path();
+        let mut conf = vec![
+            format!("listener {} 127.0.0.1", self.port),
+            "user root".into(),
+            "persistence true".into(),
+            format!("persistence_location {}/", d.display()),
+            "autosave_interval 1".into(),
+            "max_queued_messages 0".into(),
+            "max_inflight_messages 20".into(),
+            format!("log_dest file {}/mosquitto.log", d.display()),
+            "log_type all".into(),
+        ];
+        match &self.config.login {
+            Some((user, pass)) => {
+                let file = d.join("passwd");
+                let ok = Command::new(tool("mosquitto_passwd", "mosquitto"))
+                    .args(["-b", "-c"])
+                    .arg(&file)
+                    .args([user, pass])
+                    .status()
+                    .expect("mosquitto_passwd runs");
+                assert!(ok.success());
+                conf.push("allow_anonymous false".into());
+                conf.push(format!("password_file {}", file.display()));
+            }
+            None => conf.push("allow_anonymous true".into()),
+        }
+        if let Some(tls) = &self.config.tls {
+            conf.push(format!("cafile {}", tls.ca.display()));
+            conf.push(format!("certfile {}", tls.cert.display()));
+            conf.push(format!("keyfile {}", tls.key.display()));
+            if tls.require_client_cert {
+                conf.push("require_certificate true".into());
+            }
+        }
+        conf.extend(self.config.extra.iter().cloned());
+        std::fs::write(d.join("mosquitto.conf"), conf.join("\n") + "\n").expect("config");
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(tool("mosquitto", "mosquitto mosquitto-clients"))
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto starts");
+        self.child = Some(child);
+        assert!(wait_for_port(self.port, Duration::from_secs(10)), "mosquitto did not listen:\n{}", self.log());
+    }
+
+    pub fn url(&self) -> String {
+        match self.config.tls {
+            Some(_) => format!("mqtts://localhost:{}", self.port),
+            None => format!("mqtt://127.0.0.1:{}", self.port),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no goodbye, no final persistence save.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: persistence is written.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-s", "TERM", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same port with the same persistence directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    fn client_args(&self, cmd: &mut Command) {
+        cmd.args(["-h", "localhost", "-p", &self.port.to_string()]);
+        if let Some((user, pass)) = &self.config.login {
+            cmd.args(["-u", user, "-P", pass]);
+        }
+        if let Some(tls) = &self.config.tls {
+            cmd.arg("--cafile").arg(&tls.ca);
+        }
+    }
+
+    /// Publishes one message with `mosquitto_pub`.
+    pub fn publish(&self, topic: &str, payload: &str, qos: u8) {
+        let mut cmd = Command::new(tool("mosquitto_pub", "mosquitto-clients"));
+        self.client_args(&mut cmd);
+        cmd.args(["-t", topic, "-q", &qos.to_string(), "-s"]);
+        run_with_stdin(cmd, payload.as_bytes());
+    }
+
+    /// Publishes every line as one message, fast (`mosquitto_pub -l`).
+    pub fn publish_lines(&self, topic: &str, lines: &[String], qos: u8) {
+        let mut cmd = Command::new(tool("mosquitto_pub", "mosquitto-clients"));
+        self.client_args(&mut cmd);
+        cmd.args(["-t", topic, "-q", &qos.to_string(), "-l"]);
+        let mut input = lines.join("\n");
+        input.push('\n');
+        run_with_stdin(cmd, input.as_bytes());
+    }
+}
+
+fn run_with_stdin(mut cmd: Command, input: &[u8]) {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("client starts");
+    child.stdin.take().expect("stdin").write_all(input).expect("write");
+    let out = child.wait_with_output().expect("client runs");
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// cadline as Telegraf runs it.
+pub struct Cadline {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Cadline {
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Cadline {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cadline"))
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cadline starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = crossbeam_channel::unbounded();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let collected = Arc::new(Mutex::new(Vec::new()));
+        let sink = collected.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().expect("stderr lock").push(line);
+            }
+        });
+        Cadline { stdin: child.stdin.take(), child, lines, stderr: collected }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Lines until `n` arrived or `timeout` passed.
+    pub fn collect(&self, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.lines.recv_deadline(deadline) {
+                Ok(l) => out.push(l),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        out
+    }
+
+    /// Every line that arrives until none has for `quiet`.
+    pub fn until_quiet(&self, quiet: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(quiet) {
+            out.push(l);
+        }
+        out
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    pub fn wait_for_stderr(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.stderr().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Waits until cadline says it is connected and subscribed.
+    pub fn wait_connected(&self) {
+        assert!(
+            self.wait_for_stderr("onnected to", Duration::from_secs(15)),
+            "cadline did not connect: {:?}",
+            self.stderr()
+        );
+        // The SUBACK follows the CONNACK at once; give it a moment.
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    pub fn write_stdin(&mut self, bytes: &[u8]) {
+        if let Some(s) = self.stdin.as_mut() {
+            s.write_all(bytes).expect("write stdin");
+            s.flush().expect("flush stdin");
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().expect("kill");
+        assert!(ok.success());
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// Stops reading stdout (like Telegraf going away).
+    pub fn close_stdout(&mut self) -> Receiver<String> {
+        let (_tx, rx) = crossbeam_channel::unbounded();
+        std::mem::replace(&mut self.lines, rx)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Cadline {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads what a process wrote to a pipe, for tests that need raw bytes.
+pub fn read_all(mut r: impl Read) -> String {
+    let mut s = String::new();
+    let _ = r.read_to_string(&mut s);
+    s
+}
+
+/// An electricitymeter payload whose `cumulative` is `seq` (so lines can be
+/// matched to messages) and whose timestamp is fixed.
+pub fn electricity(seq: u64) -> String {
+    format!(
+        r#"{{"electricitymeter":{{"timestamp":"2026-03-01T11:59:50Z","energy":{{"import":{{"cumulative":{seq},"units":"kWh"}}}},"power":{{"value":0.5,"units":"kW"}}}}}}"#
+    )
+}
+
+/// The `cumulative` value of an electricitymeter line.
+pub fn seq_of(line: &str) -> Option<u64> {
+    let rest = line.split(" cumulative=").nth(1)?;
+    rest.split([',', ' ']).next()?.parse().ok()
+}
+
+/// Certificates made for one test with the `openssl` command.
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// A CA that signed none of the above.
+    pub other_ca: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new(tool("openssl", "openssl")).current_dir(dir).args(args).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client
+/// certificate signed by it, and an unrelated CA.
+pub fn make_tls(dir: &Path) -> TlsFiles {
+    for ca in ["ca", "other-ca"] {
+        openssl(dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "2", "-subj", &format!("/CN=cadline test {ca}"),
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    }
+    for (name, ext) in [
+        ("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"),
+        ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).expect("ext file");
+        openssl(dir, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &format!("{name}.key")]);
+        openssl(dir, &["req", "-new", "-key", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={}", if name == "server" { "localhost" } else { "cadline" })]);
+        openssl(dir, &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", &format!("{name}.pem"), "-days", "2", "-extfile", &format!("{name}.ext")]);
+    }
+    TlsFiles {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
+        other_ca: dir.join("other-ca.pem"),
+    }
+}
