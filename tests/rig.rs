@@ -53,7 +53,11 @@ impl Drop for TempDir {
 
 /// Finds a tool or fails naming the command that installs it.
 pub fn tool(name: &str, package: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/local/sbin", "/sbin"]) {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
+        "/usr/sbin",
+        "/usr/local/sbin",
+        "/sbin",
+    ]) {
         let p = Path::new(dir).join(name);
         if p.is_file() {
             return p;
@@ -80,6 +84,9 @@ pub struct BrokerTls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub require_client_cert: bool,
+    /// Client certificate and key for the test's own publisher when the
+    /// broker requires one.
+    pub publisher_cert: Option<(PathBuf, PathBuf)>,
 }
 
 /// How to configure a test broker.
@@ -88,8 +95,22 @@ pub struct BrokerConfig {
     /// (user, password): anonymous access is then refused.
     pub login: Option<(String, String)>,
     pub tls: Option<BrokerTls>,
+    /// Seconds between persistence saves; `None` turns persistence off
+    /// (a burst of queued messages is then not rewritten to disk every
+    /// second).
+    pub autosave: Option<u32>,
     /// Extra mosquitto.conf lines.
     pub extra: Vec<String>,
+}
+
+impl BrokerConfig {
+    /// Persistence saved every second, so a SIGKILL loses little.
+    pub fn persistent() -> BrokerConfig {
+        BrokerConfig {
+            autosave: Some(1),
+            ..BrokerConfig::default()
+        }
+    }
 }
 
 /// A private Mosquitto.
@@ -102,12 +123,17 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
-        Mosquitto::with(BrokerConfig::default())
+        Mosquitto::with(BrokerConfig::persistent())
     }
 
     pub fn with(config: BrokerConfig) -> Mosquitto {
         let dir = TempDir::new("mosquitto");
-        let mut broker = Mosquitto { port: free_port(), config, dir, child: None };
+        let mut broker = Mosquitto {
+            port: free_port(),
+            config,
+            dir,
+            child: None,
+        };
         broker.write_config();
         broker.launch();
         broker
@@ -118,14 +144,16 @@ impl Mosquitto {
         let mut conf = vec![
             format!("listener {} 127.0.0.1", self.port),
             "user root".into(),
-            "persistence true".into(),
-            format!("persistence_location {}/", d.display()),
-            "autosave_interval 1".into(),
             "max_queued_messages 0".into(),
             "max_inflight_messages 20".into(),
             format!("log_dest file {}/mosquitto.log", d.display()),
             "log_type all".into(),
         ];
+        if let Some(seconds) = self.config.autosave {
+            conf.push("persistence true".into());
+            conf.push(format!("persistence_location {}/", d.display()));
+            conf.push(format!("autosave_interval {seconds}"));
+        }
         match &self.config.login {
             Some((user, pass)) => {
                 let file = d.join("passwd");
@@ -163,7 +191,11 @@ impl Mosquitto {
             .spawn()
             .expect("mosquitto starts");
         self.child = Some(child);
-        assert!(wait_for_port(self.port, Duration::from_secs(10)), "mosquitto did not listen:\n{}", self.log());
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(10)),
+            "mosquitto did not listen:\n{}",
+            self.log()
+        );
     }
 
     pub fn url(&self) -> String {
@@ -188,7 +220,9 @@ impl Mosquitto {
     /// SIGTERM and wait: persistence is written.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-s", "TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", &c.id().to_string()])
+                .status();
             let _ = c.wait();
         }
     }
@@ -206,6 +240,9 @@ impl Mosquitto {
         }
         if let Some(tls) = &self.config.tls {
             cmd.arg("--cafile").arg(&tls.ca);
+            if let Some((cert, key)) = &tls.publisher_cert {
+                cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+            }
         }
     }
 
@@ -218,21 +255,42 @@ impl Mosquitto {
     }
 
     /// Publishes every line as one message, fast (`mosquitto_pub -l`).
+    ///
+    /// In chunks: one `mosquitto_pub -l` fed far more QoS 1 messages than
+    /// it can get acknowledged queues them in its own memory, and Mosquitto
+    /// 2.0.11 then drops it "due to out of memory" around 35 000 messages
+    /// (seen with `mosquitto_sub` as the subscriber too).
     pub fn publish_lines(&self, topic: &str, lines: &[String], qos: u8) {
-        let mut cmd = Command::new(tool("mosquitto_pub", "mosquitto-clients"));
-        self.client_args(&mut cmd);
-        cmd.args(["-t", topic, "-q", &qos.to_string(), "-l"]);
-        let mut input = lines.join("\n");
-        input.push('\n');
-        run_with_stdin(cmd, input.as_bytes());
+        for chunk in lines.chunks(10_000) {
+            let mut cmd = Command::new(tool("mosquitto_pub", "mosquitto-clients"));
+            self.client_args(&mut cmd);
+            cmd.args(["-t", topic, "-q", &qos.to_string(), "-l"]);
+            let mut input = chunk.join("\n");
+            input.push('\n');
+            run_with_stdin(cmd, input.as_bytes());
+        }
     }
 }
 
 fn run_with_stdin(mut cmd: Command, input: &[u8]) {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("client starts");
-    child.stdin.take().expect("stdin").write_all(input).expect("write");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
     let out = child.wait_with_output().expect("client runs");
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for Mosquitto {
@@ -278,7 +336,12 @@ impl Cadline {
                 sink.lock().expect("stderr lock").push(line);
             }
         });
-        Cadline { stdin: child.stdin.take(), child, lines, stderr: collected }
+        Cadline {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: collected,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -349,7 +412,10 @@ impl Cadline {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().expect("kill");
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(ok.success());
     }
 
@@ -415,17 +481,46 @@ pub struct TlsFiles {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(tool("openssl", "openssl")).current_dir(dir).args(args).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tool("openssl", "openssl"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA, a server certificate for localhost/127.0.0.1 and a client
 /// certificate signed by it, and an unrelated CA.
 pub fn make_tls(dir: &Path) -> TlsFiles {
     for ca in ["ca", "other-ca"] {
-        openssl(dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "2", "-subj", &format!("/CN=cadline test {ca}"),
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=cadline test {ca}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
     }
     for (name, ext) in [
         ("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"),
