@@ -541,3 +541,167 @@ pub fn make_tls(dir: &Path) -> TlsFiles {
         other_ca: dir.join("other-ca.pem"),
     }
 }
+
+/// A private InfluxDB 1.x (`influxd` from Debian's `influxdb`).
+pub struct Influx {
+    pub port: u16,
+    dir: TempDir,
+    child: Child,
+}
+
+impl Influx {
+    pub fn start() -> Influx {
+        let influxd = tool("influxd", "influxdb");
+        let dir = TempDir::new("influx");
+        let (port, rpc) = (free_port(), free_port());
+        let d = dir.path().display();
+        let conf = format!(
+            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+             [meta]\n  dir = \"{d}/meta\"\n\
+             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+             [monitor]\n  store-enabled = false\n\
+             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+             [continuous_queries]\n  enabled = false\n"
+        );
+        std::fs::write(dir.path().join("influxdb.conf"), conf).expect("config");
+        let log = std::fs::File::create(dir.path().join("influxd.log")).expect("log");
+        let child = Command::new(influxd)
+            .arg("-config")
+            .arg(dir.path().join("influxdb.conf"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("influxd starts");
+        let influx = Influx { port, dir, child };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if influx
+                .request("GET", "/ping", "")
+                .map(|(s, _)| s == 204)
+                .unwrap_or(false)
+            {
+                return influx;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "influxd did not answer /ping:\n{}",
+            std::fs::read_to_string(influx.dir.path().join("influxd.log")).unwrap_or_default()
+        );
+    }
+
+    /// One HTTP/1.1 request; (status, body).
+    pub fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
+        Ok((status, body))
+    }
+
+    pub fn create_db(&self, db: &str) {
+        let (status, body) = self
+            .request(
+                "POST",
+                &format!("/query?q={}", encode(&format!("CREATE DATABASE \"{db}\""))),
+                "",
+            )
+            .expect("query");
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Writes line protocol; Err carries InfluxDB's reason.
+    pub fn write(&self, db: &str, lines: &str) -> Result<(), String> {
+        match self.request("POST", &format!("/write?db={db}&precision=ns"), lines) {
+            Ok((204, _)) => Ok(()),
+            Ok((status, body)) => Err(format!("{status}: {body}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Runs InfluxQL; the JSON answer.
+    pub fn query(&self, db: &str, q: &str) -> serde_json::Value {
+        let (status, body) = self
+            .request(
+                "GET",
+                &format!("/query?db={db}&epoch=ns&q={}", encode(q)),
+                "",
+            )
+            .expect("query");
+        assert_eq!(status, 200, "{q}: {body}");
+        serde_json::from_str(&body).expect("JSON answer")
+    }
+
+    /// The rows of a single-series answer, or an empty list.
+    pub fn rows(&self, db: &str, q: &str) -> Vec<Vec<serde_json::Value>> {
+        let answer = self.query(db, q);
+        let result = &answer["results"][0];
+        assert!(result.get("error").is_none(), "{q}: {result}");
+        result["series"]
+            .as_array()
+            .map(|series| {
+                series
+                    .iter()
+                    .flat_map(|s| s["values"].as_array().cloned().unwrap_or_default())
+                    .map(|v| v.as_array().cloned().unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Influx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Percent-encodes a query string value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

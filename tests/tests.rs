@@ -7,3 +7,5 @@ mod pipe;
 mod rig;
 // cadline against a real Mosquitto: flow, faults, TLS, shared groups, execd contract.
 mod mqtt;
+// A day of traffic through Mosquitto, cadline and a real InfluxDB.
+mod end_to_end;
