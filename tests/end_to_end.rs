@@ -95,6 +95,9 @@ fn a_day() -> Day {
     d
 }
 
+/// cumulative, day and power as InfluxDB returned them.
+type Values = (Option<f64>, Option<f64>, Option<f64>);
+
 fn f(v: &serde_json::Value) -> Option<f64> {
     v.as_f64()
 }
@@ -165,7 +168,7 @@ fn a_day_of_traffic_lands_in_influxdb_as_published() {
         &format!("SELECT cumulative, day, power FROM electricitymeter WHERE device = '{DEVICE}'"),
     );
     assert_eq!(rows.len(), day.elec_expected.len());
-    let got: HashMap<i64, (Option<f64>, Option<f64>, Option<f64>)> = rows
+    let got: HashMap<i64, Values> = rows
         .iter()
         .map(|r| {
             (
