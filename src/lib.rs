@@ -4,6 +4,8 @@
 //! normalisation, line protocol) and the I/O edges (MQTT source, stdin
 //! source, stdout writer) that meet at one channel; `main.rs` wires them.
 
+#![forbid(unsafe_code)]
+
 pub mod flatten;
 pub mod legacy_hex;
 pub mod line_protocol;

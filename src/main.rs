@@ -2,6 +2,8 @@
 //! one bounded channel, and turn the outcome into an exit code. Everything
 //! else lives in the library.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::thread;

@@ -9,3 +9,7 @@ mod rig;
 mod mqtt;
 // A day of traffic through Mosquitto, cadline and a real InfluxDB.
 mod end_to_end;
+// Soak and chaos: broker and cadline killed mid-stream, a slow reader.
+mod chaos;
+// Secrets stay out of sight, TLS always verifies, no unsafe code.
+mod security;
