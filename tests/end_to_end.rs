@@ -246,6 +246,24 @@ fn a_day_of_traffic_lands_in_influxdb_as_published() {
         };
         assert_eq!(t[0], want, "{m}.{k}");
     }
+    // Every query of the shipped Grafana dashboard runs and returns data,
+    // with Grafana's macros replaced the way Grafana replaces them.
+    for q in crate::nix::dashboard_queries() {
+        let q = q
+            .replace(
+                "$timeFilter",
+                "time >= '2026-03-01T00:00:00Z' AND time <= '2026-03-02T00:00:00Z'",
+            )
+            .replace("$__interval", "10m")
+            .replace("$device", DEVICE);
+        let rows = influx.rows("energy", &q);
+        assert!(!rows.is_empty(), "dashboard query returns nothing: {q}");
+        assert!(
+            rows.iter().any(|r| r.iter().skip(1).any(|v| !v.is_null())),
+            "only nulls: {q}"
+        );
+    }
+
     // Personal data stays out by default.
     let tags = influx.query("energy", "SHOW TAG KEYS");
     assert!(

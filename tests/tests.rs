@@ -13,3 +13,5 @@ mod end_to_end;
 mod chaos;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
 mod security;
+// Nix files, the NixOS module's command line, Telegraf configs, the dashboard.
+mod nix;

@@ -1,0 +1,259 @@
+//! The Nix files and Telegraf configs shipped in the repo: they parse, the
+//! NixOS module builds a command line cadline accepts, secrets stay out of
+//! it, and the Telegraf snippet in the README is the shipped file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::rig::tool;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn nix_instantiate() -> PathBuf {
+    tool("nix-instantiate", "nix-bin")
+}
+
+/// Every `--flag` cadline's `--help` lists.
+fn help_flags() -> BTreeSet<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_cadline"))
+        .arg("--help")
+        .output()
+        .expect("cadline --help");
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let options = help.split("Examples:").next().unwrap_or_default();
+    flags_in(options)
+}
+
+fn flags_in(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2 && w.as_bytes()[2].is_ascii_lowercase())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_nix_file_parses() {
+    let mut files: Vec<PathBuf> = ["nix", "tests/nix"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(repo(d))
+                .expect("dir")
+                .map(|e| e.expect("entry").path())
+        })
+        .filter(|p| p.extension().is_some_and(|e| e == "nix"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        let out = Command::new(nix_instantiate())
+            .arg("--parse")
+            .arg(&file)
+            .output()
+            .expect("nix-instantiate runs");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The module evaluated with a stub lib (tests/nix/stub-eval.nix).
+fn evaluated() -> serde_json::Value {
+    let out = Command::new(nix_instantiate())
+        .args(["--eval", "--strict", "--json"])
+        .arg(repo("tests/nix/stub-eval.nix"))
+        .output()
+        .expect("nix-instantiate runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn command(eval: &serde_json::Value) -> Vec<String> {
+    eval["execd"][0]["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .map(|v| v.as_str().expect("string").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_module_uses_only_flags_cadline_has() {
+    let listed = help_flags();
+    assert!(
+        listed.contains("--broker") && listed.contains("--password-file"),
+        "{listed:?}"
+    );
+    // Every flag the module can emit, from its source and from a
+    // configuration that sets every option.
+    let source = std::fs::read_to_string(repo("nix/module.nix")).expect("module.nix");
+    let mut used = flags_in(&source);
+    used.extend(
+        command(&evaluated()["everything"])
+            .into_iter()
+            .filter(|a| a.starts_with("--")),
+    );
+    let unknown: Vec<&String> = used.difference(&listed).collect();
+    assert!(
+        unknown.is_empty(),
+        "module.nix uses flags cadline does not have: {unknown:?}"
+    );
+}
+
+#[test]
+fn the_module_command_is_accepted_by_cadline() {
+    let eval = evaluated();
+    for (case, want) in [("minimal", 0), ("everything", 1)] {
+        let args = command(&eval[case]);
+        // stdin closed at once: cadline exits as under a stopping Telegraf.
+        // 2 would be a usage error; "everything" exits 1 because its
+        // password file only exists on the NixOS machine.
+        let out = Command::new(env!("CARGO_BIN_EXE_cadline"))
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cadline runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{case}: {args:?}\n{stderr}");
+        if want == 1 {
+            assert!(
+                stderr.contains("/run/credentials/telegraf.service/cadline-mqtt-password"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn secrets_go_through_systemd_credentials_not_the_store_or_argv() {
+    let eval = evaluated();
+    let all = &eval["everything"];
+    let cmd = command(all).join(" ");
+    assert!(
+        cmd.contains("--password-file /run/credentials/telegraf.service/cadline-mqtt-password"),
+        "{cmd}"
+    );
+    assert!(
+        !cmd.contains("/run/secrets/"),
+        "the secret's own path must not be needed at run time: {cmd}"
+    );
+    assert_eq!(
+        all["credentials"],
+        serde_json::json!([
+            "cadline-mqtt-password:/run/secrets/mqtt-password",
+            "cadline-mqtt-key:/run/secrets/cadline.key"
+        ])
+    );
+    assert_eq!(all["execd"][0]["signal"], "none");
+    assert_eq!(all["execd"][0]["data_format"], "influx");
+    assert_eq!(all["telegrafEnabled"], true);
+    assert!(all["assertions"]
+        .as_array()
+        .expect("assertions")
+        .iter()
+        .all(|a| a == true));
+    let minimal = &eval["minimal"];
+    assert_eq!(minimal["credentials"], serde_json::json!([]));
+    assert!(!command(minimal).iter().any(|a| a.contains("password")));
+    let options: Vec<&str> = minimal["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(|o| o.as_str())
+        .collect();
+    for o in [
+        "broker",
+        "prefix",
+        "topics",
+        "username",
+        "passwordFile",
+        "qos",
+        "persistentSession",
+        "caFile",
+        "certFile",
+        "keyFile",
+        "extraArgs",
+    ] {
+        assert!(options.contains(&o), "option {o} missing: {options:?}");
+    }
+    assert!(
+        !options.contains(&"password"),
+        "no option may hold the password itself"
+    );
+}
+
+#[test]
+fn the_telegraf_snippet_is_safe_and_is_the_one_in_the_readme() {
+    let conf = std::fs::read_to_string(repo("telegraf/cadline.conf")).expect("cadline.conf");
+    let command = conf
+        .lines()
+        .find(|l| l.trim_start().starts_with("command"))
+        .expect("command line");
+    assert!(!command.to_lowercase().contains("password"), "{command}");
+    assert!(conf.contains("data_format = \"influx\"") && conf.contains("signal = \"none\""));
+    let readme = std::fs::read_to_string(repo("README.md")).expect("README");
+    assert!(
+        readme.contains(&format!("```toml\n{conf}```")),
+        "README must embed telegraf/cadline.conf verbatim"
+    );
+    for heading in ["## Configuration", "## Metrics", "## Example Output"] {
+        assert!(readme.contains(heading), "README lacks {heading}");
+    }
+    let full = std::fs::read_to_string(repo("telegraf/telegraf.conf")).expect("telegraf.conf");
+    assert!(full.contains("[[outputs.influxdb]]") && full.contains("[[inputs.execd]]"));
+}
+
+#[test]
+fn the_dashboard_is_importable_and_uses_the_schema() {
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("telegraf/grafana-dashboard.json")).expect("dashboard"),
+    )
+    .expect("valid JSON");
+    assert!(dash["id"].is_null() && dash["uid"].as_str().is_some_and(|u| u.len() <= 40));
+    assert_eq!(dash["schemaVersion"], 39);
+    assert!(
+        dash.get("__inputs").is_none(),
+        "a datasource variable imports and provisions; __inputs does not provision"
+    );
+    for q in dashboard_queries() {
+        assert!(
+            ["electricitymeter", "gasmeter", "cadstate", "glowsensorth1"]
+                .iter()
+                .any(|m| q.contains(&format!("FROM \"{m}\""))),
+            "{q}"
+        );
+    }
+    for panel in dash["panels"].as_array().expect("panels") {
+        assert!(
+            !["graph", "singlestat"].contains(&panel["type"].as_str().unwrap_or("")),
+            "Angular panel"
+        );
+        assert_eq!(panel["datasource"]["uid"], "${datasource}");
+    }
+}
+
+/// Every raw InfluxQL query of the dashboard's panels.
+pub fn dashboard_queries() -> Vec<String> {
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("telegraf/grafana-dashboard.json")).expect("dashboard"),
+    )
+    .expect("valid JSON");
+    let queries: Vec<String> = dash["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["query"].as_str().expect("raw query").to_owned())
+        .collect();
+    assert!(queries.len() >= 4);
+    queries
+}
