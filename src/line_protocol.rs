@@ -88,20 +88,48 @@ fn push_float(out: &mut Vec<u8>, f: f64) {
                 out.push(b'-');
             }
             let n = n.unsigned_abs();
-            let (int, mut frac) = (n / 1_000_000, n % 1_000_000);
-            let _ = write!(out, "{int}");
+            let (int, frac) = (n / 1_000_000, n % 1_000_000);
+            push_u64(out, int);
             if frac != 0 {
-                let mut digits = 6;
-                while frac % 10 == 0 {
-                    frac /= 10;
-                    digits -= 1;
+                // Six digits with leading zeros, then trailing zeros dropped.
+                let mut digits = [b'0'; 6];
+                let mut rest = frac;
+                for d in digits.iter_mut().rev() {
+                    *d = b'0' + (rest % 10) as u8;
+                    rest /= 10;
                 }
-                let _ = write!(out, ".{frac:0digits$}");
+                let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+                out.push(b'.');
+                out.extend_from_slice(&digits[..len]);
             }
             return;
         }
     }
     let _ = write!(out, "{f}");
+}
+
+/// Appends the decimal digits of `n` (formatting machinery is the slow part
+/// of `write!` for something this small).
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends a signed integer.
+fn push_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, n.unsigned_abs());
 }
 
 /// Whether a value is usable: finite floats only (InfluxDB refuses NaN/inf).
@@ -148,12 +176,15 @@ pub fn write_line(reading: &Reading<'_>, out: &mut Vec<u8>) -> Result<(), LineEr
             // number, and never uses an exponent: valid line protocol.
             FieldValue::Float(f) => push_float(out, *f),
             FieldValue::Int(i) => {
-                let _ = write!(out, "{i}i");
+                push_i64(out, *i);
+                out.push(b'i');
             }
             FieldValue::Str(s) => push_string(out, s),
         }
     }
-    let _ = writeln!(out, " {}", reading.time_ns);
+    out.push(b' ');
+    push_i64(out, reading.time_ns);
+    out.push(b'\n');
     Ok(())
 }
 
@@ -269,6 +300,25 @@ mod tests {
             let mut out = Vec::new();
             push_float(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), format!("{v}"), "{v:e}");
+        }
+    }
+
+    #[test]
+    fn integers_print_like_display() {
+        for n in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -88,
+            1_772_366_390_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_i64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
         }
     }
 

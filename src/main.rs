@@ -25,6 +25,10 @@ const CHANNEL_CAPACITY: usize = 1024;
 /// Telegraf sends SIGKILL 5 s after SIGTERM.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 
+/// How long the MQTT connection may take to send the last acknowledgements
+/// and DISCONNECT after the writer is done.
+const CLOSE_DEADLINE: Duration = Duration::from_millis(300);
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -75,6 +79,7 @@ fn run(config: &Config) -> Result<ExitCode, String> {
     shutdown::watch_signals(shutdown.clone())
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
+    let mut mqtt = None;
 
     if config.stdin {
         if io::stdin().is_terminal() {
@@ -96,7 +101,7 @@ fn run(config: &Config) -> Result<ExitCode, String> {
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
         let prepared = mqtt_source::prepare(config, password)?;
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
-        mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?;
+        mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
     }
 
     // The writer runs on its own thread so that a stop request can put a
@@ -116,6 +121,9 @@ fn run(config: &Config) -> Result<ExitCode, String> {
         recv(done_rx) -> r => r.ok(),
         recv(stop) -> _ => done_rx.recv_timeout(DRAIN_DEADLINE).ok(),
     };
+    if let Some(mqtt) = mqtt {
+        mqtt.close(CLOSE_DEADLINE);
+    }
     match result {
         Some(Ok(stats)) => {
             cadline::debug!(

@@ -366,31 +366,48 @@ fn v5_happening(
     }
 }
 
-/// Starts the MQTT thread. It runs until `shutdown` fires; it never gives
-/// up on a broker (Telegraf would only restart us to try again).
+/// The running MQTT source, as `main` holds it.
+pub struct MqttSource {
+    disconnect: Box<dyn Fn() + Send>,
+    finished: crossbeam_channel::Receiver<()>,
+}
+
+impl MqttSource {
+    /// Ends the session politely once the writer has flushed: the
+    /// acknowledgements it queued go out before DISCONNECT (requests are
+    /// sent in order), so nothing written is redelivered next time. Waits
+    /// at most `timeout` for the connection thread to finish.
+    pub fn close(self, timeout: Duration) {
+        (self.disconnect)();
+        let _ = self.finished.recv_timeout(timeout);
+    }
+}
+
+/// Starts the MQTT thread. It runs until `shutdown` fires and `close` is
+/// called; it never gives up on a broker (Telegraf would only restart us to
+/// try again).
 pub fn spawn(
     p: Prepared,
     tx: Sender<Message>,
     shutdown: Arc<Shutdown>,
-) -> std::io::Result<thread::JoinHandle<()>> {
+) -> std::io::Result<MqttSource> {
+    let session = Session::open(&p);
+    let disconnect = session.disconnector();
+    let (finished_tx, finished) = crossbeam_channel::bounded::<()>(0);
     thread::Builder::new()
         .name("mqtt connection".into())
-        .spawn(move || run(&p, &tx, &shutdown))
+        .spawn(move || {
+            run(&p, session, &tx, &shutdown);
+            drop(finished_tx);
+        })?;
+    Ok(MqttSource {
+        disconnect,
+        finished,
+    })
 }
 
-fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
-    let mut session = Session::open(p);
+fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shutdown) {
     let stop = shutdown.receiver();
-    {
-        let disconnect = session.disconnector();
-        let stop = stop.clone();
-        let _ = thread::Builder::new()
-            .name("mqtt stopper".into())
-            .spawn(move || {
-                let _ = stop.recv();
-                disconnect();
-            });
-    }
     let mut backoff = Backoff::new(
         Duration::from_millis(500),
         Duration::from_secs(60),
@@ -399,9 +416,6 @@ fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
     let mut ever_connected = false;
     let mut last_failure = String::new();
     loop {
-        if shutdown.is_triggered() {
-            break;
-        }
         match session.next() {
             Happening::Connected { session_present } => {
                 let failures = backoff.failures();
@@ -469,7 +483,7 @@ fn run(p: &Prepared, tx: &Sender<Message>, shutdown: &Shutdown) {
                 // broker through unacknowledged messages and TCP, not memory.
                 select! {
                     send(tx, message) -> sent => if sent.is_err() { break },
-                    recv(stop) -> _ => break,
+                    recv(stop) -> _ => {}
                 }
             }
             Happening::SubscribeRefused => {

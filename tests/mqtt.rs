@@ -448,7 +448,10 @@ fn oversized_message_is_skipped_and_never_redelivered() {
         "{:?}",
         c.stderr()
     );
-    drop(c);
+    // A clean stop sends the last acknowledgements before DISCONNECT.
+    let mut c = c;
+    c.close_stdin();
+    assert!(c.wait_exit(SECS(2)).is_some_and(|s| s.success()));
     // Restarted with the same session: the big one was acknowledged, so it
     // is not redelivered (no loop), and the stream goes on.
     let again = cadline(&broker, &args);
