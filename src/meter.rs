@@ -2,39 +2,192 @@
 //! generations: before mid 2022 gas looks like electricity, with `export`
 //! and a `power` of 0; since then it carries the `*vol` fields instead).
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::flatten::{Context, Level};
 use crate::reading::Reading;
-use crate::tolerant::{Num, Obj, Text};
+use crate::tolerant::{Found, Num, Obj, Text};
 use crate::units::{is_energy_unit, normalise_energy, normalise_power, normalise_volume};
 
 /// The power value a meter reports when it has none: the smallest signed
 /// 24-bit number, divided by 1000. Never a reading.
 pub const POWER_ERROR_KW: f64 = -8388.608;
 
-/// The payload's top level, `{"<name>": {...}}`: only the member named
-/// `name` is deserialized; anything else is skipped unparsed. (A derived
-/// struct with both `electricitymeter` and `gasmeter` would carry, and move
-/// around, two large `Meter`s for every message.)
-struct Envelope {
-    name: &'static str,
+/// Every value of a meter payload that the schema uses, in one flat struct
+/// filled in place while the JSON is read. (A derived struct per JSON object
+/// measured twice the parse cost: each nested value was built, then moved
+/// into its parent, several hundred bytes at a time.)
+#[derive(Default)]
+struct MeterFields<'a> {
+    /// Read MPAN/MPRN and supplier at all (only for `--meter-tags`).
+    identity: bool,
+    timestamp: Text<'a>,
+    /// Whether each nested object was there, and what it was if it was not
+    /// an object (for the warning).
+    energy: Obj<()>,
+    import: Obj<()>,
+    export: Obj<()>,
+    price: Obj<()>,
+    power: Obj<()>,
+    cumulative: Num,
+    day: Num,
+    week: Num,
+    month: Num,
+    units: Text<'a>,
+    cumulativevol: Num,
+    cumulativevolunits: Text<'a>,
+    dayvol: Num,
+    weekvol: Num,
+    monthvol: Num,
+    dayweekmonthvolunits: Text<'a>,
+    mpan: Text<'a>,
+    mprn: Text<'a>,
+    supplier: Text<'a>,
+    unitrate: Num,
+    standingcharge: Num,
+    export_cumulative: Num,
+    export_units: Text<'a>,
+    power_value: Num,
+    power_units: Text<'a>,
 }
 
-impl<'de> DeserializeSeed<'de> for Envelope {
-    type Value = Obj<Meter<'de>>;
+/// Which JSON object a `Section` is reading.
+#[derive(Clone, Copy)]
+enum Part {
+    Meter,
+    Energy,
+    Import,
+    Export,
+    Price,
+    Power,
+}
+
+/// Reads one JSON object of a meter payload into `MeterFields`.
+struct Section<'s, 'a> {
+    part: Part,
+    fields: &'s mut MeterFields<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for Section<'_, 'de> {
+    type Value = Obj<()>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Envelope {
-    type Value = Obj<Meter<'de>>;
+impl<'de> Visitor<'de> for Section<'_, 'de> {
+    type Value = Obj<()>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let f = self.fields;
+        // Keys as `Text`, which borrows from the payload: serde's own
+        // `Cow<str>` always allocates, and that was a tenth of the time.
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match (self.part, key.as_str().unwrap_or("")) {
+                (Part::Meter, "timestamp") => f.timestamp = map.next_value()?,
+                (Part::Meter, "energy") => {
+                    f.energy = map.next_value_seed(Section {
+                        part: Part::Energy,
+                        fields: &mut *f,
+                    })?
+                }
+                (Part::Meter, "power") => {
+                    f.power = map.next_value_seed(Section {
+                        part: Part::Power,
+                        fields: &mut *f,
+                    })?
+                }
+                (Part::Energy, "import") => {
+                    f.import = map.next_value_seed(Section {
+                        part: Part::Import,
+                        fields: &mut *f,
+                    })?
+                }
+                (Part::Energy, "export") => {
+                    f.export = map.next_value_seed(Section {
+                        part: Part::Export,
+                        fields: &mut *f,
+                    })?
+                }
+                (Part::Import, "cumulative") => f.cumulative = map.next_value()?,
+                (Part::Import, "day") => f.day = map.next_value()?,
+                (Part::Import, "week") => f.week = map.next_value()?,
+                (Part::Import, "month") => f.month = map.next_value()?,
+                (Part::Import, "units") => f.units = map.next_value()?,
+                (Part::Import, "cumulativevol") => f.cumulativevol = map.next_value()?,
+                (Part::Import, "cumulativevolunits") => f.cumulativevolunits = map.next_value()?,
+                (Part::Import, "dayvol") => f.dayvol = map.next_value()?,
+                (Part::Import, "weekvol") => f.weekvol = map.next_value()?,
+                (Part::Import, "monthvol") => f.monthvol = map.next_value()?,
+                (Part::Import, "dayweekmonthvolunits") => {
+                    f.dayweekmonthvolunits = map.next_value()?
+                }
+                (Part::Import, "mpan") if f.identity => f.mpan = map.next_value()?,
+                (Part::Import, "mprn") if f.identity => f.mprn = map.next_value()?,
+                (Part::Import, "supplier") if f.identity => f.supplier = map.next_value()?,
+                (Part::Import, "price") => {
+                    f.price = map.next_value_seed(Section {
+                        part: Part::Price,
+                        fields: &mut *f,
+                    })?
+                }
+                (Part::Price, "unitrate") => f.unitrate = map.next_value()?,
+                (Part::Price, "standingcharge") => f.standingcharge = map.next_value()?,
+                (Part::Export, "cumulative") => f.export_cumulative = map.next_value()?,
+                (Part::Export, "units") => f.export_units = map.next_value()?,
+                (Part::Power, "value") => f.power_value = map.next_value()?,
+                (Part::Power, "units") => f.power_units = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Obj::Value(()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Obj::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Obj::Null)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Obj::Invalid(Found::Bool))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Obj::Invalid(Found::Number))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Obj::Invalid(Found::Number))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Obj::Invalid(Found::Number))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Obj::Invalid(Found::Str))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Obj::Invalid(Found::Array))
+    }
+}
+
+/// The payload's top level, `{"<name>": {...}}`: only the member named
+/// `name` is read; anything else is skipped unparsed.
+struct Envelope<'s, 'a> {
+    name: &'static str,
+    fields: &'s mut MeterFields<'a>,
+}
+
+impl<'de> Visitor<'de> for Envelope<'_, 'de> {
+    type Value = Obj<()>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "an object with a {:?} member", self.name)
@@ -42,9 +195,12 @@ impl<'de> Visitor<'de> for Envelope {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut meter = Obj::Missing;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.name {
-                meter = map.next_value()?;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            if key.as_str() == Some(self.name) {
+                meter = map.next_value_seed(Section {
+                    part: Part::Meter,
+                    fields: &mut *self.fields,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -53,93 +209,29 @@ impl<'de> Visitor<'de> for Envelope {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Meter<'a> {
-    #[serde(borrow)]
-    timestamp: Text<'a>,
-    #[serde(borrow)]
-    energy: Obj<Energy<'a>>,
-    #[serde(borrow)]
-    power: Obj<Quantity<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Energy<'a> {
-    #[serde(borrow)]
-    import: Obj<Import<'a>>,
-    #[serde(borrow)]
-    export: Obj<Quantity2<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Import<'a> {
-    cumulative: Num,
-    day: Num,
-    week: Num,
-    month: Num,
-    #[serde(borrow)]
-    units: Text<'a>,
-    cumulativevol: Num,
-    #[serde(borrow)]
-    cumulativevolunits: Text<'a>,
-    dayvol: Num,
-    weekvol: Num,
-    monthvol: Num,
-    #[serde(borrow)]
-    dayweekmonthvolunits: Text<'a>,
-    #[serde(borrow)]
-    mpan: Text<'a>,
-    #[serde(borrow)]
-    mprn: Text<'a>,
-    #[serde(borrow)]
-    supplier: Text<'a>,
-    price: Obj<Price>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Price {
-    unitrate: Num,
-    standingcharge: Num,
-}
-
-/// `power`: `{value, units}`.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Quantity<'a> {
-    value: Num,
-    #[serde(borrow)]
-    units: Text<'a>,
-}
-
-/// `energy.export`: `{cumulative, units}`.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Quantity2<'a> {
-    cumulative: Num,
-    #[serde(borrow)]
-    units: Text<'a>,
-}
-
 /// Flattens one meter payload into at most one reading.
 pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p str, gas: bool) {
     let name = if gas { "gasmeter" } else { "electricitymeter" };
+    let mut m = MeterFields {
+        identity: ctx.options.meter_tags,
+        ..MeterFields::default()
+    };
     let mut de = serde_json::Deserializer::from_slice(payload);
-    let envelope = Envelope { name };
-    let meter = match envelope
-        .deserialize(&mut de)
-        .and_then(|m| de.end().map(|()| m))
+    let envelope = Envelope {
+        name,
+        fields: &mut m,
+    };
+    let found = match de
+        .deserialize_map(envelope)
+        .and_then(|o| de.end().map(|()| o))
     {
-        Ok(m) => m,
+        Ok(o) => o,
         Err(err) => {
             ctx.invalid_json(&err);
             return;
         }
     };
-    let Obj::Value(meter) = meter else {
+    let Obj::Value(()) = found else {
         ctx.note(Level::Warn, format_args!("no {name:?} object; skipped"));
         return;
     };
@@ -147,12 +239,13 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
     r.tag("device", device);
     // Fields are pushed in schema order (see the README), whatever order the
     // JSON had, so output is stable from message to message.
-    let mut price = None;
-
-    let energy = ctx.obj("energy", &meter.energy);
-    let import = energy.and_then(|e| ctx.obj("energy.import", &e.import));
-    let export = energy.and_then(|e| ctx.obj("energy.export", &e.export));
-    if let Some(import) = import {
+    ctx.obj("energy", &m.energy);
+    ctx.obj("energy.import", &m.import);
+    ctx.obj("energy.export", &m.export);
+    ctx.obj("energy.import.price", &m.price);
+    ctx.obj("power", &m.power);
+    let import = &m;
+    {
         let unit = ctx.text("energy.import.units", &import.units);
         match ctx.quantity(
             "energy.import.cumulative",
@@ -205,22 +298,21 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
             "energy.import.supplier",
             &import.supplier,
         );
-        price = ctx.obj("energy.import.price", &import.price);
     }
-    if let Some(export) = export {
-        let unit = ctx.text("energy.export.units", &export.units);
+    {
+        let unit = ctx.text("energy.export.units", &m.export_units);
         if let Some(v) = ctx.quantity(
             "energy.export.cumulative",
-            export.cumulative,
+            m.export_cumulative,
             unit,
             normalise_energy,
         ) {
             r.float("export.cumulative", v);
         }
     }
-    if let Some(power) = ctx.obj("power", &meter.power) {
-        let unit = ctx.text("power.units", &power.units);
-        match ctx.quantity("power.value", power.value, unit, normalise_power) {
+    {
+        let unit = ctx.text("power.units", &m.power_units);
+        match ctx.quantity("power.value", m.power_value, unit, normalise_power) {
             Some(v) if (v - POWER_ERROR_KW).abs() < 1e-6 => ctx.note(
                 Level::Warn,
                 format_args!(
@@ -231,18 +323,16 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
             None => {}
         }
     }
-    if let Some(price) = price {
-        // Prices of 0 are real (some tariffs, and after a reboot): kept.
-        if let Some(v) = ctx.num("energy.import.price.unitrate", price.unitrate) {
-            r.float("price.unitrate", v);
-        }
-        if let Some(v) = ctx.num("energy.import.price.standingcharge", price.standingcharge) {
-            r.float("price.standingcharge", v);
-        }
+    // Prices of 0 are real (some tariffs, and after a reboot): kept.
+    if let Some(v) = ctx.num("energy.import.price.unitrate", m.unitrate) {
+        r.float("price.unitrate", v);
     }
-    r.tags.sort_by_key(|(k, _)| *k);
+    if let Some(v) = ctx.num("energy.import.price.standingcharge", m.standingcharge) {
+        r.float("price.standingcharge", v);
+    }
+    // Pushed in key order: device, mpan/mprn, supplier.
 
-    let timestamp = ctx.text("timestamp", &meter.timestamp);
+    let timestamp = ctx.text("timestamp", &m.timestamp);
     if let Some(t) = ctx.time(timestamp, !r.fields.is_empty()) {
         r.time_ns = t;
         ctx.emit(&r);
@@ -253,7 +343,7 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
 /// them with a volume unit. Every device seen so far labels them "kWh" and
 /// repeats day/week/month, so they are energies under a volume's name; writing
 /// them into a field documented as m3 would be a number in the wrong unit.
-fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &Import<'p>) {
+fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &MeterFields<'p>) {
     let values = [
         ("energy.import.dayvol", "dayvol", import.dayvol),
         ("energy.import.weekvol", "weekvol", import.weekvol),
