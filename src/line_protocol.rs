@@ -22,9 +22,13 @@ pub enum LineError {
     NoFields,
 }
 
-/// Appends `s` escaped for a tag key, tag value or field key: `,` `=` space
-/// and `\` are backslash-escaped; control characters become (escaped)
-/// spaces since line protocol has no way to carry them there.
+/// Appends `s` escaped for a tag key, tag value or field key: `,` `=` and
+/// space are backslash-escaped; control characters become (escaped) spaces
+/// since line protocol has no way to carry them there; and a backslash
+/// becomes `/`, because parsers disagree on it (InfluxDB 1.x keeps `\\` as
+/// two characters, Telegraf reads one, and a value ending in one is refused
+/// by the influxdb-line-protocol crate). Real tag values (MAC addresses,
+/// meter ids) never contain one.
 fn push_key(out: &mut Vec<u8>, s: &str) {
     if !s
         .bytes()
@@ -35,7 +39,8 @@ fn push_key(out: &mut Vec<u8>, s: &str) {
     }
     for &b in s.as_bytes() {
         match b {
-            b',' | b'=' | b' ' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b',' | b'=' | b' ' => out.extend_from_slice(&[b'\\', b]),
+            b'\\' => out.push(b'/'),
             0..=0x1f | 0x7f => out.extend_from_slice(b"\\ "),
             _ => out.push(b),
         }
@@ -202,7 +207,7 @@ mod tests {
     fn sample() -> Reading<'static> {
         let mut r = Reading::new("electricitymeter", 1_654_979_880_000_000_000);
         r.tag("device", "AABBCCDDEEFF");
-        r.tag("supplier", "Octopus, \"Energy\" = a\\b");
+        r.tag("supplier", "Octopus, \"Energy\" = ab");
         r.float("cumulative", 6613.405);
         r.float("day", 46.0);
         r.float("power", -0.5);
@@ -217,7 +222,7 @@ mod tests {
         let reference = LineProtocolBuilder::new()
             .measurement("electricitymeter")
             .tag("device", "AABBCCDDEEFF")
-            .tag("supplier", "Octopus, \"Energy\" = a\\b")
+            .tag("supplier", "Octopus, \"Energy\" = ab")
             .field("cumulative", 6613.405)
             .field("day", 46.0)
             .field("power", -0.5)
@@ -246,6 +251,14 @@ mod tests {
             "cadstate,device=ab\\ cd software=\"line1  line2 end\" 1\n"
         );
         assert_eq!(text.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn backslashes_in_tags_become_slashes() {
+        let mut r = Reading::new("glowsensorth1", 1);
+        r.tag("sensor", "a\\b\\");
+        r.text("status", "c:\\");
+        assert_eq!(line(&r), "glowsensorth1,sensor=a/b/ status=\"c:\\\\\" 1\n");
     }
 
     #[test]

@@ -16,9 +16,13 @@ pub enum Topic<'t> {
     LegacyHex { device: &'t str },
 }
 
-/// A topic segment that can name a device: not empty, no wildcard.
+/// A topic segment that can name a device: not empty, no wildcard, no
+/// control character or white space (which a tag could not hold as is).
 fn is_id(segment: &str) -> bool {
-    !segment.is_empty() && !segment.contains(['+', '#'])
+    !segment.is_empty()
+        && !segment
+            .chars()
+            .any(|c| c == '+' || c == '#' || c.is_control() || c.is_whitespace())
 }
 
 /// Classifies `topic` under `prefix` (which may itself contain `/`).

@@ -15,3 +15,5 @@ mod chaos;
 mod security;
 // Nix files, the NixOS module's command line, Telegraf configs, the dashboard.
 mod nix;
+// Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
+mod fuzz;
