@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,17 +15,22 @@ fn example_capture() -> Vec<u8> {
         .expect("telegraf/example-capture.txt")
 }
 
-/// Runs `cadline --stdin <args>` on `input` to completion.
-fn pipe(args: &[&str], envs: &[(&str, &str)], input: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
+/// Starts `cadline --stdin <args>` with piped stdin and stdout.
+fn spawn(args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Child {
+    Command::new(BIN)
         .arg("--stdin")
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .expect("cadline starts");
+        .expect("cadline starts")
+}
+
+/// Runs `cadline --stdin <args>` on `input` to completion.
+fn pipe(args: &[&str], envs: &[(&str, &str)], input: &[u8]) -> Output {
+    let mut child = spawn(args, envs, Stdio::piped());
     let mut stdin = child.stdin.take().expect("stdin");
     let input = input.to_vec();
     let feeder = thread::spawn(move || {
@@ -177,13 +182,7 @@ fn repeated_warnings_are_said_once_then_counted() {
 
 #[test]
 fn each_line_is_flushed_as_it_comes() {
-    let mut child = Command::new(BIN)
-        .arg("--stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
+    let mut child = spawn(&[], &[], Stdio::null());
     let mut stdin = child.stdin.take().expect("stdin");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
@@ -209,13 +208,7 @@ fn each_line_is_flushed_as_it_comes() {
 
 #[test]
 fn sigterm_flushes_and_exits_promptly() {
-    let mut child = Command::new(BIN)
-        .arg("--stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
+    let mut child = spawn(&[], &[], Stdio::piped());
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(&example_capture()).expect("write");
     stdin.flush().expect("flush");
@@ -246,13 +239,7 @@ fn sigterm_flushes_and_exits_promptly() {
 
 #[test]
 fn sighup_and_sigusr_do_not_kill_it() {
-    let mut child = Command::new(BIN)
-        .arg("--stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
+    let mut child = spawn(&[], &[], Stdio::null());
     thread::sleep(Duration::from_millis(200));
     for sig in ["HUP", "USR1", "USR2"] {
         Command::new("kill")
@@ -275,13 +262,7 @@ fn sighup_and_sigusr_do_not_kill_it() {
 
 #[test]
 fn a_reader_that_goes_away_ends_it_quietly() {
-    let mut child = Command::new(BIN)
-        .arg("--stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
+    let mut child = spawn(&[], &[], Stdio::piped());
     let mut stdin = child.stdin.take().expect("stdin");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let capture = text(&example_capture());
