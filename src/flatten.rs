@@ -88,11 +88,6 @@ impl Flattener {
         Flattener { options }
     }
 
-    /// The options in force.
-    pub fn options(&self) -> &FlattenOptions {
-        &self.options
-    }
-
     /// Appends zero or more lines for one message to `out` and explains in
     /// `notes` anything left out. Returns the number of lines written.
     ///

@@ -103,12 +103,6 @@ macro_rules! warn {
     ($($arg:tt)*) => { $crate::messages::emit($crate::messages::LogLevel::Warn, &format!($($arg)*)) };
 }
 
-/// `I! ...`
-#[macro_export]
-macro_rules! info {
-    ($($arg:tt)*) => { $crate::messages::emit($crate::messages::LogLevel::Info, &format!($($arg)*)) };
-}
-
 /// `D! ...`
 #[macro_export]
 macro_rules! debug {

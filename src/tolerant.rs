@@ -69,16 +69,6 @@ pub enum Obj<T> {
     Value(T),
 }
 
-impl Num {
-    /// The number, if there is one.
-    pub fn value(self) -> Option<f64> {
-        match self {
-            Num::Value(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
 impl<'a> Text<'a> {
     /// The text, if there is some.
     pub fn as_str(&self) -> Option<&str> {
