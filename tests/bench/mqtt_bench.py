@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Through a private Mosquitto on loopback: cadline's sustained throughput at
 QoS 0 and 1 beside mosquitto_sub (the broker-side ceiling) in the same run,
-publish-to-stdout latency at a steady rate, idle CPU, and time from start to
-subscribed. Prints markdown rows. Knobs (environment): MQTT_MESSAGES
-(200000), LATENCY_SECONDS (10), LATENCY_RATE (1000), IDLE_SECONDS (60)."""
+idle CPU, and time from start to subscribed. Prints markdown rows. Knobs
+(environment): MQTT_MESSAGES (200000), IDLE_SECONDS (60). Latency is
+measured by `cargo bench --bench latency` (a Rust publisher: a Python one
+measured its own GIL)."""
 import os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 CADLINE = sys.argv[1]
 N = int(os.environ.get("MQTT_MESSAGES", 200_000))
-LAT_SECONDS = float(os.environ.get("LATENCY_SECONDS", 10))
-LAT_RATE = int(os.environ.get("LATENCY_RATE", 1000))
 IDLE = float(os.environ.get("IDLE_SECONDS", 60))
 TOPIC = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter"
 
@@ -79,51 +78,6 @@ print("|---|---:|---:|")
 for qos, ceil, cad, gs, gc in rows:
     print(f"| `mosquitto_sub -q {qos} > /dev/null` (ceiling), {gs} messages | {ceil:,.0f} | 100 % |")
     print(f"| `cadline --qos {qos}`, {gc} lines | {cad:,.0f} | {100 * cad / ceil:.0f} % |")
-
-# Latency at a steady rate: send times by sequence number, arrival times of
-# lines; mosquitto_sub in the same run is the baseline (the publisher, the
-# broker and this script's own timing are in both).
-def latency(cmd, ready, seq_of):
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ready(proc)
-    pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", TOPIC, "-q", "1", "-l"],
-                           stdin=subprocess.PIPE)
-    total = int(LAT_SECONDS * LAT_RATE)
-    sent, arrived = {}, {}
-    def reader():
-        for line in proc.stdout:
-            arrived[seq_of(line)] = time.perf_counter()
-            if len(arrived) >= total:
-                return
-    r = threading.Thread(target=reader); r.start()
-    t0 = time.perf_counter()
-    for i in range(1, total + 1):
-        # Sleep (releasing the GIL for the reader thread) until the send time.
-        delay = t0 + i / LAT_RATE - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        sent[i] = time.perf_counter()
-        pub.stdin.write((payload(i) + "\n").encode()); pub.stdin.flush()
-    pub.stdin.close(); pub.wait()
-    r.join(timeout=30)
-    proc.kill(); proc.wait()
-    lat = sorted((arrived[i] - sent[i]) * 1000 for i in sent if i in arrived)
-    pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
-    return len(lat), total, pct(50), pct(99), lat[-1]
-
-def cad_seq(line):
-    return int(float(line.split(b" cumulative=")[1].split(b",")[0]))
-def sub_seq(line):
-    return int(line.split(b'"cumulative":')[1].split(b",")[0])
-base = latency(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "glow/#", "-q", "1"],
-               lambda p: time.sleep(0.5), sub_seq)
-cad = latency([CADLINE, "--broker", f"mqtt://127.0.0.1:{port}", "--qos", "1"],
-              lambda p: (wait_stderr(p, "onnected to"), time.sleep(0.3)), cad_seq)
-print()
-print(f"| latency, publish → line on stdout, QoS 1, {LAT_RATE} msg/s for {LAT_SECONDS:.0f} s | received | p50 ms | p99 ms | max ms |")
-print("|---|---:|---:|---:|---:|")
-print(f"| `mosquitto_sub` (baseline) | {base[0]}/{base[1]} | {base[2]:.3f} | {base[3]:.3f} | {base[4]:.3f} |")
-print(f"| `cadline` | {cad[0]}/{cad[1]} | {cad[2]:.3f} | {cad[3]:.3f} | {cad[4]:.3f} |")
 
 # Start to subscribed, and idle CPU.
 starts = []

@@ -70,3 +70,5 @@ echo
 echo "## Through Mosquitto"
 echo
 python3 tests/bench/mqtt_bench.py "$bin"
+echo
+cargo bench -q --bench latency 2>/dev/null
