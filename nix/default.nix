@@ -1,5 +1,8 @@
-# Entry point for users without flakes:
-#   imports = [ (import /path/to/cadline/nix { inherit pkgs; }).module ];
+# Entry point without flakes. In a NixOS configuration import the module by
+# path (not through this file's `pkgs` argument, which `imports` cannot use
+# without infinite recursion):
+#   imports = [ /path/to/cadline/nix/module.nix ];
+# Build the package alone with `nix-build /path/to/cadline/nix -A package`.
 { pkgs ? import <nixpkgs> { } }:
 
 {

@@ -26,8 +26,11 @@ let
     ++ optionals (cfg.clientId != null) [ "--client-id" cfg.clientId ]
     ++ [ "--qos" (toString cfg.qos) ]
     ++ optional cfg.persistentSession "--persistent-session"
-    ++ optionals (cfg.caFile != null) [ "--ca-file" (toString cfg.caFile) ]
-    ++ optionals (cfg.certFile != null) [ "--cert-file" (toString cfg.certFile) ]
+    # Interpolation, not toString: a Nix path (./ca.pem) is copied into the
+    # store and the store path is used, which also works on a remote target.
+    # Certificates are public; the key goes through LoadCredential below.
+    ++ optionals (cfg.caFile != null) [ "--ca-file" "${cfg.caFile}" ]
+    ++ optionals (cfg.certFile != null) [ "--cert-file" "${cfg.certFile}" ]
     ++ optionals (cfg.keyFile != null) [ "--key-file" "${credentials}/cadline-mqtt-key" ]
     ++ [ "--timestamp" cfg.timestamp ]
     ++ optional cfg.meterTags "--meter-tags"
@@ -108,13 +111,13 @@ in
     caFile = mkOption {
       type = types.nullOr types.path;
       default = null;
-      description = "CA certificate (PEM) to verify an mqtts:// broker; default: the system roots.";
+      description = "CA certificate (PEM) to verify an mqtts:// broker; default: the system roots. A Nix path is copied into the store.";
     };
 
     certFile = mkOption {
       type = types.nullOr types.path;
       default = null;
-      description = "Client certificate (PEM).";
+      description = "Client certificate (PEM); needs `keyFile`. A Nix path is copied into the store.";
     };
 
     keyFile = mkOption {

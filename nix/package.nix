@@ -1,6 +1,6 @@
 # cadline, built from this repository's Cargo.lock (crates.io only, so no
 # hash to maintain). Use with `pkgs.callPackage ./package.nix { }`.
-{ lib, rustPlatform, versionCheckHook }:
+{ lib, rustPlatform, procps, versionCheckHook }:
 
 rustPlatform.buildRustPackage (finalAttrs: {
   pname = "cadline";
@@ -8,13 +8,24 @@ rustPlatform.buildRustPackage (finalAttrs: {
 
   src = lib.fileset.toSource {
     root = ../.;
-    fileset = lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../clippy.toml ../src ../tests ../telegraf ../nix ../README.md ];
+    # Only what `cargo build` and the tests run below read, so that editing
+    # the README, nix/ or the dashboard does not rebuild the package.
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../src
+      ../tests
+      ../telegraf/example-capture.txt # read by the pipe tests
+    ];
   };
   cargoLock.lockFile = ../Cargo.lock;
 
-  # The unit tests, the golden cases and pipe mode run in the sandbox. These
-  # start a real Mosquitto, InfluxDB or nix-instantiate, which the build
-  # sandbox does not have; tests/run.sh runs them outside Nix.
+  # The pipe tests signal cadline with `kill`, which stdenv lacks.
+  nativeCheckInputs = [ procps ];
+
+  # The unit tests, the golden cases, pipe mode and the fuzz tests run in the
+  # sandbox. These start a real Mosquitto, InfluxDB or nix-instantiate, which
+  # the build sandbox does not have; tests/run.sh runs them outside Nix.
   checkFlags = [
     "--skip=mqtt::"
     "--skip=end_to_end::"

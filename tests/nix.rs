@@ -194,11 +194,21 @@ fn secrets_go_through_systemd_credentials_not_the_store_or_argv() {
 #[test]
 fn the_telegraf_snippet_is_safe_and_is_the_one_in_the_readme() {
     let conf = std::fs::read_to_string(repo("telegraf/cadline.conf")).expect("cadline.conf");
-    let command = conf
+    // The command and every commented alternative: a password (or even the
+    // path of its file) belongs in `environment`, never in `command`.
+    let commands: Vec<&str> = conf
         .lines()
-        .find(|l| l.trim_start().starts_with("command"))
-        .expect("command line");
-    assert!(!command.to_lowercase().contains("password"), "{command}");
+        .map(|l| l.trim_start().trim_start_matches('#').trim_start())
+        .filter(|l| l.starts_with("command"))
+        .collect();
+    let active = conf
+        .lines()
+        .filter(|l| l.trim_start().starts_with("command"))
+        .count();
+    assert!(active == 1 && commands.len() > 1, "{commands:?}");
+    for command in commands {
+        assert!(!command.to_lowercase().contains("password"), "{command}");
+    }
     assert!(conf.contains("data_format = \"influx\"") && conf.contains("signal = \"none\""));
     let readme = std::fs::read_to_string(repo("README.md")).expect("README");
     assert!(
@@ -210,6 +220,14 @@ fn the_telegraf_snippet_is_safe_and_is_the_one_in_the_readme() {
     }
     let full = std::fs::read_to_string(repo("telegraf/telegraf.conf")).expect("telegraf.conf");
     assert!(full.contains("[[outputs.influxdb]]") && full.contains("[[inputs.execd]]"));
+    let command = conf
+        .lines()
+        .find(|l| l.trim_start().starts_with("command"))
+        .expect("command");
+    assert!(
+        full.lines().any(|l| l == command),
+        "telegraf.conf runs cadline as cadline.conf does"
+    );
 }
 
 #[test]
@@ -225,10 +243,23 @@ fn the_dashboard_is_importable_and_uses_the_schema() {
         "a datasource variable imports and provisions; __inputs does not provision"
     );
     for q in dashboard_queries() {
+        // Every FROM names a measurement of the schema, and there is one.
+        let from: Vec<&str> = q
+            .split("FROM ")
+            .skip(1)
+            .map(|rest| rest.split_whitespace().next().unwrap_or_default())
+            .collect();
+        assert!(!from.is_empty(), "no FROM: {q}");
+        for m in from {
+            assert!(
+                ["electricitymeter", "gasmeter", "cadstate", "glowsensorth1"]
+                    .iter()
+                    .any(|known| m == format!("\"{known}\"")),
+                "unknown measurement {m}: {q}"
+            );
+        }
         assert!(
-            ["electricitymeter", "gasmeter", "cadstate", "glowsensorth1"]
-                .iter()
-                .any(|m| q.contains(&format!("FROM \"{m}\""))),
+            q.contains("$timeFilter") && q.contains("/^$device$/"),
             "{q}"
         );
     }
@@ -252,8 +283,12 @@ pub fn dashboard_queries() -> Vec<String> {
         .expect("panels")
         .iter()
         .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .map(|t| t["query"].as_str().expect("raw query").to_owned())
+        .map(|t| {
+            assert_eq!(t["rawQuery"], true, "{t}");
+            t["query"].as_str().expect("raw query").to_owned()
+        })
         .collect();
+    assert!(queries.iter().all(|q| !q.trim().is_empty()));
     assert!(queries.len() >= 4);
     queries
 }
