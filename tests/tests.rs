@@ -17,7 +17,3 @@ mod security;
 mod nix;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
-// Real Mosquitto, InfluxDB and cadline processes for the tests, each on a free loopback port.
-mod support;
-// Self-tests of the harness in support/.
-mod harness;
