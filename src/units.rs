@@ -26,6 +26,15 @@ impl fmt::Display for UnknownUnit {
 /// Cubic feet to cubic metres (exact: 0.3048^3).
 const M3_PER_FT3: f64 = 0.028_316_846_592;
 
+/// How a unit converts to the normalised one. Smaller units divide by an
+/// exact integer: `9 Wh * 1e-3` is 0.009000000000000001, `9 Wh / 1000` is
+/// 0.009, and the schema promises the number that went in.
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    Times(f64),
+    Per(f64),
+}
+
 /// Scales `value` by the factor `table` gives for `unit`.
 ///
 /// An absent or empty unit means the unit the format documents (`default`):
@@ -34,7 +43,7 @@ const M3_PER_FT3: f64 = 0.028_316_846_592;
 fn normalise(
     value: f64,
     unit: Option<&str>,
-    table: &[(&str, f64)],
+    table: &[(&str, Scale)],
     expected: &'static str,
 ) -> Result<f64, UnknownUnit> {
     let unit = unit.map(str::trim).unwrap_or("");
@@ -44,7 +53,10 @@ fn normalise(
     table
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(unit))
-        .map(|(_, factor)| value * factor)
+        .map(|(_, scale)| match scale {
+            Scale::Times(f) => value * f,
+            Scale::Per(d) => value / d,
+        })
         .ok_or_else(|| UnknownUnit {
             unit: unit.to_owned(),
             expected,
@@ -56,7 +68,12 @@ pub fn normalise_energy(value: f64, unit: Option<&str>) -> Result<f64, UnknownUn
     normalise(
         value,
         unit,
-        &[("kWh", 1.0), ("Wh", 1e-3), ("MWh", 1e3), ("GWh", 1e6)],
+        &[
+            ("kWh", Scale::Times(1.0)),
+            ("Wh", Scale::Per(1e3)),
+            ("MWh", Scale::Times(1e3)),
+            ("GWh", Scale::Times(1e6)),
+        ],
         "an energy unit: Wh, kWh, MWh",
     )
 }
@@ -66,7 +83,11 @@ pub fn normalise_power(value: f64, unit: Option<&str>) -> Result<f64, UnknownUni
     normalise(
         value,
         unit,
-        &[("kW", 1.0), ("W", 1e-3), ("MW", 1e3)],
+        &[
+            ("kW", Scale::Times(1.0)),
+            ("W", Scale::Per(1e3)),
+            ("MW", Scale::Times(1e3)),
+        ],
         "a power unit: W, kW, MW",
     )
 }
@@ -78,16 +99,16 @@ pub fn normalise_volume(value: f64, unit: Option<&str>) -> Result<f64, UnknownUn
         value,
         unit,
         &[
-            ("m3", 1.0),
-            ("m³", 1.0),
-            ("dm3", 1e-3),
-            ("l", 1e-3),
-            ("ft3", M3_PER_FT3),
-            ("ft³", M3_PER_FT3),
-            ("cf", M3_PER_FT3),
-            ("ccf", 100.0 * M3_PER_FT3),
-            ("hcf", 100.0 * M3_PER_FT3),
-            ("mcf", 1000.0 * M3_PER_FT3),
+            ("m3", Scale::Times(1.0)),
+            ("m³", Scale::Times(1.0)),
+            ("dm3", Scale::Per(1e3)),
+            ("l", Scale::Per(1e3)),
+            ("ft3", Scale::Times(M3_PER_FT3)),
+            ("ft³", Scale::Times(M3_PER_FT3)),
+            ("cf", Scale::Times(M3_PER_FT3)),
+            ("ccf", Scale::Times(100.0 * M3_PER_FT3)),
+            ("hcf", Scale::Times(100.0 * M3_PER_FT3)),
+            ("mcf", Scale::Times(1000.0 * M3_PER_FT3)),
         ],
         "a volume unit: m3, ft3, ccf",
     )
@@ -109,7 +130,7 @@ pub fn normalise_temperature(value: f64, unit: Option<&str>) -> Result<f64, Unkn
 
 /// A percentage (humidity, battery).
 pub fn normalise_percent(value: f64, unit: Option<&str>) -> Result<f64, UnknownUnit> {
-    normalise(value, unit, &[("%", 1.0)], "%")
+    normalise(value, unit, &[("%", Scale::Times(1.0))], "%")
 }
 
 /// Whether a unit names an energy (so a "volume" field carrying it is not a
