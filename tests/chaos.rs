@@ -2,7 +2,8 @@
 //! restarted and cadline itself is killed and restarted; a slow consumer.
 //!
 //! Sized for CI. Scale up with `CADLINE_SOAK_MESSAGES` (default 100 000) and
-//! `CADLINE_SOAK_ROUNDS` (default 1), e.g. for an hour:
+//! `CADLINE_SOAK_ROUNDS` (default 1), and vary the fault moments with
+//! `CADLINE_SOAK_SEED` (default 24301); e.g. for an hour:
 //! `CADLINE_SOAK_MESSAGES=1000000 CADLINE_SOAK_ROUNDS=20 cargo test --release --test integration chaos`.
 
 use std::collections::HashMap;
@@ -64,13 +65,21 @@ fn spawn(broker: &Mosquitto) -> Cadline {
 #[test]
 fn qos1_persistent_session_survives_broker_and_cadline_kills() {
     let total = knob("CADLINE_SOAK_MESSAGES", 100_000);
+    let seed = knob("CADLINE_SOAK_SEED", 0x5EED);
     for round in 0..knob("CADLINE_SOAK_ROUNDS", 1) {
-        chaos_round(total, 0x5EED + round);
+        chaos_round(total, seed + round);
     }
 }
 
 fn chaos_round(total: u64, seed: u64) {
     let mut rng = Lcg(seed);
+    let t0 = Instant::now();
+    // What happened when, for the failure message: faults, and the stderr
+    // of every cadline instance.
+    let mut timeline: Vec<String> = Vec::new();
+    let event = |timeline: &mut Vec<String>, what: String| {
+        timeline.push(format!("{:.2}s [test] {what}", t0.elapsed().as_secs_f64()));
+    };
     let mut broker = Mosquitto::with(BrokerConfig::persistent());
     let mut cadline = spawn(&broker);
     cadline.wait_connected();
@@ -91,6 +100,10 @@ fn chaos_round(total: u64, seed: u64) {
         let batch: Vec<String> = (next..=at.max(next - 1)).map(message).collect();
         if !batch.is_empty() {
             broker.publish_lines(E, &batch, 1);
+            event(
+                &mut timeline,
+                format!("published up to {}", next + batch.len() as u64 - 1),
+            );
         }
         next = at.max(next - 1) + 1;
         match what {
@@ -103,13 +116,17 @@ fn chaos_round(total: u64, seed: u64) {
                 // broker's own durability.
                 std::thread::sleep(Duration::from_millis(2600 + rng.below(400)));
                 broker.kill();
+                event(&mut timeline, "broker killed".into());
                 std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
                 broker.restart();
+                event(&mut timeline, "broker listening again".into());
             }
             "cadline" => {
                 std::thread::sleep(Duration::from_millis(rng.below(300)));
                 cadline.kill();
+                event(&mut timeline, "cadline killed".into());
                 lines.extend(cadline.until_quiet(Duration::from_millis(100)));
+                timeline.extend(cadline.stderr_since(t0));
                 cadline = spawn(&broker);
                 cadline.wait_connected();
             }
@@ -140,13 +157,32 @@ fn chaos_round(total: u64, seed: u64) {
         }
     }
     let missing: Vec<u64> = (1..=total).filter(|s| !by_seq.contains_key(s)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {total} messages missing (first: {:?}); faults at {faults:?}; stderr: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)],
-        cadline.stderr()
-    );
+    if !missing.is_empty() {
+        event(
+            &mut timeline,
+            format!("gave up; cadline running: {}", cadline.is_running()),
+        );
+        timeline.extend(cadline.stderr_since(t0));
+        timeline.sort_by(|a, b| {
+            let secs = |l: &str| l.split('s').next().and_then(|n| n.parse::<f64>().ok());
+            secs(a)
+                .partial_cmp(&secs(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        // The broker's view, without the per-message lines.
+        let log = broker.log();
+        let broker_events: Vec<&str> = log
+            .lines()
+            .filter(|l| !l.contains("PUBLISH") && !l.contains("PUBACK") && !l.contains("PUBREC"))
+            .collect();
+        panic!(
+            "{} of {total} messages missing (first: {:?}); faults at {faults:?}\ntimeline:\n{}\nbroker log (last 60 non-message lines):\n{}",
+            missing.len(),
+            &missing[..missing.len().min(10)],
+            timeline.join("\n"),
+            broker_events[broker_events.len().saturating_sub(60)..].join("\n")
+        );
+    }
 }
 
 #[test]

@@ -304,7 +304,8 @@ pub struct Cadline {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
-    stderr: Arc<Mutex<Vec<String>>>,
+    /// Every stderr line with the moment it arrived, for timelines.
+    stderr: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 impl Cadline {
@@ -333,7 +334,9 @@ impl Cadline {
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                sink.lock().expect("stderr lock").push(line);
+                sink.lock()
+                    .expect("stderr lock")
+                    .push((Instant::now(), line));
             }
         });
         Cadline {
@@ -375,7 +378,22 @@ impl Cadline {
     }
 
     pub fn stderr(&self) -> Vec<String> {
-        self.stderr.lock().expect("stderr lock").clone()
+        let lines = self.stderr.lock().expect("stderr lock");
+        lines.iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// Stderr lines prefixed with the seconds since `t0` they arrived at.
+    pub fn stderr_since(&self, t0: Instant) -> Vec<String> {
+        let lines = self.stderr.lock().expect("stderr lock");
+        lines
+            .iter()
+            .map(|(t, l)| format!("{:.2}s {l}", t.duration_since(t0).as_secs_f64()))
+            .collect()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn wait_for_stderr(&self, needle: &str, timeout: Duration) -> bool {
