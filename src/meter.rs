@@ -8,7 +8,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::flatten::{Context, Level};
 use crate::reading::Reading;
-use crate::tolerant::{Found, Num, Obj, Text};
+use crate::tolerant::{Found, Key, Num, Obj, Text};
 use crate::units::{is_energy_unit, normalise_energy, normalise_power, normalise_volume};
 
 /// The power value a meter reports when it has none: the smallest signed
@@ -87,63 +87,63 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let f = self.fields;
-        // Keys as `Text`, which borrows from the payload: serde's own
-        // `Cow<str>` always allocates, and that was a tenth of the time.
-        while let Some(key) = map.next_key::<Text<'de>>()? {
-            match (self.part, key.as_str().unwrap_or("")) {
-                (Part::Meter, "timestamp") => f.timestamp = map.next_value()?,
-                (Part::Meter, "energy") => {
+        // Keys as bytes (see `Key`): serde's own `Cow<str>` always
+        // allocates, and even a borrowed `&str` costs a UTF-8 check per key.
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match (self.part, key.as_bytes()) {
+                (Part::Meter, b"timestamp") => f.timestamp = map.next_value()?,
+                (Part::Meter, b"energy") => {
                     f.energy = map.next_value_seed(Section {
                         part: Part::Energy,
                         fields: &mut *f,
                     })?
                 }
-                (Part::Meter, "power") => {
+                (Part::Meter, b"power") => {
                     f.power = map.next_value_seed(Section {
                         part: Part::Power,
                         fields: &mut *f,
                     })?
                 }
-                (Part::Energy, "import") => {
+                (Part::Energy, b"import") => {
                     f.import = map.next_value_seed(Section {
                         part: Part::Import,
                         fields: &mut *f,
                     })?
                 }
-                (Part::Energy, "export") => {
+                (Part::Energy, b"export") => {
                     f.export = map.next_value_seed(Section {
                         part: Part::Export,
                         fields: &mut *f,
                     })?
                 }
-                (Part::Import, "cumulative") => f.cumulative = map.next_value()?,
-                (Part::Import, "day") => f.day = map.next_value()?,
-                (Part::Import, "week") => f.week = map.next_value()?,
-                (Part::Import, "month") => f.month = map.next_value()?,
-                (Part::Import, "units") => f.units = map.next_value()?,
-                (Part::Import, "cumulativevol") => f.cumulativevol = map.next_value()?,
-                (Part::Import, "cumulativevolunits") => f.cumulativevolunits = map.next_value()?,
-                (Part::Import, "dayvol") => f.dayvol = map.next_value()?,
-                (Part::Import, "weekvol") => f.weekvol = map.next_value()?,
-                (Part::Import, "monthvol") => f.monthvol = map.next_value()?,
-                (Part::Import, "dayweekmonthvolunits") => {
+                (Part::Import, b"cumulative") => f.cumulative = map.next_value()?,
+                (Part::Import, b"day") => f.day = map.next_value()?,
+                (Part::Import, b"week") => f.week = map.next_value()?,
+                (Part::Import, b"month") => f.month = map.next_value()?,
+                (Part::Import, b"units") => f.units = map.next_value()?,
+                (Part::Import, b"cumulativevol") => f.cumulativevol = map.next_value()?,
+                (Part::Import, b"cumulativevolunits") => f.cumulativevolunits = map.next_value()?,
+                (Part::Import, b"dayvol") => f.dayvol = map.next_value()?,
+                (Part::Import, b"weekvol") => f.weekvol = map.next_value()?,
+                (Part::Import, b"monthvol") => f.monthvol = map.next_value()?,
+                (Part::Import, b"dayweekmonthvolunits") => {
                     f.dayweekmonthvolunits = map.next_value()?
                 }
-                (Part::Import, "mpan") if f.identity => f.mpan = map.next_value()?,
-                (Part::Import, "mprn") if f.identity => f.mprn = map.next_value()?,
-                (Part::Import, "supplier") if f.identity => f.supplier = map.next_value()?,
-                (Part::Import, "price") => {
+                (Part::Import, b"mpan") if f.identity => f.mpan = map.next_value()?,
+                (Part::Import, b"mprn") if f.identity => f.mprn = map.next_value()?,
+                (Part::Import, b"supplier") if f.identity => f.supplier = map.next_value()?,
+                (Part::Import, b"price") => {
                     f.price = map.next_value_seed(Section {
                         part: Part::Price,
                         fields: &mut *f,
                     })?
                 }
-                (Part::Price, "unitrate") => f.unitrate = map.next_value()?,
-                (Part::Price, "standingcharge") => f.standingcharge = map.next_value()?,
-                (Part::Export, "cumulative") => f.export_cumulative = map.next_value()?,
-                (Part::Export, "units") => f.export_units = map.next_value()?,
-                (Part::Power, "value") => f.power_value = map.next_value()?,
-                (Part::Power, "units") => f.power_units = map.next_value()?,
+                (Part::Price, b"unitrate") => f.unitrate = map.next_value()?,
+                (Part::Price, b"standingcharge") => f.standingcharge = map.next_value()?,
+                (Part::Export, b"cumulative") => f.export_cumulative = map.next_value()?,
+                (Part::Export, b"units") => f.export_units = map.next_value()?,
+                (Part::Power, b"value") => f.power_value = map.next_value()?,
+                (Part::Power, b"units") => f.power_units = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -195,8 +195,8 @@ impl<'de> Visitor<'de> for Envelope<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut meter = Obj::Missing;
-        while let Some(key) = map.next_key::<Text<'de>>()? {
-            if key.as_str() == Some(self.name) {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.as_bytes() == self.name.as_bytes() {
                 meter = map.next_value_seed(Section {
                     part: Part::Meter,
                     fields: &mut *self.fields,

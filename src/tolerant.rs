@@ -69,6 +69,45 @@ pub enum Obj<T> {
     Value(T),
 }
 
+/// An object key as bytes. Keys are only matched against the names the
+/// schema knows, never written out, so they need no UTF-8 check; serde_json
+/// skips it when asked for bytes, and keys are most of what a payload's
+/// strings are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key<'a>(Cow<'a, [u8]>);
+
+impl Key<'_> {
+    /// The key's bytes, escapes decoded.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_vec())))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.as_bytes().to_vec())))
+            }
+        }
+        d.deserialize_bytes(V(PhantomData))
+    }
+}
+
 impl<'a> Text<'a> {
     /// The text, if there is some.
     pub fn as_str(&self) -> Option<&str> {
@@ -257,6 +296,37 @@ mod tests {
         assert_eq!(probe(r#"{"n":{"a":[1]}}"#).n, Num::Invalid(Found::Object));
         assert_eq!(probe(r#"{"n":[1,2]}"#).n, Num::Invalid(Found::Array));
         assert_eq!(probe(r#"{"n":true}"#).n, Num::Invalid(Found::Bool));
+    }
+
+    #[test]
+    fn keys_are_bytes_with_escapes_decoded() {
+        let keys = |json: &'static str| -> Vec<Vec<u8>> {
+            let mut de = serde_json::Deserializer::from_str(json);
+            struct Keys;
+            impl<'de> Visitor<'de> for Keys {
+                type Value = Vec<Vec<u8>>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a map")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(k) = map.next_key::<Key<'de>>()? {
+                        out.push(k.as_bytes().to_vec());
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    Ok(out)
+                }
+            }
+            de.deserialize_map(Keys).expect("keys parse")
+        };
+        assert_eq!(
+            keys(r#"{"units":1,"cumul\u0061tive":2,"\u00e9":3}"#),
+            vec![
+                b"units".to_vec(),
+                b"cumulative".to_vec(),
+                "é".as_bytes().to_vec()
+            ]
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //!
 //! Knobs (environment): `CADLINE_BENCH_MESSAGES` (default 100 000),
 //! `CADLINE_BENCH_RUNS` (default 11; each figure is the median),
-//! `CADLINE_BENCH_ONLY=flatten` (only the flattener loop, for a profiler:
-//! `perf record`, `valgrind --tool=callgrind`). Machines are noisy: read the
+//! `CADLINE_BENCH_ONLY=flatten` or `=floor` (only that loop, for a profiler:
+//! `perf record`, `valgrind --tool=callgrind`; `tests/bench/instructions.sh`
+//! counts instructions per message of each, which noise cannot change). Machines are noisy: read the
 //! ratios, which compare figures from the same run.
 
 #![allow(clippy::cast_precision_loss)]
@@ -207,13 +208,23 @@ fn main() {
     });
     let mut out = Vec::with_capacity(1 << 16);
 
-    if std::env::var("CADLINE_BENCH_ONLY").as_deref() == Ok("flatten") {
-        let mut lines = 0;
-        for _ in 0..runs {
-            lines += flatten_all(&flattener, &messages, &mut out);
+    match std::env::var("CADLINE_BENCH_ONLY").as_deref() {
+        Ok("flatten") => {
+            let mut lines = 0;
+            for _ in 0..runs {
+                lines += flatten_all(&flattener, &messages, &mut out);
+            }
+            println!("flattened {n} messages {runs} times: {lines} lines");
+            return;
         }
-        println!("flattened {n} messages {runs} times: {lines} lines");
-        return;
+        Ok("floor") => {
+            for _ in 0..runs {
+                floor_all(&messages);
+            }
+            println!("parsed {n} messages {runs} times");
+            return;
+        }
+        _ => {}
     }
 
     // Warm caches and the allocator once, outside the timing.
