@@ -279,7 +279,9 @@ fn ft3(v: f64) -> f64 {
     v * FT3
 }
 fn ccf(v: f64) -> f64 {
-    v * 100.0 * FT3
+    // One factor, as a converter should: `v * 100.0` first overflows for
+    // values whose cubic metres are still a finite number.
+    v * (100.0 * FT3)
 }
 fn fahrenheit(v: f64) -> f64 {
     (v - 32.0) * 5.0 / 9.0
