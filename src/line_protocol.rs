@@ -22,6 +22,39 @@ pub enum LineError {
     NoFields,
 }
 
+/// Bytes that need escaping in a tag key, tag value or field key: `,` `=`
+/// space and backslash, and control characters. A table, because this runs
+/// over every byte of every key and tag.
+const KEY_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[0x7f] = true;
+    t[b',' as usize] = true;
+    t[b'=' as usize] = true;
+    t[b' ' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Bytes that need escaping inside a string field value: `"`, backslash
+/// and control characters.
+const STRING_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[0x7f] = true;
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Appends `s` escaped for a tag key, tag value or field key: `,` `=` and
 /// space are backslash-escaped; control characters become (escaped) spaces
 /// since line protocol has no way to carry them there; and a backslash
@@ -30,10 +63,7 @@ pub enum LineError {
 /// by the influxdb-line-protocol crate). Real tag values (MAC addresses,
 /// meter ids) never contain one.
 fn push_key(out: &mut Vec<u8>, s: &str) {
-    if !s
-        .bytes()
-        .any(|b| matches!(b, b',' | b'=' | b' ' | b'\\' | 0..=0x1f | 0x7f))
-    {
+    if !s.bytes().any(|b| KEY_ESCAPE[usize::from(b)]) {
         out.extend_from_slice(s.as_bytes());
         return;
     }
@@ -51,10 +81,7 @@ fn push_key(out: &mut Vec<u8>, s: &str) {
 /// characters (CR and LF above all) replaced by spaces.
 fn push_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    if !s
-        .bytes()
-        .any(|b| matches!(b, b'"' | b'\\' | 0..=0x1f | 0x7f))
-    {
+    if !s.bytes().any(|b| STRING_ESCAPE[usize::from(b)]) {
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
         return;
@@ -84,28 +111,28 @@ const FAST_DECIMALS: f64 = 1e6;
 fn push_float(out: &mut Vec<u8>, f: f64) {
     let scaled = f * FAST_DECIMALS;
     // 2^53: every integer below it is exact, and so is the division below.
-    if scaled.abs() < 9_007_199_254_740_992.0 && scaled.fract() == 0.0 {
+    // (`n as f64 == scaled` is the whole-number test: `fract()` is a libm
+    // call on baseline x86-64.)
+    if scaled.abs() < 9_007_199_254_740_992.0 {
         #[allow(clippy::cast_possible_truncation)]
         let n = scaled as i64;
         #[allow(clippy::cast_precision_loss)]
-        if n as f64 / FAST_DECIMALS == f && (n != 0 || f.is_sign_positive()) {
+        if n as f64 == scaled && n as f64 / FAST_DECIMALS == f && (n != 0 || f.is_sign_positive()) {
             if n < 0 {
                 out.push(b'-');
             }
             let n = n.unsigned_abs();
-            let (int, frac) = (n / 1_000_000, n % 1_000_000);
-            push_u64(out, int);
+            push_u64(out, n / 1_000_000);
+            let mut frac = n % 1_000_000;
             if frac != 0 {
-                // Six digits with leading zeros, then trailing zeros dropped.
-                let mut digits = [b'0'; 6];
-                let mut rest = frac;
-                for d in digits.iter_mut().rev() {
-                    *d = b'0' + (rest % 10) as u8;
-                    rest /= 10;
+                // Trailing zeros dropped, leading zeros kept.
+                let mut width = 6;
+                while frac % 10 == 0 {
+                    frac /= 10;
+                    width -= 1;
                 }
-                let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
                 out.push(b'.');
-                out.extend_from_slice(&digits[..len]);
+                push_digits(out, frac, width);
             }
             return;
         }
@@ -113,20 +140,50 @@ fn push_float(out: &mut Vec<u8>, f: f64) {
     let _ = write!(out, "{f}");
 }
 
+/// "00" to "99": digits are written two at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes the decimal digits of `n` right-aligned into `buf`, at least
+/// `width` of them (zero-padded), and returns where they start.
+fn digits(buf: &mut [u8; 20], mut n: u64, width: usize) -> usize {
+    let mut i = buf.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    while buf.len() - i < width {
+        i -= 1;
+        buf[i] = b'0';
+    }
+    i
+}
+
+/// Appends `n` zero-padded to `width` digits.
+fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let start = digits(&mut buf, n, width);
+    out.extend_from_slice(&buf[start..]);
+}
+
 /// Appends the decimal digits of `n` (formatting machinery is the slow part
 /// of `write!` for something this small).
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    push_digits(out, n, 1);
 }
 
 /// Appends a signed integer.
@@ -145,6 +202,22 @@ fn is_writable(value: &FieldValue<'_>) -> bool {
     }
 }
 
+/// Appends a measurement name: `,` space and backslash escaped, control
+/// characters replaced.
+fn push_measurement(out: &mut Vec<u8>, name: &str) {
+    if !name.bytes().any(|b| KEY_ESCAPE[usize::from(b)]) {
+        out.extend_from_slice(name.as_bytes());
+        return;
+    }
+    for &b in name.as_bytes() {
+        match b {
+            b',' | b' ' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0..=0x1f | 0x7f => out.push(b'_'),
+            _ => out.push(b),
+        }
+    }
+}
+
 /// Appends one line (ending in `\n`) for `reading` to `out`.
 ///
 /// Fields that cannot be written (NaN, infinities) and tags with empty values
@@ -153,13 +226,9 @@ pub fn write_line(reading: &Reading<'_>, out: &mut Vec<u8>) -> Result<(), LineEr
     if !reading.fields.iter().any(|(_, v)| is_writable(v)) {
         return Err(LineError::NoFields);
     }
-    for &b in reading.measurement.as_bytes() {
-        match b {
-            b',' | b' ' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            0..=0x1f | 0x7f => out.push(b'_'),
-            _ => out.push(b),
-        }
-    }
+    // Enough for a typical line, so the pushes below never reallocate.
+    out.reserve(256);
+    push_measurement(out, reading.measurement);
     for (key, value) in &reading.tags {
         let value = value.trim();
         if value.is_empty() || key.is_empty() {
