@@ -19,10 +19,26 @@ pub enum Topic<'t> {
 /// A topic segment that can name a device: not empty, no wildcard, no
 /// control character or white space (which a tag could not hold as is).
 fn is_id(segment: &str) -> bool {
-    !segment.is_empty()
-        && !segment
-            .chars()
-            .any(|c| c == '+' || c == '#' || c.is_control() || c.is_whitespace())
+    if segment.is_ascii() {
+        // Every ASCII control and white-space character is at most a space.
+        return !segment.is_empty()
+            && !segment
+                .bytes()
+                .any(|b| matches!(b, b'+' | b'#' | 0..=b' ' | 0x7f));
+    }
+    !segment
+        .chars()
+        .any(|c| c == '+' || c == '#' || c.is_control() || c.is_whitespace())
+}
+
+/// Splits off the first `/`-separated segment. A byte loop: topics are a few
+/// dozen bytes, too short for `split`'s searcher to pay for itself, and this
+/// runs for every message.
+fn segment(s: &str) -> (&str, Option<&str>) {
+    match s.bytes().position(|b| b == b'/') {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
 }
 
 /// Classifies `topic` under `prefix` (which may itself contain `/`).
@@ -38,15 +54,20 @@ pub fn classify<'t>(topic: &'t str, prefix: &str) -> Option<Topic<'t>> {
             .filter(|_| !device.contains('/'));
     }
     let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
-    let mut parts = rest.split('/');
-    let device = parts.next().filter(|d| is_id(d))?;
-    let kind = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("STATE"), None, None, None) => Topic::State { device },
-        (Some("SENSOR"), Some("electricitymeter"), None, None) => Topic::Electricity { device },
-        (Some("SENSOR"), Some("gasmeter"), None, None) => Topic::Gas { device },
-        (Some("SENSOR"), Some("glowsensorth1"), Some(sensor), None) if is_id(sensor) => {
-            Topic::Sensor { device, sensor }
-        }
+    let (device, rest) = segment(rest);
+    if !is_id(device) {
+        return None;
+    }
+    let kind = match segment(rest?) {
+        ("STATE", None) => Topic::State { device },
+        ("SENSOR", Some(rest)) => match segment(rest) {
+            ("electricitymeter", None) => Topic::Electricity { device },
+            ("gasmeter", None) => Topic::Gas { device },
+            ("glowsensorth1", Some(sensor)) if is_id(sensor) && !sensor.contains('/') => {
+                Topic::Sensor { device, sensor }
+            }
+            _ => return None,
+        },
         _ => return None,
     };
     Some(kind)

@@ -46,17 +46,24 @@ fn normalise(
     table: &[(&str, Scale)],
     expected: &'static str,
 ) -> Result<f64, UnknownUnit> {
-    let unit = unit.map(str::trim).unwrap_or("");
+    let apply = |scale: &Scale| match scale {
+        Scale::Times(f) => value * f,
+        Scale::Per(d) => value / d,
+    };
+    let unit = unit.unwrap_or("");
+    // The spellings devices send, as they send them: no trimming or case
+    // folding on the path every reading takes.
+    if let Some((_, scale)) = table.iter().find(|(name, _)| *name == unit) {
+        return Ok(apply(scale));
+    }
+    let unit = unit.trim();
     if unit.is_empty() {
         return Ok(value);
     }
     table
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(unit))
-        .map(|(_, scale)| match scale {
-            Scale::Times(f) => value * f,
-            Scale::Per(d) => value / d,
-        })
+        .map(|(_, scale)| apply(scale))
         .ok_or_else(|| UnknownUnit {
             unit: unit.to_owned(),
             expected,

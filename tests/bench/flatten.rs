@@ -27,7 +27,10 @@ use cadline::reading::{FieldValue, Reading};
 use cadline::{FlattenOptions, Flattener, Level, Note};
 use influxdb_line_protocol::LineProtocolBuilder;
 
-const RECEIVED_NS: i64 = 1_772_366_400_000_000_000;
+/// 2026-03-02T00:00:00Z: after every timestamp in the mix (which spans
+/// 2026-03-01), as arrival always is. (At noon, half the mix was "more than
+/// an hour in the future" and the benchmark measured formatting warnings.)
+const RECEIVED_NS: i64 = 1_772_409_600_000_000_000;
 /// The issue's targets for the flattener on the mix.
 const TARGET_MSG_PER_S: f64 = 800_000.0;
 const TARGET_RATIO: f64 = 3.0;
