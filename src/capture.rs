@@ -6,7 +6,7 @@
 //! held in memory), and pretty-printed JSON payloads that `mosquitto_sub`
 //! prints across several lines.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 /// One unit of a capture.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,45 +46,55 @@ impl<R: BufRead> CaptureReader<R> {
 
     /// Reads one line without its `\n`/`\r\n`, never buffering more than
     /// `max_line` bytes of it. `None` at end of input.
+    ///
+    /// `read_until` searches with the standard library's `memchr`; `take` is
+    /// what bounds the memory.
     fn read_line(&mut self) -> io::Result<Option<Line>> {
         let mut line = Vec::new();
-        let mut too_long = false;
-        let mut read_any = false;
-        loop {
-            let buf = self.inner.fill_buf()?;
-            if buf.is_empty() {
-                break;
-            }
-            read_any = true;
-            let (chunk, done) = match memchr_newline(buf) {
-                Some(i) => (&buf[..i], Some(i + 1)),
-                None => (buf, None),
-            };
-            if !too_long {
-                if line.len() + chunk.len() > self.max_line {
-                    too_long = true;
-                    line = Vec::new();
-                } else {
-                    line.extend_from_slice(chunk);
-                }
-            }
-            let consumed = done.unwrap_or(chunk.len());
-            self.inner.consume(consumed);
-            if done.is_some() {
-                break;
-            }
-        }
-        if !read_any {
+        // Room for a CRLF after the longest line we keep.
+        let limit = u64::try_from(self.max_line)
+            .unwrap_or(u64::MAX)
+            .saturating_add(2);
+        let n = (&mut self.inner).take(limit).read_until(b'\n', &mut line)?;
+        if n == 0 {
             return Ok(None);
         }
         self.line_no += 1;
-        if too_long {
-            return Ok(Some(Line::TooLong));
+        let complete = line.last() == Some(&b'\n');
+        if complete {
+            line.pop();
         }
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        if line.len() > self.max_line {
+            if !complete {
+                self.skip_rest_of_line()?;
+            }
+            return Ok(Some(Line::TooLong));
+        }
         Ok(Some(Line::Text(line)))
+    }
+
+    /// Reads past the next `\n` without keeping anything (`skip_until`
+    /// needs Rust 1.83; this is the rare path).
+    fn skip_rest_of_line(&mut self) -> io::Result<()> {
+        loop {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.inner.consume(i + 1);
+                    return Ok(());
+                }
+                None => {
+                    let n = buf.len();
+                    self.inner.consume(n);
+                }
+            }
+        }
     }
 
     fn next_frame(&mut self) -> io::Result<Option<Frame>> {
@@ -115,7 +125,9 @@ impl<R: BufRead> CaptureReader<R> {
                 "line {line_no}: topic is not UTF-8; skipped"
             ))));
         };
-        let mut payload = line[space + 1..].to_vec();
+        // The line's own buffer becomes the payload: no second copy.
+        let mut payload = line;
+        payload.drain(..=space);
         // A pretty-printed payload continues on the following lines until
         // its brackets balance.
         while json_depth(&payload) > 0 {
@@ -155,9 +167,18 @@ impl<R: BufRead> Iterator for CaptureReader<R> {
     }
 }
 
-fn memchr_newline(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
-}
+/// The bytes `json_depth` acts on; every other byte is skipped by one
+/// table lookup, since this scans every payload read from stdin.
+const STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
 
 /// How many `{`/`[` are open at the end of `json` (strings skipped). Only
 /// payloads that start as JSON objects or arrays can continue.
@@ -168,6 +189,10 @@ fn json_depth(json: &[u8]) -> i64 {
     }
     let (mut depth, mut in_string, mut escaped) = (0i64, false, false);
     for &b in trimmed {
+        if !STRUCTURAL[usize::from(b)] {
+            escaped = false;
+            continue;
+        }
         if in_string {
             match (escaped, b) {
                 (true, _) => escaped = false,
@@ -261,6 +286,34 @@ mod tests {
         let out = frames(&input, 10);
         assert!(matches!(&out[0], Frame::Skipped(why) if why.contains("longer than")));
         assert_eq!(out[1], msg("t/y", "{}"));
+    }
+
+    #[test]
+    fn the_line_limit_is_exact_and_counts_no_line_ending() {
+        // A limit of 10 bytes of payload allows lines of 10 + 1024 bytes.
+        let line = |len: usize, end: &str| {
+            let mut l = b"t/x ".to_vec();
+            l.extend(std::iter::repeat(b'x').take(len - 4));
+            l.extend_from_slice(end.as_bytes());
+            l
+        };
+        for end in ["\n", "\r\n", ""] {
+            let mut input = line(1034, end);
+            input.extend_from_slice(b"\nt/y {}\n");
+            let out = frames(&input, 10);
+            assert!(
+                matches!(&out[0], Frame::Message { payload, .. } if payload.len() == 1030),
+                "{end:?} {:?}",
+                &out[0]
+            );
+            assert_eq!(out.last(), Some(&msg("t/y", "{}")));
+
+            let mut input = line(1035, end);
+            input.extend_from_slice(b"\nt/y {}\n");
+            let out = frames(&input, 10);
+            assert!(matches!(&out[0], Frame::Skipped(why) if why.contains("longer than")));
+            assert_eq!(out.last(), Some(&msg("t/y", "{}")));
+        }
     }
 
     #[test]

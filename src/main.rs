@@ -21,6 +21,9 @@ use cadline::{error, mqtt_source, stdin_source, writer};
 /// burst, small enough that a stalled stdout pushes back on the broker.
 const CHANNEL_CAPACITY: usize = 1024;
 
+/// Bytes read from stdin at a time in pipe mode.
+const STDIN_BUFFER: usize = 64 * 1024;
+
 /// How long the writer may take to drain and flush once asked to stop;
 /// Telegraf sends SIGKILL 5 s after SIGTERM.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
@@ -92,7 +95,10 @@ fn run(config: &Config) -> Result<ExitCode, String> {
         thread::Builder::new()
             .name("stdin source".into())
             .spawn(move || {
-                if let Err(e) = stdin_source::run(io::stdin().lock(), max, &tx) {
+                // 64 KiB reads: stdin's own buffer is 8 KiB, a read syscall
+                // for every 25 messages of a capture.
+                let input = io::BufReader::with_capacity(STDIN_BUFFER, io::stdin().lock());
+                if let Err(e) = stdin_source::run(input, max, &tx) {
                     error!("Reading stdin failed: {e}");
                 }
             })
