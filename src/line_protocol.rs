@@ -22,10 +22,9 @@ pub enum LineError {
     NoFields,
 }
 
-/// Bytes that need escaping in a tag key, tag value or field key: `,` `=`
-/// space and backslash, and control characters. A table, because this runs
-/// over every byte of every key and tag.
-const KEY_ESCAPE: [bool; 256] = {
+/// A table of the bytes to escape: every control character, and `extra`.
+/// A table, because the checks run over every byte of every key and tag.
+const fn escape_table(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 0x20 {
@@ -33,27 +32,19 @@ const KEY_ESCAPE: [bool; 256] = {
         b += 1;
     }
     t[0x7f] = true;
-    t[b',' as usize] = true;
-    t[b'=' as usize] = true;
-    t[b' ' as usize] = true;
-    t[b'\\' as usize] = true;
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
     t
-};
+}
 
-/// Bytes that need escaping inside a string field value: `"`, backslash
-/// and control characters.
-const STRING_ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
-        b += 1;
-    }
-    t[0x7f] = true;
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
+/// Bytes to escape in a tag key, tag value or field key.
+const KEY_ESCAPE: [bool; 256] = escape_table(b",= \\");
+
+/// Bytes to escape inside a string field value.
+const STRING_ESCAPE: [bool; 256] = escape_table(b"\"\\");
 
 /// Appends `s` escaped for a tag key, tag value or field key: `,` `=` and
 /// space are backslash-escaped; control characters become (escaped) spaces
@@ -301,6 +292,16 @@ mod tests {
             .close_line()
             .build();
         assert_eq!(line(&r), String::from_utf8(reference).expect("utf-8"));
+    }
+
+    #[test]
+    fn escape_tables_hold_exactly_the_bytes_the_escapers_change() {
+        for b in 0..=255u8 {
+            let key = matches!(b, b',' | b'=' | b' ' | b'\\' | 0..=0x1f | 0x7f);
+            let string = matches!(b, b'"' | b'\\' | 0..=0x1f | 0x7f);
+            assert_eq!(KEY_ESCAPE[usize::from(b)], key, "{b:#x}");
+            assert_eq!(STRING_ESCAPE[usize::from(b)], string, "{b:#x}");
+        }
     }
 
     #[test]
