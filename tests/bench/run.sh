@@ -56,6 +56,14 @@ echo "## Flattener"
 echo
 cargo bench -q --bench flatten 2>/dev/null
 echo
+if command -v valgrind >/dev/null; then
+  echo "Instructions per message, which machine noise cannot change (\`tests/bench/instructions.sh\`, callgrind):"
+  echo
+  echo '```'
+  bash tests/bench/instructions.sh
+  echo '```'
+  echo
+fi
 
 python3 tests/bench/gen_capture.py "$PIPE_MESSAGES" >"$work/capture"
 python3 tests/bench/gen_capture.py "$SMALL_MESSAGES" >"$work/capture-small"
