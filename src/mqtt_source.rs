@@ -38,6 +38,16 @@ const PROTOCOL_MAX: usize = 268_435_455;
 const REQUEST_CAPACITY: usize = 4096;
 const RECEIVE_MAXIMUM: u16 = 1000;
 
+/// The first reconnect delay; it doubles per failure up to `LONGEST_RETRY`.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// The longest wait between reconnect attempts: a CAD publishes every 10 s,
+/// and every second we wait after the broker is back is a second of readings
+/// lost at QoS 0 or with a clean session. (It was 60 s; a broker restarted
+/// after a half-minute outage then waited up to a minute for cadline.)
+/// Jitter still spreads a building's instances across the interval.
+const LONGEST_RETRY: Duration = Duration::from_secs(10);
+
 /// Failures logged one by one before we only log every `LOG_EVERY`th.
 const LOUD_FAILURES: u32 = 3;
 const LOG_EVERY: u32 = 20;
@@ -408,11 +418,7 @@ pub fn spawn(
 
 fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shutdown) {
     let stop = shutdown.receiver();
-    let mut backoff = Backoff::new(
-        Duration::from_millis(500),
-        Duration::from_secs(60),
-        now_ns().unsigned_abs(),
-    );
+    let mut backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY, now_ns().unsigned_abs());
     let mut ever_connected = false;
     let mut last_failure = String::new();
     loop {
