@@ -129,8 +129,12 @@ impl<R: BufRead> CaptureReader<R> {
         let mut payload = line;
         payload.drain(..=space);
         // A pretty-printed payload continues on the following lines until
-        // its brackets balance.
-        while json_depth(&payload) > 0 {
+        // its brackets balance. A line that ends in a closing bracket is a
+        // whole payload (every compact one does; a pretty printer's first
+        // line ends in an opening bracket), so only other lines pay for
+        // counting brackets, which was most of the stdin thread's time.
+        let complete = matches!(payload.trim_ascii_end().last(), Some(b'}' | b']'));
+        while !complete && json_depth(&payload) > 0 {
             match self.read_line()? {
                 None => break,
                 Some(Line::TooLong) => {
