@@ -92,30 +92,10 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match (self.part, key.as_bytes()) {
                 (Part::Meter, b"timestamp") => f.timestamp = map.next_value()?,
-                (Part::Meter, b"energy") => {
-                    f.energy = map.next_value_seed(Section {
-                        part: Part::Energy,
-                        fields: &mut *f,
-                    })?
-                }
-                (Part::Meter, b"power") => {
-                    f.power = map.next_value_seed(Section {
-                        part: Part::Power,
-                        fields: &mut *f,
-                    })?
-                }
-                (Part::Energy, b"import") => {
-                    f.import = map.next_value_seed(Section {
-                        part: Part::Import,
-                        fields: &mut *f,
-                    })?
-                }
-                (Part::Energy, b"export") => {
-                    f.export = map.next_value_seed(Section {
-                        part: Part::Export,
-                        fields: &mut *f,
-                    })?
-                }
+                (Part::Meter, b"energy") => f.energy = nested(&mut map, Part::Energy, f)?,
+                (Part::Meter, b"power") => f.power = nested(&mut map, Part::Power, f)?,
+                (Part::Energy, b"import") => f.import = nested(&mut map, Part::Import, f)?,
+                (Part::Energy, b"export") => f.export = nested(&mut map, Part::Export, f)?,
                 (Part::Import, b"cumulative") => f.cumulative = map.next_value()?,
                 (Part::Import, b"day") => f.day = map.next_value()?,
                 (Part::Import, b"week") => f.week = map.next_value()?,
@@ -132,12 +112,7 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
                 (Part::Import, b"mpan") if f.identity => f.mpan = map.next_value()?,
                 (Part::Import, b"mprn") if f.identity => f.mprn = map.next_value()?,
                 (Part::Import, b"supplier") if f.identity => f.supplier = map.next_value()?,
-                (Part::Import, b"price") => {
-                    f.price = map.next_value_seed(Section {
-                        part: Part::Price,
-                        fields: &mut *f,
-                    })?
-                }
+                (Part::Import, b"price") => f.price = nested(&mut map, Part::Price, f)?,
                 (Part::Price, b"unitrate") => f.unitrate = map.next_value()?,
                 (Part::Price, b"standingcharge") => f.standingcharge = map.next_value()?,
                 (Part::Export, b"cumulative") => f.export_cumulative = map.next_value()?,
@@ -177,6 +152,16 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Obj::Invalid(Found::Array))
     }
+}
+
+/// Reads the value of the current key, an object of the payload, into
+/// `fields` as `part`.
+fn nested<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    part: Part,
+    fields: &mut MeterFields<'de>,
+) -> Result<Obj<()>, A::Error> {
+    map.next_value_seed(Section { part, fields })
 }
 
 /// The payload's top level, `{"<name>": {...}}`: only the member named

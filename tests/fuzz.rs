@@ -1973,8 +1973,9 @@ proptest! {
             let topic = format!("t/{i}");
             let payload = "p".repeat(*size);
             let line = format!("{topic} {payload}{}", eols[i]);
-            // What counts against the limit is the line without its LF.
-            if line.len() - 1 > max + 1024 {
+            // What counts against the limit is the line without its line
+            // ending (LF or CRLF).
+            if line.len() - eols[i].len() > max + 1024 {
                 want.push(None);
             } else {
                 want.push(Some(Frame::Message { topic, payload: payload.into_bytes() }));
