@@ -3,7 +3,18 @@
 /// Called once the message's lines have been flushed to stdout, so an MQTT
 /// QoS 1 message is acknowledged to the broker only when it can no longer
 /// be lost (at-least-once, end to end).
-pub type Ack = Box<dyn FnOnce() + Send>;
+///
+/// It never blocks: `false` means the connection's request queue is full
+/// right now and the call must be repeated later. A blocking ack deadlocked
+/// under a flood of redelivered messages: the writer waited for the
+/// connection thread to drain its queue while that thread waited for the
+/// writer to take the next message, and nothing moved again.
+pub type Ack = Box<dyn FnMut() -> bool + Send>;
+
+/// Hands over every ack it can, keeping those the connection cannot take yet.
+pub fn retry_acks(acks: &mut Vec<Ack>) {
+    acks.retain_mut(|ack| !ack());
+}
 
 /// One MQTT message (or one captured line in pipe mode).
 pub struct Message {

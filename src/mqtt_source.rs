@@ -25,7 +25,7 @@ use rumqttc::{TlsConfiguration, Transport};
 use crate::backoff::Backoff;
 use crate::cli::{Broker, Config};
 use crate::flatten::{Level, Note};
-use crate::message::{now_ns, Ack, Message};
+use crate::message::{now_ns, retry_acks, Ack, Message};
 use crate::messages::{self, LogLevel};
 use crate::shutdown::Shutdown;
 
@@ -317,7 +317,12 @@ fn v4_happening(
                 let client = client.clone();
                 let mut receipt = rumqttc::Publish::new("", p.qos, Vec::<u8>::new());
                 receipt.pkid = p.pkid;
-                Box::new(move || drop(client.ack(&receipt))) as Ack
+                Box::new(move || {
+                    !matches!(
+                        client.try_ack(&receipt),
+                        Err(rumqttc::ClientError::TryRequest(_))
+                    )
+                }) as Ack
             });
             Happening::Publish {
                 topic: Some(p.topic),
@@ -356,7 +361,12 @@ fn v5_happening(
                 let client = client.clone();
                 let mut receipt = Publish::new("", p.qos, Vec::<u8>::new(), None);
                 receipt.pkid = p.pkid;
-                Box::new(move || drop(client.ack(&receipt))) as Ack
+                Box::new(move || {
+                    !matches!(
+                        client.try_ack(&receipt),
+                        Err(rumqttc::v5::ClientError::TryRequest(_))
+                    )
+                }) as Ack
             });
             Happening::Publish {
                 topic: String::from_utf8(p.topic.to_vec()).ok(),
@@ -421,8 +431,13 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     let mut backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY, now_ns().unsigned_abs());
     let mut ever_connected = false;
     let mut last_failure = String::new();
+    // Acks for messages skipped here, when the request queue was full: this
+    // thread is what drains that queue, so it retries after every poll.
+    let mut skipped_acks: Vec<Ack> = Vec::new();
     loop {
-        match session.next() {
+        let happening = session.next();
+        retry_acks(&mut skipped_acks);
+        match happening {
             Happening::Connected { session_present } => {
                 let failures = backoff.failures();
                 backoff.reset();
@@ -464,7 +479,8 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             } => {
                 let Some(topic) = topic else {
                     crate::warn!("Message with a topic that is not UTF-8; skipped");
-                    ack.into_iter().for_each(|a| a());
+                    skipped_acks.extend(ack);
+                    retry_acks(&mut skipped_acks);
                     continue;
                 };
                 if payload.len() > p.max_message_size {
@@ -476,7 +492,8 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                             p.max_message_size
                         ),
                     });
-                    ack.into_iter().for_each(|a| a());
+                    skipped_acks.extend(ack);
+                    retry_acks(&mut skipped_acks);
                     continue;
                 }
                 let message = Message {

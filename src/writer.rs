@@ -5,15 +5,26 @@
 //! channel is empty: a burst costs one write syscall per buffer rather than
 //! per line, yet a line is never held back once the stream goes quiet (a
 //! person watching sees each reading, and Telegraf gets it before we exit).
-//! MQTT acknowledgements run after the flush that carried their lines.
+//! MQTT acknowledgements run after the flush that carried their lines; one
+//! the connection cannot take yet is retried, never waited for.
 
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, TryRecvError};
 
 use crate::flatten::{Flattener, Note};
-use crate::message::{Ack, Message};
+use crate::message::{retry_acks, Ack, Message};
 use crate::messages;
+
+/// How soon to try again to hand over acks the connection could not take,
+/// when no message arrives meanwhile. Only while some are waiting: an idle
+/// writer with nothing to acknowledge sleeps until the next message.
+const ACK_RETRY: Duration = Duration::from_millis(5);
+
+/// How long the last acks may take to be handed over at the end (the
+/// connection thread keeps draining its queue until `main` closes it).
+const LAST_ACKS: Duration = Duration::from_millis(500);
 
 /// What the writer did, for the exit summary and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +55,12 @@ pub fn run<W: Write>(
             Err(TryRecvError::Empty) if stopping => break,
             Err(TryRecvError::Empty) => {
                 out.flush()?;
-                acks.drain(..).for_each(|ack| ack());
+                retry_acks(&mut acks);
+                let retry = if acks.is_empty() {
+                    crossbeam_channel::never()
+                } else {
+                    crossbeam_channel::after(ACK_RETRY)
+                };
                 select! {
                     recv(rx) -> m => match m {
                         Ok(m) => m,
@@ -54,6 +70,7 @@ pub fn run<W: Write>(
                         stopping = true;
                         continue;
                     }
+                    recv(retry) -> _ => continue,
                 }
             }
         };
@@ -73,7 +90,12 @@ pub fn run<W: Write>(
         acks.extend(message.ack);
     }
     out.flush()?;
-    acks.drain(..).for_each(|ack| ack());
+    let deadline = Instant::now() + LAST_ACKS;
+    retry_acks(&mut acks);
+    while !acks.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+        retry_acks(&mut acks);
+    }
     Ok(stats)
 }
 
@@ -105,6 +127,7 @@ mod tests {
                 &payload,
                 Some(Box::new(move || {
                     acked.fetch_add(1, Ordering::SeqCst);
+                    true
                 })),
             ))
             .expect("channel open");
@@ -127,6 +150,41 @@ mod tests {
         assert!(text
             .lines()
             .all(|l| l.starts_with("cadstate,device=A software=\"v")));
+    }
+
+    #[test]
+    fn an_ack_the_connection_cannot_take_yet_is_retried_not_waited_for() {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let (attempts, acked) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let payload = r#"{"software":"v1","timestamp":"2023-01-01T00:00:00Z"}"#;
+        let (a, b) = (attempts.clone(), acked.clone());
+        // A connection whose queue is full for the first three tries.
+        let ack: Ack = Box::new(move || {
+            if a.fetch_add(1, Ordering::SeqCst) < 3 {
+                return false;
+            }
+            b.fetch_add(1, Ordering::SeqCst);
+            true
+        });
+        tx.send(message("glow/A/STATE", payload, Some(ack)))
+            .expect("open");
+        let writer = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            run(&rx, &stop, &Flattener::default(), &mut out).map(|_| out)
+        });
+        // The writer takes the next message while the ack is still waiting.
+        tx.send(message("glow/A/STATE", payload, None))
+            .expect("open");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while acked.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(tx);
+        let out = writer.join().expect("no panic").expect("writes");
+        assert_eq!(String::from_utf8(out).expect("utf-8").lines().count(), 2);
+        assert_eq!(acked.load(Ordering::SeqCst), 1, "acknowledged exactly once");
+        assert_eq!(attempts.load(Ordering::SeqCst), 4);
     }
 
     #[test]

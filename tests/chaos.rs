@@ -209,7 +209,9 @@ fn is_connected(cadline: &Cadline) -> bool {
 fn a_slow_reader_loses_nothing_and_memory_stays_bounded() {
     let broker = Mosquitto::with(BrokerConfig::default());
     let url = broker.url();
-    let cadline = Cadline::spawn(&["--broker", &url, "--qos", "1"], &[]);
+    // Stdout is read only as the test takes lines: the pipe fills and
+    // pushes back on cadline, as a stalled Telegraf does.
+    let cadline = Cadline::spawn_slow_reader(&["--broker", &url, "--qos", "1"], 10);
     cadline.wait_connected();
     let total = 20_000;
     let batch: Vec<String> = (1..=total).map(message).collect();

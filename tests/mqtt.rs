@@ -491,6 +491,37 @@ fn a_burst_of_100_000_arrives_complete_at_qos_1() {
 }
 
 #[test]
+fn a_flood_of_unacknowledged_messages_cannot_freeze_it() {
+    // Without an in-flight limit Mosquitto sends every queued QoS 1 message
+    // at once, as it does when it restores a persistent session: thousands
+    // of acknowledgements then wait in rumqttc's request queue while the
+    // writer is still busy. A blocking ack froze cadline for good here (the
+    // writer waiting on that queue, the connection thread on the writer).
+    let broker = Mosquitto::with(BrokerConfig {
+        extra: vec!["max_inflight_messages 0".into()],
+        ..BrokerConfig::default()
+    });
+    let url = broker.url();
+    let c = Cadline::spawn_slow_reader(&["--broker", &url, "--qos", "1"], 10);
+    c.wait_connected();
+    let n = 60_000;
+    let batch: Vec<String> = (1..=n).map(electricity).collect();
+    // Nobody reads stdout while the flood arrives, so the writer falls
+    // behind and its acknowledgements pile up; then reading resumes.
+    broker.publish_lines(E, &batch, 1);
+    std::thread::sleep(SECS(2));
+    let lines = c.collect(n as usize, SECS(120));
+    let got: HashSet<u64> = seqs(&lines).into_iter().collect();
+    assert_eq!(
+        got.len(),
+        n as usize,
+        "missing {} messages; stderr: {:?}",
+        n as usize - got.len(),
+        c.stderr()
+    );
+}
+
+#[test]
 fn mqtt_5_works_too() {
     let broker = Mosquitto::start();
     let c = cadline(

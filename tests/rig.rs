@@ -310,6 +310,17 @@ pub struct Cadline {
 
 impl Cadline {
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Cadline {
+        Cadline::spawn_reading(args, envs, None)
+    }
+
+    /// Like `spawn`, but stdout is read only as fast as the test takes
+    /// lines, with at most `buffered` lines read ahead: a slow reader the
+    /// way a stalled Telegraf is one, pushing back through the pipe.
+    pub fn spawn_slow_reader(args: &[&str], buffered: usize) -> Cadline {
+        Cadline::spawn_reading(args, &[], Some(buffered))
+    }
+
+    fn spawn_reading(args: &[&str], envs: &[(&str, &str)], buffered: Option<usize>) -> Cadline {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cadline"))
             .args(args)
             .envs(envs.iter().copied())
@@ -320,9 +331,15 @@ impl Cadline {
             .expect("cadline starts");
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = crossbeam_channel::unbounded();
+        let (tx, lines) = match buffered {
+            Some(n) => crossbeam_channel::bounded(n),
+            None => crossbeam_channel::unbounded(),
+        };
         thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            // A small buffer too, so that "read ahead" means lines, not
+            // the 8 KiB a default BufReader would swallow.
+            let capacity = if buffered.is_some() { 256 } else { 64 * 1024 };
+            for line in BufReader::with_capacity(capacity, stdout).lines() {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
                     break;
