@@ -33,8 +33,10 @@ use crate::shutdown::Shutdown;
 const PROTOCOL_MAX: usize = 268_435_455;
 
 /// Requests (acks, subscribes) queued for rumqttc. Larger than the number of
-/// unacknowledged messages a broker sends us (Mosquitto: 20 in flight; we
-/// ask MQTT 5 brokers for at most `RECEIVE_MAXIMUM`), so `ack` never blocks.
+/// unacknowledged messages a well-behaved broker sends us (Mosquitto: 20 in
+/// flight; we ask MQTT 5 brokers for at most `RECEIVE_MAXIMUM`), but a broker
+/// without a limit can exceed any size, so acks use `try_ack` and are
+/// retried when it is full (see `message::Ack`).
 const REQUEST_CAPACITY: usize = 4096;
 const RECEIVE_MAXIMUM: u16 = 1000;
 
