@@ -75,7 +75,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 
 /// How long the MQTT connection may take to send the last acknowledgements
 /// and DISCONNECT after the writer is done.
-const CLOSE_DEADLINE: Duration = Duration::from_millis(300);
+const CLOSE_DEADLINE: Duration = Duration::from_millis(1500);
 
 fn main() -> ExitCode {
     // Before anything else can open a file descriptor: with fd 1 closed the

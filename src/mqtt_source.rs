@@ -15,9 +15,10 @@
 //! MQTT 3.1.1 and 5 have separate client types in rumqttc; `Session` hides
 //! the difference so the loop below exists once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Sender};
 use rumqttc::{TlsConfiguration, Transport};
@@ -29,8 +30,12 @@ use crate::message::{now_ns, retry_acks, Ack, Message};
 use crate::messages::{self, LogLevel};
 use crate::shutdown::Shutdown;
 
-/// The largest packet MQTT can carry (remaining length 268 435 455).
-const PROTOCOL_MAX: usize = 268_435_455;
+/// What a PUBLISH carries besides its payload, at most: a topic of up to
+/// 65 535 bytes with its length, a packet id, and (MQTT 5) properties. The
+/// incoming packet limit is `--max-message-size` plus this, so rumqttc
+/// refuses a larger packet from its header, before reading (or allocating)
+/// any of it.
+const PUBLISH_OVERHEAD: usize = 128 * 1024;
 
 /// Requests (acks, subscribes) queued for rumqttc. Larger than the number of
 /// unacknowledged messages a well-behaved broker sends us (Mosquitto: 20 in
@@ -50,6 +55,13 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// Jitter still spreads a building's instances across the interval.
 const LONGEST_RETRY: Duration = Duration::from_secs(10);
 
+/// How long a connection must last to count as working. One that the broker
+/// closes sooner (another client took over our client id, a packet limit)
+/// is a failure for backoff and logging: resetting both at every CONNACK
+/// made two instances with a copied client id throw each other off several
+/// times a second, logging every time.
+const STABLE: Duration = Duration::from_secs(30);
+
 /// Failures logged one by one before we only log every `LOG_EVERY`th.
 const LOUD_FAILURES: u32 = 3;
 const LOG_EVERY: u32 = 20;
@@ -66,6 +78,13 @@ pub struct Prepared {
     tls: Option<TlsConfiguration>,
     mqtt_v5: bool,
     max_message_size: usize,
+}
+
+impl Prepared {
+    /// The largest packet accepted from the broker.
+    fn packet_limit(&self) -> usize {
+        self.max_message_size.saturating_add(PUBLISH_OVERHEAD)
+    }
 }
 
 /// Reads the password and TLS files. Any error here is fatal at start-up
@@ -169,6 +188,12 @@ enum Happening {
         payload: Vec<u8>,
         ack: Option<Ack>,
     },
+    /// A message over `--max-message-size`, never copied.
+    Oversized {
+        topic: String,
+        len: usize,
+        ack: Option<Ack>,
+    },
     SubscribeRefused,
     Failed {
         text: String,
@@ -191,10 +216,12 @@ impl Session {
         let transport = p.tls.clone().map(Transport::Tls);
         if p.mqtt_v5 {
             let mut o = rumqttc::v5::MqttOptions::new(&p.client_id, &p.broker.host, p.broker.port);
+            // Also sent in CONNECT as Maximum Packet Size: an MQTT 5 broker
+            // then never sends us a message we would refuse.
             o.set_keep_alive(p.keep_alive)
                 .set_clean_start(!p.persistent)
                 .set_manual_acks(true)
-                .set_max_packet_size(u32::try_from(PROTOCOL_MAX).ok())
+                .set_max_packet_size(u32::try_from(p.packet_limit()).ok())
                 .set_receive_maximum(Some(RECEIVE_MAXIMUM));
             if p.persistent {
                 // MQTT 5 ends a session at disconnect unless told otherwise.
@@ -212,7 +239,7 @@ impl Session {
             let mut o = rumqttc::MqttOptions::new(&p.client_id, &p.broker.host, p.broker.port);
             o.set_keep_alive(p.keep_alive)
                 .set_manual_acks(true)
-                .set_max_packet_size(PROTOCOL_MAX, 64 * 1024)
+                .set_max_packet_size(p.packet_limit(), 64 * 1024)
                 .set_clean_session(!p.persistent || p.client_id.is_empty());
             if let Some((user, pass)) = &p.credentials {
                 o.set_credentials(user, pass);
@@ -226,10 +253,26 @@ impl Session {
     }
 
     /// Blocks until the connection has something to report.
-    fn next(&mut self) -> Happening {
+    fn next(&mut self, acks: &AckScope, max: usize) -> Happening {
         match self {
-            Session::V4(client, connection) => v4_happening(client, connection.recv()),
-            Session::V5(client, connection) => v5_happening(client, connection.recv()),
+            Session::V4(client, connection) => v4_happening(client, connection.recv(), acks, max),
+            Session::V5(client, connection) => v5_happening(client, connection.recv(), acks, max),
+        }
+    }
+
+    /// Drops plain subscriptions an earlier configuration left in a resumed
+    /// session (now that the filters are `$share/<group>/…`), so this
+    /// instance does not get every message twice: once for its share and
+    /// once through the old subscription.
+    fn unsubscribe(&self, filters: &[String]) {
+        for f in filters {
+            let result = match self {
+                Session::V4(c, _) => c.try_unsubscribe(f.clone()).map_err(|e| e.to_string()),
+                Session::V5(c, _) => c.try_unsubscribe(f.clone()).map_err(|e| e.to_string()),
+            };
+            if let Err(e) = result {
+                crate::warn!("Could not unsubscribe from {f}: {e}");
+            }
         }
     }
 
@@ -262,18 +305,43 @@ impl Session {
         result.map_err(|e| format!("subscribe request failed: {e}"))
     }
 
-    /// Something another thread can call to end the connection loop.
-    fn disconnector(&self) -> Box<dyn Fn() + Send> {
+    /// Something another thread can call to end the connection loop; it
+    /// returns false while the request queue is full (acks still queued).
+    fn disconnector(&self) -> Box<dyn Fn() -> bool + Send> {
         match self {
             Session::V4(c, _) => {
                 let c = c.clone();
-                Box::new(move || drop(c.try_disconnect()))
+                Box::new(move || c.try_disconnect().is_ok())
             }
             Session::V5(c, _) => {
                 let c = c.clone();
-                Box::new(move || drop(c.try_disconnect()))
+                Box::new(move || c.try_disconnect().is_ok())
             }
         }
+    }
+}
+
+/// Which session an acknowledgement belongs to. Packet ids restart with a
+/// new session, so an ack kept from an earlier one could acknowledge a new
+/// message before its line is written. Every ack remembers the session it
+/// came from and is dropped, not sent, once that session is over: the
+/// connection thread moves to a new session at every connection loss (a
+/// resumed session then gets the message again, a harmless duplicate), and
+/// an ack handed to rumqttc just before it noticed the loss goes out ahead
+/// of our SUBSCRIBE, when the broker has nothing in flight to match it.
+#[derive(Default, Clone)]
+struct AckScope(Arc<AtomicU64>);
+
+impl AckScope {
+    fn end_session(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// An ack that calls `send` (true: handed over, false: queue full) while
+    /// the session it was made in lasts, and does nothing afterwards.
+    fn ack(&self, mut send: impl FnMut() -> bool + Send + 'static) -> Ack {
+        let (now, session) = (self.0.clone(), self.0.load(Ordering::SeqCst));
+        Box::new(move || now.load(Ordering::SeqCst) != session || send())
     }
 }
 
@@ -306,6 +374,8 @@ fn failure(text: String) -> Happening {
 fn v4_happening(
     client: &rumqttc::Client,
     event: Result<Result<rumqttc::Event, rumqttc::ConnectionError>, rumqttc::RecvError>,
+    acks: &AckScope,
+    max: usize,
 ) -> Happening {
     use rumqttc::{Event, Outgoing, Packet};
     match event {
@@ -319,13 +389,20 @@ fn v4_happening(
                 let client = client.clone();
                 let mut receipt = rumqttc::Publish::new("", p.qos, Vec::<u8>::new());
                 receipt.pkid = p.pkid;
-                Box::new(move || {
+                acks.ack(move || {
                     !matches!(
                         client.try_ack(&receipt),
                         Err(rumqttc::ClientError::TryRequest(_))
                     )
-                }) as Ack
+                })
             });
+            if p.payload.len() > max {
+                return Happening::Oversized {
+                    topic: p.topic,
+                    len: p.payload.len(),
+                    ack,
+                };
+            }
             Happening::Publish {
                 topic: Some(p.topic),
                 payload: p.payload.to_vec(),
@@ -347,6 +424,8 @@ fn v4_happening(
 fn v5_happening(
     client: &rumqttc::v5::Client,
     event: Result<Result<rumqttc::v5::Event, rumqttc::v5::ConnectionError>, rumqttc::v5::RecvError>,
+    acks: &AckScope,
+    max: usize,
 ) -> Happening {
     use rumqttc::v5::mqttbytes::v5::{Packet, Publish, SubscribeReasonCode};
     use rumqttc::v5::mqttbytes::QoS;
@@ -363,13 +442,20 @@ fn v5_happening(
                 let client = client.clone();
                 let mut receipt = Publish::new("", p.qos, Vec::<u8>::new(), None);
                 receipt.pkid = p.pkid;
-                Box::new(move || {
+                acks.ack(move || {
                     !matches!(
                         client.try_ack(&receipt),
                         Err(rumqttc::v5::ClientError::TryRequest(_))
                     )
-                }) as Ack
+                })
             });
+            if p.payload.len() > max {
+                return Happening::Oversized {
+                    topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                    len: p.payload.len(),
+                    ack,
+                };
+            }
             Happening::Publish {
                 topic: String::from_utf8(p.topic.to_vec()).ok(),
                 payload: p.payload.to_vec(),
@@ -390,18 +476,25 @@ fn v5_happening(
 
 /// The running MQTT source, as `main` holds it.
 pub struct MqttSource {
-    disconnect: Box<dyn Fn() + Send>,
+    disconnect: Box<dyn Fn() -> bool + Send>,
     finished: crossbeam_channel::Receiver<()>,
 }
 
 impl MqttSource {
     /// Ends the session politely once the writer has flushed: the
     /// acknowledgements it queued go out before DISCONNECT (requests are
-    /// sent in order), so nothing written is redelivered next time. Waits
-    /// at most `timeout` for the connection thread to finish.
+    /// sent in order, and the connection thread keeps polling until the
+    /// DISCONNECT is out). A full request queue (thousands of acks after a
+    /// burst) is waited out rather than skipping the DISCONNECT. Waits at
+    /// most `timeout` in all.
     pub fn close(self, timeout: Duration) {
-        (self.disconnect)();
-        let _ = self.finished.recv_timeout(timeout);
+        let deadline = Instant::now() + timeout;
+        while !(self.disconnect)() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let _ = self
+            .finished
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -430,50 +523,78 @@ pub fn spawn(
 
 fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shutdown) {
     let stop = shutdown.receiver();
-    let mut backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY, now_ns().unsigned_abs());
+    let seed = now_ns().unsigned_abs();
+    let mut backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY, seed);
     let mut ever_connected = false;
+    let mut connected_at: Option<Instant> = None;
     let mut last_failure = String::new();
+    // Whether the last failure was logged: "Reconnected" is said only then,
+    // so a storm of short connections is not two lines per cycle.
+    let mut failure_logged = false;
+    let acks = AckScope::default();
+    // A refused subscription is asked for again, with a backoff of its own
+    // (the ACL may be fixed); checked after every event, so at the latest
+    // at the next keep-alive.
+    let mut subscribe_backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY, seed >> 1);
+    let mut resubscribe_at: Option<Instant> = None;
     // Acks for messages skipped here, when the request queue was full: this
     // thread is what drains that queue, so it retries after every poll.
     let mut skipped_acks: Vec<Ack> = Vec::new();
+    // The writer has gone: keep polling so that the acks and the DISCONNECT
+    // it queued still go out, but hand nothing more over.
+    let mut writer_gone = false;
     loop {
-        let happening = session.next();
+        let happening = session.next(&acks, p.max_message_size);
         retry_acks(&mut skipped_acks);
+        if resubscribe_at.is_some_and(|at| Instant::now() >= at) {
+            resubscribe_at = None;
+            if let Err(e) = session.subscribe(&p.filters, p.qos) {
+                crate::error!("{e}");
+            }
+        }
         match happening {
             Happening::Connected { session_present } => {
-                let failures = backoff.failures();
-                backoff.reset();
+                connected_at = Some(Instant::now());
                 last_failure.clear();
-                let subscribe = !ever_connected || !session_present;
+                // Every connection subscribes: a resumed session may hold
+                // other filters (an earlier --topic or --prefix), and
+                // subscribing again to the same filter is harmless.
                 let mut what = if session_present {
                     "session resumed".to_owned()
                 } else {
                     "new session".to_owned()
                 };
-                if subscribe {
-                    match session.subscribe(&p.filters, p.qos) {
-                        Ok(()) => {
-                            what.push_str(&format!(", subscribing to {}", p.filters.join(" ")))
-                        }
-                        Err(e) => crate::error!("{e}"),
-                    }
+                match session.subscribe(&p.filters, p.qos) {
+                    Ok(()) => what.push_str(&format!(", subscribing to {}", p.filters.join(" "))),
+                    Err(e) => crate::error!("{e}"),
                 }
-                let verb = if ever_connected || failures > 0 {
-                    "Reconnected"
-                } else {
-                    "Connected"
-                };
-                let after = if failures > 0 {
-                    format!(" after {failures} failed attempts")
-                } else {
-                    String::new()
-                };
-                messages::always(
-                    LogLevel::Info,
-                    &format!("{verb} to {}{after} ({what})", p.broker),
-                );
+                if session_present {
+                    let plain: Vec<String> = p
+                        .filters
+                        .iter()
+                        .filter_map(|f| f.strip_prefix("$share/"))
+                        .filter_map(|f| f.split_once('/').map(|(_, f)| f.to_owned()))
+                        .collect();
+                    session.unsubscribe(&plain);
+                }
+                if !ever_connected || failure_logged {
+                    let verb = if ever_connected || backoff.failures() > 0 {
+                        "Reconnected"
+                    } else {
+                        "Connected"
+                    };
+                    let after = match backoff.failures() {
+                        0 => String::new(),
+                        n => format!(" after {n} failed attempts"),
+                    };
+                    messages::always(
+                        LogLevel::Info,
+                        &format!("{verb} to {}{after} ({what})", p.broker),
+                    );
+                }
                 ever_connected = true;
             }
+            Happening::Publish { .. } | Happening::Oversized { .. } if writer_gone => {}
             Happening::Publish {
                 topic,
                 payload,
@@ -485,17 +606,9 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                     retry_acks(&mut skipped_acks);
                     continue;
                 };
-                if payload.len() > p.max_message_size {
-                    messages::note(&Note {
-                        level: Level::Warn,
-                        text: format!(
-                            "Message on {topic:?} is {} bytes, over --max-message-size {}; skipped",
-                            payload.len(),
-                            p.max_message_size
-                        ),
-                    });
-                    skipped_acks.extend(ack);
-                    retry_acks(&mut skipped_acks);
+                // Stopping: hand nothing more over, so the writer's drain
+                // ends (the message, unacknowledged, is redelivered).
+                if shutdown.is_triggered() {
                     continue;
                 }
                 let message = Message {
@@ -507,23 +620,67 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 // Blocks while the writer is behind: back-pressure reaches the
                 // broker through unacknowledged messages and TCP, not memory.
                 select! {
-                    send(tx, message) -> sent => if sent.is_err() { break },
+                    send(tx, message) -> sent => writer_gone = sent.is_err(),
                     recv(stop) -> _ => {}
                 }
             }
+            Happening::Oversized { topic, len, ack } => {
+                messages::note(&Note {
+                    level: Level::Warn,
+                    text: format!(
+                        "Message on {} is {len} bytes, over --max-message-size {}; skipped",
+                        crate::flatten::excerpt(&topic),
+                        p.max_message_size
+                    ),
+                });
+                skipped_acks.extend(ack);
+                retry_acks(&mut skipped_acks);
+            }
             Happening::SubscribeRefused => {
-                crate::error!(
-                    "The broker refused a subscription to {} (check its ACL)",
-                    p.filters.join(" ")
-                );
+                let delay = subscribe_backoff.next_delay();
+                let n = subscribe_backoff.failures();
+                if n <= LOUD_FAILURES || n % LOG_EVERY == 0 {
+                    crate::error!(
+                        "The broker refused a subscription to {} (check its ACL); asking again in {:.1}s",
+                        p.filters.join(" "),
+                        delay.as_secs_f64()
+                    );
+                }
+                resubscribe_at = Some(Instant::now() + delay);
             }
             Happening::Failed { text, loud } => {
+                acks.end_session();
                 if shutdown.is_triggered() {
+                    crate::debug!("Connection ended while stopping: {text}");
                     break;
+                }
+                let lasted = connected_at.take().map(|t| t.elapsed());
+                if lasted.is_some_and(|d| d >= STABLE) {
+                    backoff.reset();
+                    subscribe_backoff.reset();
                 }
                 let delay = backoff.next_delay();
                 let n = backoff.failures();
-                if n <= LOUD_FAILURES || n % LOG_EVERY == 0 || text != last_failure {
+                // Throttled on the cause, not on the text with its timings.
+                let new_cause = text != last_failure;
+                let cause = text.clone();
+                let text = match lasted {
+                    Some(d) if d < STABLE => format!(
+                        "{text}; the broker closed the connection {:.1}s after accepting it: \
+                         another client with the same --client-id (a copied configuration?) \
+                         or a broker limit such as max_packet_size is the likely cause",
+                        d.as_secs_f64()
+                    ),
+                    _ if text.contains("PayloadSizeLimitExceeded") => format!(
+                        "{text}: the broker sent a message over --max-message-size, which MQTT \
+                         3.1.1 cannot refuse without disconnecting (and a persistent session \
+                         redelivers it); set the broker's message_size_limit (Mosquitto) below \
+                         --max-message-size, or use --mqtt-version 5"
+                    ),
+                    _ => text,
+                };
+                failure_logged = n <= LOUD_FAILURES || n % LOG_EVERY == 0 || new_cause;
+                if failure_logged {
                     let level = if loud {
                         LogLevel::Error
                     } else {
@@ -534,7 +691,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                     } else {
                         String::new()
                     };
-                    let state = if ever_connected && n == 1 {
+                    let state = if lasted.is_some() {
                         "Connection lost"
                     } else {
                         "Cannot connect"
@@ -547,8 +704,8 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                             delay.as_secs_f64()
                         ),
                     );
-                    last_failure = text;
                 }
+                last_failure = cause;
                 // An interruptible sleep: shutdown wakes it at once.
                 if stop.recv_timeout(delay).is_ok() || shutdown.is_triggered() {
                     break;

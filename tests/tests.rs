@@ -11,6 +11,8 @@ mod mqtt;
 mod end_to_end;
 // Every way cadline stops: whole lines only, acks only for what was written.
 mod exits;
+// Connections and sessions: copied client ids, refused subscriptions, huge messages.
+mod sessions;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.

@@ -1,0 +1,141 @@
+//! Connections and sessions against a real Mosquitto: copied client ids,
+//! sessions from an earlier configuration, oversized messages.
+
+use std::collections::HashSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::rig::{electricity, seq_of, Cadline, Mosquitto};
+
+const E: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+fn seqs(lines: &[String]) -> HashSet<u64> {
+    lines.iter().filter_map(|l| seq_of(l)).collect()
+}
+
+fn count(lines: &[String], needle: &str) -> usize {
+    lines.iter().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn two_instances_with_one_client_id_do_not_storm_and_say_why() {
+    // A copied configuration: each instance's CONNECT throws the other off.
+    // Resetting backoff and the log throttle at every CONNACK made this ~20
+    // lines each in 7 s, forever, and never named the cause.
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let args = ["--broker", url.as_str(), "--client-id", "copied"];
+    let a = Cadline::spawn(&args, &[]);
+    a.wait_connected();
+    let b = Cadline::spawn(&args, &[]);
+    thread::sleep(SECS(8));
+    for (name, c) in [("a", &a), ("b", &b)] {
+        let stderr = c.stderr();
+        let noisy = count(&stderr, "Connection lost") + count(&stderr, "Reconnected");
+        assert!(noisy <= 8, "{name}: {noisy} lines in 8 s: {stderr:#?}");
+    }
+    let both: Vec<String> = a.stderr().into_iter().chain(b.stderr()).collect();
+    assert!(
+        both.iter().any(|l| l.contains("same --client-id")),
+        "no hint at the cause: {both:#?}"
+    );
+    // The broker log agrees that they kept taking over from each other,
+    // but slowly: a handful of connections, not dozens.
+    let connects = broker.log().matches("as copied").count();
+    assert!(connects < 16, "{connects} connections in 8 s");
+}
+
+#[test]
+fn a_resumed_session_from_before_a_shared_group_does_not_deliver_twice() {
+    // pc1 ran with a plain subscription and a persistent session; then the
+    // operator added --shared-group beside a second member. The old plain
+    // subscription must not keep sending pc1 every message.
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let base = |id: &'static str| {
+        vec![
+            "--broker".to_owned(),
+            url.clone(),
+            "--persistent-session".to_owned(),
+            "--client-id".to_owned(),
+            id.to_owned(),
+        ]
+    };
+    let plain = base("pc1");
+    let args: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let mut first = Cadline::spawn(&args, &[]);
+    first.wait_connected();
+    first.close_stdin();
+    first.wait_exit(SECS(3)).expect("stops");
+    let spawn_grouped = |id: &'static str| {
+        let mut a = base(id);
+        a.extend(["--shared-group".to_owned(), "g".to_owned()]);
+        let args: Vec<&str> = a.iter().map(String::as_str).collect();
+        let c = Cadline::spawn(&args, &[]);
+        c.wait_connected();
+        c
+    };
+    let pc1 = spawn_grouped("pc1");
+    let pc2 = spawn_grouped("pc2");
+    let n = 400;
+    let lines: Vec<String> = (1..=n).map(electricity).collect();
+    broker.publish_lines(E, &lines, 1);
+    let mut all = pc1.until_quiet(SECS(2));
+    all.extend(pc2.until_quiet(SECS(1)));
+    assert_eq!(seqs(&all).len(), n as usize, "every message once");
+    assert_eq!(all.len(), n as usize, "some messages were written twice");
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_huge_message_never_costs_its_size_in_memory() {
+    // 40 MB against --max-message-size 100000: refused from its header
+    // (MQTT 3.1.1) or never sent (MQTT 5, which is told the limit in
+    // CONNECT); readings after it still arrive.
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let huge = format!("{{\"x\":\"{}\"}}", "a".repeat(40_000_000));
+    for version in ["3.1.1", "5"] {
+        let c = Cadline::spawn(
+            &[
+                "--broker",
+                &url,
+                "--mqtt-version",
+                version,
+                "--max-message-size",
+                "100000",
+            ],
+            &[],
+        );
+        c.wait_connected();
+        let before = peak_rss_kib(c.pid());
+        broker.publish(E, &huge, 0);
+        thread::sleep(SECS(2));
+        let grew = peak_rss_kib(c.pid()).saturating_sub(before);
+        assert!(grew < 4_000, "MQTT {version}: peak RSS grew by {grew} KiB");
+        // Reconnected (3.1.1) or never disconnected (5): later readings flow.
+        let start = Instant::now();
+        let mut got = HashSet::new();
+        let mut seq = 1;
+        while got.is_empty() && start.elapsed() < SECS(20) {
+            broker.publish(E, &electricity(seq), 1);
+            seq += 1;
+            got.extend(c.collect(1, SECS(1)).iter().filter_map(|l| seq_of(l)));
+        }
+        assert!(
+            !got.is_empty(),
+            "MQTT {version}: nothing after: {:?}",
+            c.stderr()
+        );
+    }
+}
