@@ -29,9 +29,12 @@ static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 /// Longest line we print, well under Telegraf's 64 KiB limit.
 const MAX_LINE: usize = 1000;
 
-/// Notes remembered for de-duplication; past this the memory is reset so
-/// that a stream of distinct notes (random topics) cannot grow it forever.
+/// Notes remembered for de-duplication, by count and by bytes; past either
+/// the memory is reset, so that a stream of distinct notes (random or
+/// hostile topics) cannot grow it forever. A note is remembered by at most
+/// its first `MAX_LINE` bytes, all that is ever printed of it.
 const MAX_REMEMBERED: usize = 10_000;
+const MAX_REMEMBERED_BYTES: usize = 1 << 20;
 
 /// Sets the level below which messages are not printed.
 pub fn set_level(level: LogLevel) {
@@ -117,6 +120,7 @@ macro_rules! debug {
 #[derive(Debug, Default)]
 pub struct Repeats {
     seen: HashMap<String, u64>,
+    bytes: usize,
 }
 
 impl Repeats {
@@ -125,16 +129,28 @@ impl Repeats {
     /// 100, 1000, ... so a flood becomes a handful of lines that still say
     /// it is going on.
     pub fn record(&mut self, text: &str) -> Option<u64> {
-        if let Some(n) = self.seen.get_mut(text) {
+        let mut end = text.len().min(MAX_LINE);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let key = &text[..end];
+        if let Some(n) = self.seen.get_mut(key) {
             *n += 1;
             let n = *n;
             return is_power_of_ten(n).then_some(n);
         }
-        if self.seen.len() >= MAX_REMEMBERED {
+        if self.seen.len() >= MAX_REMEMBERED || self.bytes + key.len() > MAX_REMEMBERED_BYTES {
             self.seen.clear();
+            self.bytes = 0;
         }
-        self.seen.insert(text.to_owned(), 1);
+        self.bytes += key.len();
+        self.seen.insert(key.to_owned(), 1);
         Some(1)
+    }
+
+    /// Notes remembered now, and their bytes.
+    pub fn remembered(&self) -> (usize, usize) {
+        (self.seen.len(), self.bytes)
     }
 }
 
@@ -194,5 +210,27 @@ mod tests {
         let printed: Vec<u64> = (0..1000).filter_map(|_| r.record("same")).collect();
         assert_eq!(printed, vec![1, 10, 100, 1000]);
         assert_eq!(r.record("other"), Some(1));
+    }
+
+    #[test]
+    fn memory_is_bounded_by_count_and_by_bytes() {
+        let mut r = Repeats::default();
+        for i in 0..MAX_REMEMBERED * 3 {
+            assert_eq!(r.record(&format!("note {i}")), Some(1));
+            assert!(r.remembered().0 <= MAX_REMEMBERED);
+        }
+        // Long, distinct notes: the byte bound holds long before the count.
+        let mut r = Repeats::default();
+        for i in 0..5000 {
+            r.record(&format!("{i} {}", "x".repeat(100_000)));
+            let (n, bytes) = r.remembered();
+            assert!(bytes <= MAX_REMEMBERED_BYTES, "{bytes} bytes");
+            assert!(n <= MAX_REMEMBERED_BYTES / MAX_LINE + 1);
+        }
+        // A note longer than a line is counted by what is printed of it.
+        let mut r = Repeats::default();
+        let long = "y".repeat(MAX_LINE * 3);
+        assert_eq!(r.record(&long), Some(1));
+        assert_eq!(r.remembered().1, MAX_LINE);
     }
 }

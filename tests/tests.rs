@@ -13,6 +13,8 @@ mod end_to_end;
 mod exits;
 // Connections and sessions: copied client ids, refused subscriptions, huge messages.
 mod sessions;
+// Hostile ids and strings into a real InfluxDB: every line accepted.
+mod hostile;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
