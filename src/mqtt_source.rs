@@ -62,6 +62,10 @@ const LONGEST_RETRY: Duration = Duration::from_secs(10);
 /// times a second, logging every time.
 const STABLE: Duration = Duration::from_secs(30);
 
+/// How long to wait, after our DISCONNECT, for the broker to close the
+/// connection (Mosquitto does at once).
+const CLOSING: Duration = Duration::from_millis(500);
+
 /// Failures logged one by one before we only log every `LOG_EVERY`th.
 const LOUD_FAILURES: u32 = 3;
 const LOG_EVERY: u32 = 20;
@@ -195,6 +199,8 @@ enum Happening {
         ack: Option<Ack>,
     },
     SubscribeRefused,
+    /// Our DISCONNECT is out.
+    Disconnected,
     Failed {
         text: String,
         loud: bool,
@@ -416,7 +422,7 @@ fn v4_happening(
         {
             Happening::SubscribeRefused
         }
-        Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::ClosedByUs,
+        Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
     }
 }
@@ -469,7 +475,7 @@ fn v5_happening(
         {
             Happening::SubscribeRefused
         }
-        Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::ClosedByUs,
+        Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
     }
 }
@@ -543,6 +549,12 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     // The writer has gone: keep polling so that the acks and the DISCONNECT
     // it queued still go out, but hand nothing more over.
     let mut writer_gone = false;
+    // After our DISCONNECT we read on until the broker closes the
+    // connection. Closing it ourselves with messages still unread (a CAD
+    // publishing while we stop) makes the kernel send a reset, which throws
+    // away the last acks and the DISCONNECT before the broker reads them:
+    // written lines were then redelivered at the next start.
+    let mut disconnected: Option<Instant> = None;
     loop {
         let happening = session.next(&acks, p.max_message_size);
         retry_acks(&mut skipped_acks);
@@ -648,10 +660,11 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 }
                 resubscribe_at = Some(Instant::now() + delay);
             }
+            Happening::Disconnected => disconnected = Some(Instant::now()),
             Happening::Failed { text, loud } => {
                 acks.end_session();
-                if shutdown.is_triggered() {
-                    crate::debug!("Connection ended while stopping: {text}");
+                if shutdown.is_triggered() || disconnected.is_some() {
+                    crate::debug!("Connection closed while stopping: {text}");
                     break;
                 }
                 let lasted = connected_at.take().map(|t| t.elapsed());
@@ -713,6 +726,9 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             }
             Happening::ClosedByUs => break,
             Happening::Other => {}
+        }
+        if disconnected.is_some_and(|t| t.elapsed() > CLOSING) {
+            break;
         }
     }
 }

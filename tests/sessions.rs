@@ -1,5 +1,6 @@
 //! Connections and sessions against a real Mosquitto: copied client ids,
-//! sessions from an earlier configuration, oversized messages.
+//! sessions from an earlier configuration, oversized messages, and a clean
+//! stop while messages still arrive.
 
 use std::collections::HashSet;
 use std::thread;
@@ -136,6 +137,83 @@ fn a_huge_message_never_costs_its_size_in_memory() {
             !got.is_empty(),
             "MQTT {version}: nothing after: {:?}",
             c.stderr()
+        );
+    }
+}
+
+#[test]
+fn a_clean_stop_under_load_leaves_nothing_written_to_be_redelivered() {
+    // Persistent session, a burst still being published, SIGTERM a moment
+    // in: every line written was acknowledged before DISCONNECT, so the next
+    // run gets none of them again (only what was never written). Closing
+    // the socket with messages unread used to make the kernel reset the
+    // connection, losing the last acks and the DISCONNECT on the way.
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    for (trial, delay_ms) in [300u64, 450, 600, 380].into_iter().enumerate() {
+        let client = format!("clean-stop-{trial}");
+        let args = [
+            "--broker",
+            url.as_str(),
+            "--persistent-session",
+            "--client-id",
+            client.as_str(),
+            "--log-level",
+            "debug",
+        ];
+        let mut c = Cadline::spawn(&args, &[]);
+        c.wait_connected();
+        let n = 5000;
+        let lines: Vec<String> = (1..=n).map(electricity).collect();
+        // Published while cadline stops, as a CAD keeps publishing.
+        let port = broker.port;
+        let publisher = thread::spawn(move || {
+            use std::io::Write;
+            let mut child = std::process::Command::new("mosquitto_pub")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-t",
+                    E,
+                    "-q",
+                    "1",
+                    "-l",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("mosquitto_pub starts");
+            let mut input = lines.join("\n");
+            input.push('\n');
+            let _ = child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes());
+            let _ = child.wait();
+        });
+        thread::sleep(Duration::from_millis(delay_ms));
+        c.signal("TERM");
+        c.wait_exit(SECS(5)).expect("stops within 5 s");
+        let first_lines = c.until_quiet(Duration::from_millis(200));
+        let first: HashSet<u64> = seqs(&first_lines);
+        publisher.join().expect("publisher");
+        let again = Cadline::spawn(&args, &[]);
+        let second_lines = again.until_quiet(SECS(3));
+        let second = seqs(&second_lines);
+        let twice: Vec<&u64> = first.intersection(&second).collect();
+        assert!(
+            twice.is_empty(),
+            "trial {trial}: {} of {} written lines redelivered; stderr: {:?}",
+            twice.len(),
+            first.len(),
+            c.stderr()
+        );
+        assert_eq!(
+            first.len() + second.len(),
+            n as usize,
+            "trial {trial}: readings lost"
         );
     }
 }
