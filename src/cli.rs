@@ -281,6 +281,16 @@ impl Config {
         if filters.is_empty() {
             return Err("--topic: no topic filter given".to_owned());
         }
+        if let Some((a, b)) = crate::subscription::overlapping(&filters) {
+            let why = format!(
+                "--topic {a:?} and {b:?} overlap: a broker may deliver a message that matches \
+                 both once per subscription, and it would be written twice; keep the wider one"
+            );
+            if cli.mqtt_version == "5" {
+                return Err(why);
+            }
+            crate::warn!("{why}");
+        }
         if let Some(group) = &cli.shared_group {
             if group.is_empty() || group.contains(['/', '+', '#']) {
                 return Err(format!(

@@ -14,6 +14,7 @@ pub mod meter_time;
 pub mod reading;
 pub mod sensor;
 pub mod state;
+pub mod subscription;
 pub mod tolerant;
 pub mod topic;
 pub mod units;

@@ -217,3 +217,39 @@ fn a_clean_stop_under_load_leaves_nothing_written_to_be_redelivered() {
         );
     }
 }
+
+#[test]
+fn overlapping_filters_are_refused_with_mqtt_5_and_warned_about_with_3_1_1() {
+    // Mosquitto delivers a message to an MQTT 5 client once per matching
+    // subscription: every STATE line would be written twice.
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let filters = ["--topic", "glow/#", "--topic", "glow/+/STATE"];
+    let mut v5 = Cadline::spawn(
+        &[
+            &["--broker", url.as_str(), "--mqtt-version", "5"][..],
+            &filters[..],
+        ]
+        .concat(),
+        &[],
+    );
+    let status = v5.wait_exit(SECS(3)).expect("refused at start");
+    assert_eq!(status.code(), Some(2));
+    let stderr = v5.stderr().join("\n");
+    assert!(
+        stderr.contains("\"glow/#\" and \"glow/+/STATE\" overlap"),
+        "{stderr}"
+    );
+    let v3 = Cadline::spawn(
+        &[&["--broker", url.as_str()][..], &filters[..]].concat(),
+        &[],
+    );
+    v3.wait_connected();
+    assert!(
+        v3.stderr()
+            .iter()
+            .any(|l| l.starts_with("W! --topic") && l.contains("overlap")),
+        "{:?}",
+        v3.stderr()
+    );
+}
