@@ -344,15 +344,25 @@ fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &Meter
         "energy.import.dayweekmonthvolunits",
         &import.dayweekmonthvolunits,
     );
-    if let Some(u) = unit.filter(|u| is_energy_unit(u)) {
+    let Some(unit) = unit.filter(|u| !u.trim().is_empty()) else {
+        // Unlike every other field, no default unit: the only devices known
+        // to send these label them "kWh", so an unlabelled value is more
+        // likely an energy than a volume.
         ctx.note(
             Level::Info,
-            format_args!("fields dayvol/weekvol/monthvol are labelled {u:?}, an energy, not a volume; left out (day/week/month carry them)"),
+            format_args!("fields dayvol/weekvol/monthvol have no volume unit (dayweekmonthvolunits missing or empty); left out"),
+        );
+        return;
+    };
+    if is_energy_unit(unit) {
+        ctx.note(
+            Level::Info,
+            format_args!("fields dayvol/weekvol/monthvol are labelled {unit:?}, an energy, not a volume; left out (day/week/month carry them)"),
         );
         return;
     }
     for (path, key, value) in values {
-        if let Some(v) = ctx.quantity(path, value, unit, normalise_volume) {
+        if let Some(v) = ctx.quantity(path, value, Some(unit), normalise_volume) {
             r.float(key, v);
         }
     }

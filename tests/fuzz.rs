@@ -269,6 +269,9 @@ fn same(v: f64) -> f64 {
 fn div1000(v: f64) -> f64 {
     v / 1000.0
 }
+fn div1e6(v: f64) -> f64 {
+    v / 1e6
+}
 fn mul1000(v: f64) -> f64 {
     v * 1000.0
 }
@@ -323,8 +326,11 @@ fn energy_unit() -> BoxedStrategy<Unit> {
         2 => default_unit(),
         2 => prop::sample::select(vec!["Wh", "wh"]).prop_map(|t| (Some(s(t)), Conv::Exact(div1000))),
         1 => Just((Some(s("MWh")), Conv::Exact(mul1000))),
+        1 => Just((Some(s("mWh")), Conv::Exact(div1e6))),
         1 => Just((Some(s("GWh")), Conv::Exact(mul1e6))),
-        1 => unknown_unit(&["therms", "kW", "m3", "J"]),
+        // SI prefixes are case-sensitive: a case variant that could be milli
+        // or mega is refused.
+        1 => unknown_unit(&["therms", "kW", "m3", "J", "mwh", "MWH", "Mwh", "mWH"]),
     ]
     .boxed()
 }
@@ -335,7 +341,8 @@ fn power_unit() -> BoxedStrategy<Unit> {
         2 => default_unit(),
         2 => Just((Some(s("W")), Conv::Exact(div1000))),
         1 => Just((Some(s("MW")), Conv::Exact(mul1000))),
-        1 => unknown_unit(&["kWh", "hp", "VA"]),
+        1 => Just((Some(s(" mW")), Conv::Exact(div1e6))),
+        1 => unknown_unit(&["kWh", "hp", "VA", "mw", "Mw"]),
     ]
     .boxed()
 }
@@ -350,6 +357,18 @@ fn volume_unit() -> BoxedStrategy<Unit> {
         1 => unknown_unit(&["kWh", "gallons"]),
     ]
     .boxed()
+}
+
+/// `dayweekmonthvolunits`: a volume unit only when the device names one;
+/// missing, null, blank or mistyped means the values are left out (README:
+/// "only when the device labels them with a volume unit").
+fn period_unit() -> BoxedStrategy<Unit> {
+    volume_unit()
+        .prop_map(|(json, conv)| match &json {
+            Some(J::Str(t)) if !t.trim().is_empty() => (json, conv),
+            _ => (json, Conv::Drop),
+        })
+        .boxed()
 }
 
 fn temperature_unit() -> BoxedStrategy<Unit> {
@@ -858,7 +877,7 @@ prop_compose! {
         export_unit in energy_unit(),
         power in power_unit(),
         volume in volume_unit(),
-        period in prop_oneof![3 => prop::sample::select(vec!["kWh", "kwh", "Wh"]).prop_map(|t| (Some(s(t)), Conv::Drop)), 1 => volume_unit()],
+        period in prop_oneof![3 => prop::sample::select(vec!["kWh", "kwh", "Wh"]).prop_map(|t| (Some(s(t)), Conv::Drop)), 1 => period_unit()],
         mpan in text(),
         mprn in text(),
         supplier in text(),
