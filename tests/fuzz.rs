@@ -484,6 +484,30 @@ fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> i64 {
     ((days * 24 + h) * 60 + mi) * 60 + s
 }
 
+/// The civil UTC time of Unix seconds, counted back the slow way.
+fn civil_of(t: i64) -> Civil {
+    let (mut days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let mut y = 1970;
+    loop {
+        let len = if is_leap(y) { 366 } else { 365 };
+        if days < 0 {
+            y -= 1;
+            days += if is_leap(y) { 366 } else { 365 };
+        } else if days >= len {
+            days -= len;
+            y += 1;
+        } else {
+            break;
+        }
+    }
+    let mut mo = 1;
+    while days >= month_days(y, mo) {
+        days -= month_days(y, mo);
+        mo += 1;
+    }
+    (y, mo, days + 1, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 /// A civil time: year, month, day, hour, minute, second.
 type Civil = (i64, i64, i64, i64, i64, i64);
 
@@ -503,13 +527,35 @@ fn civil() -> BoxedStrategy<Civil> {
 }
 
 fn timestamp() -> BoxedStrategy<(Option<J>, Ts)> {
-    let readable = (civil(), 0usize..6, 0u32..1000).prop_map(|((y, mo, d, h, mi, s), form, ms)| {
+    let readable = (civil(), 0usize..7, 0u32..1000).prop_map(|((y, mo, d, h, mi, s), form, ms)| {
         let base = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
         let ns = epoch(y, mo, d, h, mi, s) * NS;
+        // A UTC offset is converted: the same instant written in another
+        // zone (the civil fields then shift, the instant does not).
+        let zoned = |offset_min: i64, form: &str| {
+            let local = ns / NS + offset_min * 60;
+            let (y, mo, d, h, mi, s) = civil_of(local);
+            let sign = if offset_min < 0 { '-' } else { '+' };
+            let (oh, om) = (offset_min.abs() / 60, offset_min.abs() % 60);
+            let zone = match form {
+                "colon" => format!("{sign}{oh:02}:{om:02}"),
+                "bare" => format!("{sign}{oh:02}{om:02}"),
+                _ => format!(" {sign}{oh:02}"),
+            };
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{zone}")
+        };
         let (text, ns) = match form {
             0 => (format!("{base}.{ms:03}Z"), ns + i64::from(ms) * 1_000_000),
             1 => (format!("{base}+00:00"), ns),
             2 => (base.replace('T', " "), ns),
+            3 => (
+                zoned(
+                    [60, -300, 330, -60][ms as usize % 4],
+                    if ms % 2 == 0 { "colon" } else { "bare" },
+                ),
+                ns,
+            ),
+            4 => (zoned([0, 60, -120][ms as usize % 3], "hours"), ns),
             _ => (format!("{base}Z"), ns),
         };
         (Some(J::Str(text)), Ts::At(ns))
@@ -519,8 +565,11 @@ fn timestamp() -> BoxedStrategy<(Option<J>, Ts)> {
         1 => Just((None, Ts::Unusable)),
         1 => Just((Some(raw("null")), Ts::Unusable)),
         1 => prop::sample::select(vec![
-            "yesterday", "", "2022-13-01T00:00:00Z", "2022-06-11T20:38:00+01:00",
+            "yesterday", "", "2022-13-01T00:00:00Z", "2022-06-11T20:38:00+1",
             "2026-03-01T25:00:00Z", "2026-03-01T11:59", "２０２６-03-01T11:59:00Z",
+            // Impossible dates and times are not rolled over.
+            "2023-02-31T16:12:16Z", "2025-02-29T00:00:00Z", "2100-02-29T00:00:00Z",
+            "2026-04-31T11:00:00Z", "2026-03-01T11:59:60Z", "2026-03-01T11:59:00+24:00",
         ])
         .prop_map(|t| (Some(s(t)), Ts::Unusable)),
         1 => junk().prop_map(|t| (Some(J::Str(t)), Ts::Unusable)),
