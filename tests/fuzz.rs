@@ -1064,7 +1064,8 @@ impl StateModel {
         push(
             &mut f,
             "mac",
-            text(&self.texts[5]).or_else(|| text(&self.texts[6])),
+            // wifistamac, else ethmac.
+            text(&self.texts[6]).or_else(|| text(&self.texts[5])),
         );
         let tags = vec![("device", tag_value(&self.device).expect("device id"))];
         line("cadstate", tags, f, self.ts, o)
@@ -1091,16 +1092,21 @@ prop_compose! {
         lqi in int_num(),
         texts in vec(text(), 7),
         extra in text(),
+        dup in prop::option::weighted(0.3, text()),
         st in style(),
     ) -> Case {
         let (han, han_ok) = nest(&han, obj(vec![("rssi", rssi.0.clone()), ("lqi", lqi.0.clone()), ("status", texts[0].0.clone())]));
         let poison = han_ok && (rssi.1 == N::Poison || lqi.1 == N::Poison);
-        let payload = obj(vec![
+        // A duplicated key: the last value wins (here the model's), as in
+        // meter payloads; the message is never dropped over it.
+        let dup = dup.and_then(|d| d.0).filter(|_| texts[1].0.is_some()).map(|d| ("software", Some(d)));
+        let (first, last) = if st.reverse_keys { (None, dup) } else { (dup, None) };
+        let payload = obj(first.into_iter().chain([
             ("timestamp", ts.0.clone()), ("han", han), ("software", texts[1].0.clone()),
             ("hardware", texts[2].0.clone()), ("zigbee", texts[3].0.clone()),
             ("smetsversion", texts[4].0.clone()), ("ethmac", texts[5].0.clone()),
             ("wifistamac", texts[6].0.clone()), ("eui", extra.0.clone()),
-        ])
+        ]).chain(last).collect())
         .render(st);
         Case {
             rest: Some(format!("{device}/STATE")),
@@ -1224,6 +1230,16 @@ prop_compose! {
                 continue;
             }
             poison |= p;
+            // A duplicated key written ahead of the real one: the last value
+            // wins, as in meter payloads.
+            let json = match json {
+                J::Obj(mut m) if m.iter().any(|(k, _)| k == "status") => {
+                    let dup = ("status".to_owned(), s("pairing"));
+                    if st.reverse_keys { m.push(dup) } else { m.insert(0, dup) }
+                    J::Obj(m)
+                }
+                other => other,
+            };
             map.insert(id.clone(), model);
             members.push((id.clone(), json));
         }
