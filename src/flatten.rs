@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::line_protocol::write_line;
-use crate::meter_time::{parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, MAX_FUTURE_NS};
+use crate::meter_time::{
+    parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, HOST_CLOCK_FLOOR_NS, MAX_FUTURE_NS,
+};
 use crate::reading::Reading;
 use crate::tolerant::{Num, Obj, Text};
 use crate::topic::{classify, Topic};
@@ -300,9 +302,18 @@ impl Context<'_> {
     /// The time to stamp a reading with, from the meter's `timestamp` text.
     ///
     /// `None` means "emit nothing": the 1970 placeholder on a message with no
-    /// readings. Otherwise falls back to the arrival time, with a note, when
-    /// the meter's time is missing, unreadable, a placeholder or more than an
-    /// hour ahead of ours.
+    /// readings, or no trustworthy time at all. Which clock is trusted:
+    ///
+    /// - The host clock is sane (at or after [`HOST_CLOCK_FLOOR_NS`]): the
+    ///   meter's time, unless it is missing, unreadable, a placeholder or
+    ///   more than an hour ahead of arrival; then the time of arrival, with a
+    ///   note. `--timestamp receive` always takes arrival.
+    /// - The host clock is evidently wrong (before that floor: a Pi before
+    ///   NTP has synced): the meter's time as it is, whatever the mode, since
+    ///   it comes from the smart-meter network; with no usable meter time,
+    ///   nothing is written rather than a reading at a wrong time.
+    ///
+    /// So no line is ever stamped before [`EARLIEST_REAL_NS`] (2015).
     pub fn time(&mut self, timestamp: Option<&str>, has_readings: bool) -> Option<i64> {
         let parsed = timestamp.and_then(parse_meter_timestamp);
         if !has_readings {
@@ -315,45 +326,71 @@ impl Context<'_> {
             self.note(Level::Warn, format_args!("{why}; nothing written"));
             return None;
         }
+        let meter = match (timestamp, parsed) {
+            (_, Some(t)) if t >= EARLIEST_REAL_NS => Ok(t),
+            (None, _) => Err(Unusable::Missing),
+            (Some(text), None) => Err(Unusable::Unreadable(text)),
+            (Some(_), Some(_)) => Err(Unusable::Placeholder),
+        };
+        let host_sane = self.received_ns >= HOST_CLOCK_FLOOR_NS;
+        if !host_sane {
+            return match meter {
+                Ok(t) => {
+                    self.note(
+                        Level::Warn,
+                        format_args!("the host clock reads before 2026, evidently wrong (not synced yet?); using the meter's time"),
+                    );
+                    Some(t)
+                }
+                Err(why) => {
+                    self.note(
+                        Level::Warn,
+                        format_args!("the host clock reads before 2026, evidently wrong (not synced yet?), and the meter's time is {why}; nothing written"),
+                    );
+                    None
+                }
+            };
+        }
         if self.options.timestamp == TimestampSource::Receive {
             return Some(self.received_ns);
         }
-        let t = match (timestamp, parsed) {
-            (None, _) => {
+        match meter {
+            Ok(t) if t > self.received_ns.saturating_add(MAX_FUTURE_NS) => {
+                self.note(
+                    Level::Warn,
+                    format_args!(
+                        "timestamp more than an hour in the future; using the time of arrival"
+                    ),
+                );
+                Some(self.received_ns)
+            }
+            Ok(t) => Some(t),
+            Err(Unusable::Missing) => {
                 self.note(
                     Level::Debug,
                     format_args!("no timestamp; using the time of arrival"),
                 );
-                return Some(self.received_ns);
+                Some(self.received_ns)
             }
-            (Some(text), None) => {
+            Err(Unusable::Unreadable(text)) => {
                 self.note(
                     Level::Warn,
                     format_args!(
-                        "field timestamp: {} is not a UTC time; using the time of arrival",
+                        "field timestamp: {} is not a readable time; using the time of arrival",
                         excerpt(text)
                     ),
                 );
-                return Some(self.received_ns);
+                Some(self.received_ns)
             }
-            (Some(_), Some(t)) => t,
-        };
-        if t < EARLIEST_REAL_NS {
-            self.note(
-                Level::Warn,
-                format_args!("placeholder timestamp on a real reading; using the time of arrival"),
-            );
-            Some(self.received_ns)
-        } else if t > self.received_ns.saturating_add(MAX_FUTURE_NS) {
-            self.note(
-                Level::Warn,
-                format_args!(
-                    "timestamp more than an hour in the future; using the time of arrival"
-                ),
-            );
-            Some(self.received_ns)
-        } else {
-            Some(t)
+            Err(Unusable::Placeholder) => {
+                self.note(
+                    Level::Warn,
+                    format_args!(
+                        "placeholder timestamp on a real reading; using the time of arrival"
+                    ),
+                );
+                Some(self.received_ns)
+            }
         }
     }
 
@@ -373,6 +410,24 @@ impl Context<'_> {
             if !is_placeholder(v) {
                 reading.tag(key, v.trim().to_owned());
             }
+        }
+    }
+}
+
+/// Why a meter timestamp cannot stamp a reading.
+enum Unusable<'t> {
+    Missing,
+    Unreadable(&'t str),
+    /// Before 2015: the 1970 placeholder, or a clock the meter never set.
+    Placeholder,
+}
+
+impl fmt::Display for Unusable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::Missing => f.write_str("missing"),
+            Unusable::Unreadable(text) => write!(f, "unreadable ({})", excerpt(text)),
+            Unusable::Placeholder => f.write_str("a placeholder"),
         }
     }
 }
@@ -416,6 +471,136 @@ mod tests {
         }
         for real in ["1013000046890", "Octopus Energy", "SSE"] {
             assert!(!is_placeholder(real), "{real:?}");
+        }
+    }
+
+    const NS: i64 = 1_000_000_000;
+    /// 2026-03-01T12:00:00Z, a sane host clock.
+    const SANE: i64 = 1_772_366_400 * NS;
+    /// 1969-12-31T23:59:59Z: a Pi that booted without a real-time clock.
+    const BOOTED_1969: i64 = -NS;
+    /// 2024-06-01: a clock restored from a stale saved time.
+    const STALE_2024: i64 = 1_717_200_000 * NS;
+
+    /// Flattens an electricity message stamped `timestamp` (JSON text,
+    /// `null` for none) that arrived at `received_ns`: its line's time, or
+    /// `None` when nothing was written, and the notes.
+    fn stamped(timestamp: &str, received_ns: i64, receive: bool) -> (Option<i64>, Vec<String>) {
+        let flattener = Flattener::new(FlattenOptions {
+            timestamp: if receive {
+                TimestampSource::Receive
+            } else {
+                TimestampSource::Meter
+            },
+            ..FlattenOptions::default()
+        });
+        let payload = format!(
+            r#"{{"electricitymeter":{{"timestamp":{timestamp},"energy":{{"import":{{"cumulative":8123.449}}}}}}}}"#
+        );
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        flattener.flatten(
+            "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
+            payload.as_bytes(),
+            received_ns,
+            &mut out,
+            &mut notes,
+        );
+        let out = String::from_utf8(out).expect("UTF-8");
+        let time = out.lines().next().map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .expect("time")
+        });
+        (time, notes.into_iter().map(|n| n.text).collect())
+    }
+
+    /// Issue 15 point 7: with the host clock behind, correct meter times
+    /// were replaced by the wrong arrival time ("more than an hour in the
+    /// future"), and with the host clock in 1969 a line at 0 was written.
+    #[test]
+    fn a_wrong_host_clock_keeps_the_meter_time() {
+        let meter = r#""2026-03-01T11:59:50Z""#;
+        let meter_ns = SANE - 10 * NS;
+        for host in [BOOTED_1969, 0, STALE_2024] {
+            for receive in [false, true] {
+                let (time, notes) = stamped(meter, host, receive);
+                assert_eq!(time, Some(meter_ns), "host {host}, receive {receive}");
+                assert!(notes.iter().any(|n| n.contains("host clock")), "{notes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_host_clock_and_no_meter_time_writes_nothing() {
+        for meter in [
+            "null",
+            r#""yesterday""#,
+            r#""1970-01-01T00:00:00Z""#,
+            r#""2014-12-31T23:59:59Z""#,
+        ] {
+            for host in [BOOTED_1969, STALE_2024] {
+                let (time, notes) = stamped(meter, host, false);
+                assert_eq!(time, None, "{meter} at {host}");
+                assert!(
+                    notes.iter().any(|n| n.contains("nothing written")),
+                    "{notes:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_sane_host_clock_judges_the_meter_time() {
+        // Within the hour ahead: the meter's time.
+        assert_eq!(
+            stamped(r#""2026-03-01T12:59:59Z""#, SANE, false).0,
+            Some(SANE + 3599 * NS)
+        );
+        // More than an hour ahead, unreadable, or before 2015: arrival.
+        for meter in [
+            r#""2026-03-01T13:00:01Z""#,
+            r#""2023-02-31T00:00:00Z""#,
+            r#""2014-12-31T23:59:59Z""#,
+            "null",
+        ] {
+            assert_eq!(stamped(meter, SANE, false).0, Some(SANE), "{meter}");
+        }
+        // 2015 and after is a real time.
+        assert_eq!(
+            stamped(r#""2015-01-01T00:00:00Z""#, SANE, false).0,
+            Some(1_420_070_400 * NS)
+        );
+        // --timestamp receive: arrival.
+        assert_eq!(
+            stamped(r#""2026-03-01T11:59:50Z""#, SANE, true).0,
+            Some(SANE)
+        );
+    }
+
+    #[test]
+    fn no_line_is_ever_stamped_before_2015() {
+        for host in [
+            i64::MIN,
+            -NS,
+            0,
+            EARLIEST_REAL_NS - 1,
+            STALE_2024,
+            SANE,
+            i64::MAX,
+        ] {
+            for meter in [
+                "null",
+                r#""1970-01-01T00:00:00Z""#,
+                r#""2026-03-01T11:59:50Z""#,
+                r#""2099-01-01T00:00:00Z""#,
+            ] {
+                for receive in [false, true] {
+                    if let (Some(t), _) = stamped(meter, host, receive) {
+                        assert!(t >= EARLIEST_REAL_NS, "{meter} at {host}: {t}");
+                    }
+                }
+            }
         }
     }
 

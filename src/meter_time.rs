@@ -11,9 +11,18 @@ pub const NANOS: i64 = 1_000_000_000;
 /// How far ahead of our clock a meter timestamp may be before we distrust it.
 pub const MAX_FUTURE_NS: i64 = 3600 * NANOS;
 
-/// Before this (2000-01-01) a meter timestamp is a placeholder, not a time:
-/// devices without a paired meter send 1970-01-01T00:00:00Z.
-pub const EARLIEST_REAL_NS: i64 = 946_684_800 * NANOS;
+/// 2015-01-01: no Consumer Access Device existed before it (SMETS2 and the
+/// Glow CADs came later), so an earlier time is never written. A meter
+/// timestamp before it is a placeholder (devices without a paired meter send
+/// 1970-01-01T00:00:00Z); a host clock before it is wrong.
+pub const EARLIEST_REAL_NS: i64 = 1_420_070_400 * NANOS;
+
+/// 2026-01-01, before this version of cadline was written: a host clock that
+/// reads earlier is evidently wrong (a Raspberry Pi without a real-time
+/// clock boots at its last saved time, or 1970, until NTP has synced). Then
+/// the meter's time, which comes from the smart-meter network, is trusted
+/// as it is, and the time of arrival is never used.
+pub const HOST_CLOCK_FLOOR_NS: i64 = 1_767_225_600 * NANOS;
 
 /// Which clock stamps the lines (`--timestamp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -53,8 +53,10 @@ use proptest::prelude::*;
 /// Arrival time of every message: 2026-03-01T12:00:00Z.
 const R: i64 = 1_772_366_400_000_000_000;
 const NS: i64 = 1_000_000_000;
-/// 2000-01-01: before it a meter time is a placeholder.
-const EARLIEST: i64 = 946_684_800 * NS;
+/// 2015-01-01: before it a meter time is a placeholder (no CAD existed).
+const EARLIEST: i64 = 1_420_070_400 * NS;
+/// 2026-01-01: a host clock before it is evidently wrong (README, Time).
+const HOST_FLOOR: i64 = 1_767_225_600 * NS;
 /// How far ahead of arrival a meter time may be.
 const HOUR: i64 = 3600 * NS;
 const POWER_ERROR: f64 = -8388.608;
@@ -521,6 +523,7 @@ fn civil() -> BoxedStrategy<Civil> {
         1 => prop::sample::select(vec![
             (1970, 1, 1, 0, 0, 0), (2026, 3, 1, 13, 0, 0), (2026, 3, 1, 13, 0, 1),
             (2000, 1, 1, 0, 0, 0), (1999, 12, 31, 23, 59, 59), (2099, 1, 1, 0, 0, 0),
+            (2015, 1, 1, 0, 0, 0), (2014, 12, 31, 23, 59, 59),
         ]),
     ]
     .boxed()
@@ -1612,7 +1615,7 @@ fn schema(measurement: &str) -> Option<Schema> {
 
 /// Parses one output line with `influxdb_line_protocol` and checks what
 /// InfluxDB 1.x would refuse, and the schema.
-fn parse_checked(line: &str) -> Result<Out, String> {
+fn parse_line(line: &str) -> Result<Out, String> {
     if line.is_empty() || line.contains(['\r', '\n']) {
         return Err(format!("empty line or raw CR/LF: {line:?}"));
     }
@@ -1676,16 +1679,22 @@ fn parse_checked(line: &str) -> Result<Out, String> {
     let time = p
         .timestamp
         .ok_or_else(|| format!("no timestamp: {line:?}"))?;
-    // A meter's own time is used only from 2000 to an hour ahead of arrival.
-    if !(EARLIEST..=R + HOUR).contains(&time) {
-        return Err(format!("timestamp out of range: {line:?}"));
-    }
     Ok(Out {
         measurement,
         tags,
         fields,
         time,
     })
+}
+
+/// `parse_line`, and a meter's own time is used only from 2015 to an hour
+/// ahead of arrival (every message arrives at `R`, a sane host clock).
+fn parse_checked(line: &str) -> Result<Out, String> {
+    let out = parse_line(line)?;
+    if !(EARLIEST..=R + HOUR).contains(&out.time) {
+        return Err(format!("timestamp out of range: {line:?}"));
+    }
+    Ok(out)
 }
 
 /// Flattens one message onto the end of `out`; checks that the count
@@ -1896,6 +1905,29 @@ proptest! {
             flatten_onto(&flattener, &o.topic(&format!("D{i}/{t}")), &payload, &mut out)?;
         }
         flatten_onto(&flattener, "SMART/HILD/D", &payload, &mut out)?;
+    }
+
+    #[test]
+    /// Whatever the host clock says (1969, a stale saved time, sane, far
+    /// ahead), no line is stamped before 2015, and a host clock before
+    /// 2026 (evidently wrong) never stamps a line with its own time.
+    fn no_host_clock_stamps_a_line_before_2015(
+        case in any_case(),
+        o in opts(),
+        arrival in prop_oneof![
+            i64::MIN..i64::MAX,
+            -HOUR..HOUR,
+            EARLIEST - HOUR..HOST_FLOOR + HOUR,
+            R - HOUR..R + HOUR,
+        ],
+    ) {
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        o.flattener().flatten(&case.topic(&o), case.payload.as_bytes(), arrival, &mut out, &mut notes);
+        for line in String::from_utf8(out).expect("UTF-8").lines() {
+            let t = parse_line(line).map_err(TestCaseError::fail)?.time;
+            prop_assert!(t >= EARLIEST, "stamped before 2015 at arrival {}: {}", arrival, line);
+            prop_assert!(arrival >= HOST_FLOOR || t != arrival, "stamped with a wrong host clock {}: {}", arrival, line);
+        }
     }
 
     /// Golden payloads with random byte edits, on their own topic and on
