@@ -395,20 +395,92 @@ impl Context<'_> {
     }
 
     /// Adds a meter-identity tag (MPAN, MPRN, supplier) when `--meter-tags`
-    /// is on and the value is real rather than a placeholder.
+    /// is on and the value has the shape of one (see [`identity_value`]);
+    /// anything else is left out with a debug note that does not quote it.
+    ///
+    /// The one place that owns the `--meter-tags` rule: every payload kind
+    /// (local meters, the hex feed) writes identity tags only through here.
     pub fn identity_tag<'r>(
         &mut self,
         reading: &mut Reading<'r>,
-        key: &'static str,
+        identity: Identity,
         path: &str,
         value: &Text<'r>,
     ) {
         if !self.options.meter_tags {
             return;
         }
-        if let Some(v) = self.text(path, value) {
-            if !is_placeholder(v) {
-                reading.tag(key, v.trim().to_owned());
+        let Some(v) = self.text(path, value) else {
+            return;
+        };
+        match identity_value(identity, v) {
+            Ok(tag) => reading.tag(identity.key(), tag),
+            Err(why) => self.note(Level::Debug, format_args!("field {path}: {why}; left out")),
+        }
+    }
+}
+
+/// The meter identities cadline can tag a line with (`--meter-tags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Electricity meter point: the 13-digit MPAN core.
+    Mpan,
+    /// Gas meter point: the MPRN, 6 to 10 digits.
+    Mprn,
+    /// The energy supplier's name.
+    Supplier,
+}
+
+impl Identity {
+    /// The tag key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Identity::Mpan => "mpan",
+            Identity::Mprn => "mprn",
+            Identity::Supplier => "supplier",
+        }
+    }
+}
+
+/// The tag value for an identity, or why `value` is not one.
+///
+/// Devices send placeholders where they have no identity (`read pending`,
+/// `---`, `Metering PointID`, `***********`, a 4-digit test value…), and no
+/// list of them is ever complete; so an MPAN or MPRN is written only when it
+/// has the shape of one: 13 digits (MPAN core) or 6 to 10 digits (MPRN),
+/// with the spaces and hyphens printed bills and some devices put between
+/// groups, and is written as its digits alone so one meter is one tag
+/// value. A supplier is written when it is a name: it has a letter and is
+/// not a known placeholder.
+pub fn identity_value(identity: Identity, value: &str) -> Result<String, &'static str> {
+    let v = value.trim();
+    match identity {
+        Identity::Mpan | Identity::Mprn => {
+            let (lengths, why) = if identity == Identity::Mpan {
+                (13..=13, "not an MPAN core (13 digits)")
+            } else {
+                (6..=10, "not an MPRN (6 to 10 digits)")
+            };
+            if !v
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-')
+                || v.starts_with('-')
+                || v.ends_with('-')
+            {
+                return Err(why);
+            }
+            let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+            if lengths.contains(&digits.len()) {
+                Ok(digits)
+            } else {
+                Err(why)
+            }
+        }
+        Identity::Supplier => {
+            if is_placeholder(v) || !v.chars().any(char::is_alphabetic) {
+                Err("a placeholder, not a supplier's name")
+            } else {
+                Ok(v.to_owned())
             }
         }
     }
@@ -444,6 +516,12 @@ pub fn is_placeholder(value: &str) -> bool {
             "none",
             "null",
             "unknown",
+            "pending",
+            "metering pointid",
+            "metering point id",
+            "supplier",
+            "redacted",
+            "test",
         ]
         .iter()
         .any(|p| v.eq_ignore_ascii_case(p))
@@ -454,6 +532,84 @@ pub fn is_placeholder(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 point 3: identity tags only when the value has the shape.
+    #[test]
+    fn identities_only_when_they_have_the_shape_of_one() {
+        use Identity::{Mpan, Mprn, Supplier};
+        for (identity, value, want) in [
+            (Mpan, "1900012345678", Some("1900012345678")),
+            (Mpan, " 19 0001 2345 678 ", Some("1900012345678")),
+            (Mpan, "19-0001-2345-678", Some("1900012345678")),
+            (Mpan, "Metering PointID", None),
+            (Mpan, "1234", None),
+            (Mpan, "19000123456789", None),
+            (Mpan, "***********", None),
+            (Mpan, "abcd", None),
+            (Mpan, "-1900012345678", None),
+            (Mpan, "１９０００１２３４５６７８", None),
+            (Mprn, "7654321098", Some("7654321098")),
+            (Mprn, "123456", Some("123456")),
+            (Mprn, "76543 21098", Some("7654321098")),
+            (Mprn, "12345", None),
+            (Mprn, "12345678901", None),
+            (Mprn, "read pending", None),
+            (Mprn, "---", None),
+            (Supplier, "Octopus Energy", Some("Octopus Energy")),
+            (Supplier, " SSE ", Some("SSE")),
+            (Supplier, "---", None),
+            (Supplier, "", None),
+            (Supplier, "12345", None),
+            (Supplier, "Metering PointID", None),
+            (Supplier, "not available", None),
+        ] {
+            assert_eq!(
+                identity_value(identity, value).ok().as_deref(),
+                want,
+                "{identity:?} {value:?}"
+            );
+        }
+    }
+
+    /// Issue 16: the `--meter-tags` rule lives in `identity_tag` alone.
+    #[test]
+    fn identity_tags_only_with_meter_tags() {
+        for meter_tags in [false, true] {
+            let options = FlattenOptions {
+                meter_tags,
+                ..FlattenOptions::default()
+            };
+            let (mut out, mut notes) = (Vec::new(), Vec::new());
+            let mut ctx = Context {
+                topic: "glow/A/SENSOR/electricitymeter",
+                kind: "electricitymeter",
+                received_ns: 0,
+                options: &options,
+                notes: &mut notes,
+                out: &mut out,
+                lines: 0,
+            };
+            let mut r = Reading::new("electricitymeter", 0);
+            let mpan = Text::Value(Cow::Borrowed("1900012345678"));
+            ctx.identity_tag(&mut r, Identity::Mpan, "energy.import.mpan", &mpan);
+            let supplier = Text::Value(Cow::Borrowed("ACME Power"));
+            ctx.identity_tag(
+                &mut r,
+                Identity::Supplier,
+                "energy.import.supplier",
+                &supplier,
+            );
+            let tags: Vec<_> = r.tags.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+            if meter_tags {
+                assert_eq!(
+                    tags,
+                    [("mpan", "1900012345678"), ("supplier", "ACME Power")]
+                );
+            } else {
+                assert!(tags.is_empty(), "{tags:?}");
+            }
+        }
+    }
 
     #[test]
     fn placeholders() {

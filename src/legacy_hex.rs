@@ -6,11 +6,14 @@
 //! Rare and small, so it is read into a `serde_json::Value` rather than a
 //! typed model: clarity wins over speed here.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
-use crate::flatten::{Context, Level};
+use crate::flatten::{Context, Identity, Level};
 use crate::meter::POWER_ERROR_KW;
 use crate::reading::Reading;
+use crate::tolerant::Text;
 
 /// Parses a hex string of up to 16 digits as an unsigned integer.
 pub fn decode_hex(s: &str) -> Option<u64> {
@@ -171,31 +174,29 @@ fn format_utc(secs: i64) -> String {
     )
 }
 
-fn identity<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, m: &Mtr<'_>, id_key: &'static str) {
-    if !ctx.options.meter_tags {
-        return;
-    }
-    for (key, value) in [
-        (id_key, m.attr("0702", "03", "07")),
-        (
-            "supplier",
-            m.obj
-                .get("0708")
-                .and_then(|c| c.get("01"))
-                .and_then(|s| s.get("01"))
-                .and_then(Value::as_str),
-        ),
+/// MPAN/MPRN (`0702.03.07`) and supplier (`0708.01.01`), through the one
+/// rule for identity tags (`Context::identity_tag`).
+fn identity<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, m: &Mtr<'_>, id: Identity, name: &str) {
+    let id_text = m.attr("0702", "03", "07");
+    let supplier = m
+        .obj
+        .get("0708")
+        .and_then(|c| c.get("01"))
+        .and_then(|s| s.get("01"))
+        .and_then(Value::as_str);
+    for (identity, path, value) in [
+        (id, format!("{name}.0702.03.07"), id_text),
+        (Identity::Supplier, format!("{name}.0708.01.01"), supplier),
     ] {
-        if let Some(v) = value.filter(|v| !crate::flatten::is_placeholder(v)) {
-            r.tag(key, v.trim().to_owned());
-        }
+        let text = value.map_or(Text::Missing, |v| Text::Value(Cow::Owned(v.to_owned())));
+        ctx.identity_tag(r, identity, &path, &text);
     }
 }
 
 fn electricity<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<'p> {
     let mut r = Reading::new("electricitymeter", 0);
     r.tag("device", device.to_owned());
-    identity(ctx, &mut r, m, "mpan");
+    identity(ctx, &mut r, m, Identity::Mpan, "elecMtr");
     let unit = m
         .attr("0702", "03", "00")
         .and_then(decode_hex)
@@ -236,7 +237,7 @@ fn electricity<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<
 fn gas<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<'p> {
     let mut r = Reading::new("gasmeter", 0);
     r.tag("device", device.to_owned());
-    identity(ctx, &mut r, m, "mprn");
+    identity(ctx, &mut r, m, Identity::Mprn, "gasMtr");
     let unit = m
         .attr("0702", "03", "00")
         .and_then(decode_hex)

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::flatten::{Context, Level};
+use crate::flatten::{Context, Identity, Level};
 use crate::reading::Reading;
 use crate::tolerant::{Found, Key, Num, Obj, Text};
 use crate::units::{is_energy_unit, normalise_energy, normalise_power, normalise_volume};
@@ -21,8 +21,6 @@ pub const POWER_ERROR_KW: f64 = -8388.608;
 /// into its parent, several hundred bytes at a time.)
 #[derive(Default)]
 struct MeterFields<'a> {
-    /// Read MPAN/MPRN and supplier at all (only for `--meter-tags`).
-    identity: bool,
     timestamp: Text<'a>,
     /// Whether each nested object was there, and what it was if it was not
     /// an object (for the warning).
@@ -109,9 +107,9 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
                 (Part::Import, b"dayweekmonthvolunits") => {
                     f.dayweekmonthvolunits = map.next_value()?
                 }
-                (Part::Import, b"mpan") if f.identity => f.mpan = map.next_value()?,
-                (Part::Import, b"mprn") if f.identity => f.mprn = map.next_value()?,
-                (Part::Import, b"supplier") if f.identity => f.supplier = map.next_value()?,
+                (Part::Import, b"mpan") => f.mpan = map.next_value()?,
+                (Part::Import, b"mprn") => f.mprn = map.next_value()?,
+                (Part::Import, b"supplier") => f.supplier = map.next_value()?,
                 (Part::Import, b"price") => f.price = nested(&mut map, Part::Price, f)?,
                 (Part::Price, b"unitrate") => f.unitrate = map.next_value()?,
                 (Part::Price, b"standingcharge") => f.standingcharge = map.next_value()?,
@@ -197,10 +195,7 @@ impl<'de> Visitor<'de> for Envelope<'_, 'de> {
 /// Flattens one meter payload into at most one reading.
 pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p str, gas: bool) {
     let name = if gas { "gasmeter" } else { "electricitymeter" };
-    let mut m = MeterFields {
-        identity: ctx.options.meter_tags,
-        ..MeterFields::default()
-    };
+    let mut m = MeterFields::default();
     let mut de = serde_json::Deserializer::from_slice(payload);
     let envelope = Envelope {
         name,
@@ -272,14 +267,14 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
             period_volumes(ctx, &mut r, import);
         }
         let (id_key, id_path, id) = if gas {
-            ("mprn", "energy.import.mprn", &import.mprn)
+            (Identity::Mprn, "energy.import.mprn", &import.mprn)
         } else {
-            ("mpan", "energy.import.mpan", &import.mpan)
+            (Identity::Mpan, "energy.import.mpan", &import.mpan)
         };
         ctx.identity_tag(&mut r, id_key, id_path, id);
         ctx.identity_tag(
             &mut r,
-            "supplier",
+            Identity::Supplier,
             "energy.import.supplier",
             &import.supplier,
         );

@@ -410,7 +410,8 @@ fn hostile() -> BoxedStrategy<String> {
         3 => r#"[a-zA-Z0-9 ,="'\\\n\r\t\x00\x01\x1f\x7f\u{85}\u{2028}é😀/.:-]{0,20}"#,
         1 => prop::sample::select(vec![
             "", "read pending", "---", "EMPTY", "not available", "  ", "***", "—", "n/a",
-            "Octopus Energy", "1900012345678", "joined", "v2.1.0", "a\\", "\\", "\"", "x,y=z w",
+            "Octopus Energy", "1900012345678", "19 0001-2345 678", "7654321098", "123456",
+            "Metering PointID", "-123456", "joined", "v2.1.0", "a\\", "\\", "\"", "x,y=z w",
         ])
         .prop_map(str::to_owned),
     ]
@@ -749,10 +750,38 @@ fn is_placeholder(v: &str) -> bool {
             "none",
             "null",
             "unknown",
+            "pending",
+            "metering pointid",
+            "metering point id",
+            "supplier",
+            "redacted",
+            "test",
         ]
         .iter()
         .any(|p| v.eq_ignore_ascii_case(p))
         || v.chars().all(|c| "-—–*_? ".contains(c))
+}
+
+/// The tag an identity value becomes, if any (README, Tags): an MPAN core
+/// is 13 digits, an MPRN 6 to 10, spaces and inner hyphens allowed, written
+/// as the digits; a supplier is a name (a letter, not a placeholder).
+fn identity_tag(key: &str, v: &str) -> Option<String> {
+    let v = v.trim();
+    let digits = |range: std::ops::RangeInclusive<usize>| {
+        let ok = v
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+            && !v.starts_with('-')
+            && !v.ends_with('-');
+        let d: String = v.chars().filter(char::is_ascii_digit).collect();
+        (ok && range.contains(&d.len())).then_some(d)
+    };
+    match key {
+        "mpan" => digits(13..=13),
+        "mprn" => digits(6..=10),
+        _ if is_placeholder(v) || !v.chars().any(char::is_alphabetic) => None,
+        _ => tag_value(v),
+    }
 }
 
 /// A number through a unit: `None` when it must be left out.
@@ -895,9 +924,7 @@ impl MeterModel {
             };
             for (key, value) in [(key, id), ("supplier", &self.supplier)] {
                 if let T::S(v) = value {
-                    if !is_placeholder(v) {
-                        tags.extend(tag_value(v).map(|v| (key, v)));
-                    }
+                    tags.extend(identity_tag(key, v).map(|v| (key, v)));
                 }
             }
         }
@@ -1339,8 +1366,8 @@ impl LegacyModel {
             let mut tags = vec![("device", device.clone())];
             if o.meter_tags {
                 for (key, v) in [(*id_key, id), ("supplier", supplier)] {
-                    if let Some(v) = v.as_deref().filter(|v| !is_placeholder(v)) {
-                        tags.extend(tag_value(v).map(|v| (key, v)));
+                    if let Some(v) = v.as_deref() {
+                        tags.extend(identity_tag(key, v).map(|v| (key, v)));
                     }
                 }
             }
