@@ -1,6 +1,8 @@
 //! `electricitymeter` and `gasmeter` payloads (both gas firmware
 //! generations: before mid 2022 gas looks like electricity, with `export`
-//! and a `power` of 0; since then it carries the `*vol` fields instead).
+//! and a `power` of 0; since then it carries the `*vol` fields instead), and
+//! early local firmware's shape (numbers as strings, `cummulative`, price,
+//! export and identity in the meter object), read into the same fields.
 
 use std::fmt;
 
@@ -29,6 +31,10 @@ struct MeterFields<'a> {
     export: Obj<()>,
     price: Obj<()>,
     power: Obj<()>,
+    /// Early local firmware's places for them (see `Section`).
+    loose_price: Obj<()>,
+    loose_export: Obj<()>,
+    loose_power: Obj<()>,
     cumulative: Num,
     day: Num,
     week: Num,
@@ -63,9 +69,41 @@ enum Part {
 }
 
 /// Reads one JSON object of a meter payload into `MeterFields`.
+///
+/// `loose` marks a value read where early local firmware (2021 - mid 2022)
+/// put it rather than where current firmware does: `price`, `export`,
+/// `mpan`/`mprn`/`supplier` directly in the meter object (or beside
+/// `import`), `power` beside `import`, the import register spelt
+/// `cummulative`. A loose value fills its field only if the usual place did
+/// not: when a payload has both, the usual place wins, whatever the order.
 struct Section<'s, 'a> {
     part: Part,
+    loose: bool,
     fields: &'s mut MeterFields<'a>,
+}
+
+/// A field of `MeterFields` that a loose value may fill.
+trait Slot {
+    fn is_missing(&self) -> bool;
+}
+
+impl Slot for Num {
+    fn is_missing(&self) -> bool {
+        matches!(self, Num::Missing)
+    }
+}
+
+impl Slot for Text<'_> {
+    fn is_missing(&self) -> bool {
+        matches!(self, Text::Missing)
+    }
+}
+
+/// Stores `value` in `slot`, unless it is loose and the slot is taken.
+fn put<T: Slot>(slot: &mut T, value: T, loose: bool) {
+    if !loose || slot.is_missing() {
+        *slot = value;
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Section<'_, 'de> {
@@ -85,38 +123,65 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let f = self.fields;
+        let l = self.loose;
         // Keys as bytes (see `Key`): serde's own `Cow<str>` always
         // allocates, and even a borrowed `&str` costs a UTF-8 check per key.
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match (self.part, key.as_bytes()) {
-                (Part::Meter, b"timestamp") => f.timestamp = map.next_value()?,
-                (Part::Meter, b"energy") => f.energy = nested(&mut map, Part::Energy, f)?,
-                (Part::Meter, b"power") => f.power = nested(&mut map, Part::Power, f)?,
-                (Part::Energy, b"import") => f.import = nested(&mut map, Part::Import, f)?,
-                (Part::Energy, b"export") => f.export = nested(&mut map, Part::Export, f)?,
-                (Part::Import, b"cumulative") => f.cumulative = map.next_value()?,
-                (Part::Import, b"day") => f.day = map.next_value()?,
-                (Part::Import, b"week") => f.week = map.next_value()?,
-                (Part::Import, b"month") => f.month = map.next_value()?,
-                (Part::Import, b"units") => f.units = map.next_value()?,
-                (Part::Import, b"cumulativevol") => f.cumulativevol = map.next_value()?,
-                (Part::Import, b"cumulativevolunits") => f.cumulativevolunits = map.next_value()?,
-                (Part::Import, b"dayvol") => f.dayvol = map.next_value()?,
-                (Part::Import, b"weekvol") => f.weekvol = map.next_value()?,
-                (Part::Import, b"monthvol") => f.monthvol = map.next_value()?,
-                (Part::Import, b"dayweekmonthvolunits") => {
-                    f.dayweekmonthvolunits = map.next_value()?
+                (Part::Meter, b"timestamp") => put(&mut f.timestamp, map.next_value()?, l),
+                (Part::Meter, b"energy") => f.energy = nested(&mut map, Part::Energy, l, f)?,
+                (Part::Meter, b"power") => f.power = nested(&mut map, Part::Power, l, f)?,
+                (Part::Energy, b"import") => f.import = nested(&mut map, Part::Import, l, f)?,
+                (Part::Energy, b"export") => f.export = nested(&mut map, Part::Export, l, f)?,
+                (Part::Import, b"cumulative") => put(&mut f.cumulative, map.next_value()?, l),
+                (Part::Import, b"day") => put(&mut f.day, map.next_value()?, l),
+                (Part::Import, b"week") => put(&mut f.week, map.next_value()?, l),
+                (Part::Import, b"month") => put(&mut f.month, map.next_value()?, l),
+                (Part::Import, b"units") => put(&mut f.units, map.next_value()?, l),
+                (Part::Import, b"cumulativevol") => {
+                    put(&mut f.cumulativevol, map.next_value()?, l);
                 }
-                (Part::Import, b"mpan") => f.mpan = map.next_value()?,
-                (Part::Import, b"mprn") => f.mprn = map.next_value()?,
-                (Part::Import, b"supplier") => f.supplier = map.next_value()?,
-                (Part::Import, b"price") => f.price = nested(&mut map, Part::Price, f)?,
-                (Part::Price, b"unitrate") => f.unitrate = map.next_value()?,
-                (Part::Price, b"standingcharge") => f.standingcharge = map.next_value()?,
-                (Part::Export, b"cumulative") => f.export_cumulative = map.next_value()?,
-                (Part::Export, b"units") => f.export_units = map.next_value()?,
-                (Part::Power, b"value") => f.power_value = map.next_value()?,
-                (Part::Power, b"units") => f.power_units = map.next_value()?,
+                (Part::Import, b"cumulativevolunits") => {
+                    put(&mut f.cumulativevolunits, map.next_value()?, l);
+                }
+                (Part::Import, b"dayvol") => put(&mut f.dayvol, map.next_value()?, l),
+                (Part::Import, b"weekvol") => put(&mut f.weekvol, map.next_value()?, l),
+                (Part::Import, b"monthvol") => put(&mut f.monthvol, map.next_value()?, l),
+                (Part::Import, b"dayweekmonthvolunits") => {
+                    put(&mut f.dayweekmonthvolunits, map.next_value()?, l);
+                }
+                (Part::Import, b"mpan") => put(&mut f.mpan, map.next_value()?, l),
+                (Part::Import, b"mprn") => put(&mut f.mprn, map.next_value()?, l),
+                (Part::Import, b"supplier") => put(&mut f.supplier, map.next_value()?, l),
+                (Part::Import, b"price") => f.price = nested(&mut map, Part::Price, l, f)?,
+                (Part::Price, b"unitrate") => put(&mut f.unitrate, map.next_value()?, l),
+                (Part::Price, b"standingcharge") => {
+                    put(&mut f.standingcharge, map.next_value()?, l);
+                }
+                (Part::Export, b"cumulative") => {
+                    put(&mut f.export_cumulative, map.next_value()?, l);
+                }
+                (Part::Export, b"units") => put(&mut f.export_units, map.next_value()?, l),
+                (Part::Power, b"value") => put(&mut f.power_value, map.next_value()?, l),
+                (Part::Power, b"units") => put(&mut f.power_units, map.next_value()?, l),
+                // Early local firmware: the same values, elsewhere.
+                (Part::Import, b"cummulative") => {
+                    put(&mut f.cumulative, map.next_value()?, true);
+                }
+                (Part::Meter | Part::Energy, b"price") => {
+                    f.loose_price = nested(&mut map, Part::Price, true, f)?;
+                }
+                (Part::Meter, b"export") => {
+                    f.loose_export = nested(&mut map, Part::Export, true, f)?;
+                }
+                (Part::Energy, b"power") => {
+                    f.loose_power = nested(&mut map, Part::Power, true, f)?;
+                }
+                (Part::Meter | Part::Energy, b"mpan") => put(&mut f.mpan, map.next_value()?, true),
+                (Part::Meter | Part::Energy, b"mprn") => put(&mut f.mprn, map.next_value()?, true),
+                (Part::Meter | Part::Energy, b"supplier") => {
+                    put(&mut f.supplier, map.next_value()?, true);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -157,9 +222,14 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
 fn nested<'de, A: MapAccess<'de>>(
     map: &mut A,
     part: Part,
+    loose: bool,
     fields: &mut MeterFields<'de>,
 ) -> Result<Obj<()>, A::Error> {
-    map.next_value_seed(Section { part, fields })
+    map.next_value_seed(Section {
+        part,
+        loose,
+        fields,
+    })
 }
 
 /// The payload's top level, `{"<name>": {...}}`: only the member named
@@ -182,6 +252,7 @@ impl<'de> Visitor<'de> for Envelope<'_, 'de> {
             if key.as_bytes() == self.name.as_bytes() {
                 meter = map.next_value_seed(Section {
                     part: Part::Meter,
+                    loose: false,
                     fields: &mut *self.fields,
                 })?;
             } else {
@@ -224,6 +295,9 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
     ctx.obj("energy.export", &m.export);
     ctx.obj("energy.import.price", &m.price);
     ctx.obj("power", &m.power);
+    ctx.obj("price", &m.loose_price);
+    ctx.obj("export", &m.loose_export);
+    ctx.obj("energy.power", &m.loose_power);
     let import = &m;
     {
         let unit = ctx.text("energy.import.units", &import.units);

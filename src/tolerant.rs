@@ -36,8 +36,9 @@ impl fmt::Display for Found {
 
 /// A numeric field: absent, `null`, the wrong type, or a number.
 ///
-/// Numeric strings (`"6613.405"`) are accepted as numbers: no device sends
-/// them yet, but other consumers accept them and it costs nothing.
+/// Numeric strings (`"6613.405"`) are accepted as numbers: early local
+/// firmware (2021 - mid 2022) sends every number so, and units on it may
+/// never have been updated. A documented behaviour (README, Metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Num {
     #[default]

@@ -856,6 +856,8 @@ struct MeterModel {
     mpan: T,
     mprn: T,
     supplier: T,
+    /// The identity fields were read (their parent objects were objects).
+    identity_ok: bool,
 }
 
 /// Indices into `MeterModel::nums`.
@@ -916,7 +918,7 @@ impl MeterModel {
             convert(n(STANDING, self.price_ok), Conv::Exact(same)),
         );
         let mut tags = vec![("device", tag_value(&self.device).expect("device id"))];
-        if o.meter_tags && imp {
+        if o.meter_tags && self.identity_ok {
             let (key, id) = if self.gas {
                 ("mprn", &self.mprn)
             } else {
@@ -961,19 +963,27 @@ prop_compose! {
         mprn in text(),
         supplier in text(),
         extra in text(),
+        early in prop::bool::weighted(0.2),
         st in style(),
     ) -> Case {
         let name = if gas { "gasmeter" } else { "electricitymeter" };
+        // Early local firmware (README, firmware generations): the import
+        // register spelt `cummulative`; price, export and the identity
+        // directly in the meter object, where a broken `energy` or `import`
+        // cannot take them along.
         let j = |i: usize| nums[i].0.clone();
         let period_energy = matches!(&period.0, Some(J::Str(u)) if ["kwh", "wh"].contains(&u.to_ascii_lowercase().as_str()));
         // Current gas firmware has *vol fields and no export/power; older
         // gas firmware and electricity have export and power.
         let current_gas = gas && !old_gas;
+        let identity = vec![("mpan", mpan.0.clone()), ("mprn", mprn.0.clone()), ("supplier", supplier.0.clone())];
         let mut import = vec![
-            ("cumulative", j(CUMULATIVE)), ("day", j(DAY)), ("week", j(WEEK)), ("month", j(MONTH)),
-            ("units", energy.0.clone()), ("mpan", mpan.0.clone()), ("mprn", mprn.0.clone()),
-            ("supplier", supplier.0.clone()),
+            (if early { "cummulative" } else { "cumulative" }, j(CUMULATIVE)), ("day", j(DAY)), ("week", j(WEEK)), ("month", j(MONTH)),
+            ("units", energy.0.clone()),
         ];
+        if !early {
+            import.extend(identity.clone());
+        }
         let mut used = vec![CUMULATIVE, DAY, WEEK, MONTH];
         let vol_fields = current_gas || !gas && elec_vol;
         if vol_fields {
@@ -986,10 +996,13 @@ prop_compose! {
             used.extend([VOL, DAYVOL, WEEKVOL, MONTHVOL]);
         }
         let (price, price_ok) = nest(&shapes[3], obj(vec![("unitrate", j(UNITRATE)), ("standingcharge", j(STANDING))]));
-        if price_ok {
-            used.extend([UNITRATE, STANDING]);
+        let mut meter_level = Vec::new();
+        if early {
+            meter_level.push(("price", price));
+            meter_level.extend(identity);
+        } else {
+            import.push(("price", price));
         }
-        import.push(("price", price));
         let (import, import_ok) = nest(&shapes[1], obj(import));
         if !import_ok {
             used.clear();
@@ -1001,7 +1014,11 @@ prop_compose! {
         if !current_gas {
             let (export, ok) = nest(&shapes[2], obj(vec![("cumulative", j(EXPORT)), ("units", export_unit.0.clone())]));
             export_ok = ok;
-            energy_obj.push(("export", export));
+            if early {
+                meter_level.push(("export", export));
+            } else {
+                energy_obj.push(("export", export));
+            }
             let (p, ok) = nest(&shapes[4], obj(vec![("value", j(POWER)), ("units", power.0.clone())]));
             power_ok = ok;
             power_obj = p;
@@ -1009,10 +1026,14 @@ prop_compose! {
         let (energy_obj, energy_ok) = nest(&shapes[0], obj(energy_obj));
         if !energy_ok {
             used.clear();
-            export_ok = false;
+            export_ok &= early;
         }
-        let price_ok = price_ok && import_ok && energy_ok;
+        let price_ok = price_ok && (early || import_ok && energy_ok);
+        let identity_ok = early || import_ok && energy_ok;
         let import_ok = import_ok && energy_ok;
+        if price_ok {
+            used.extend([UNITRATE, STANDING]);
+        }
         if export_ok {
             used.push(EXPORT);
         }
@@ -1029,12 +1050,14 @@ prop_compose! {
                 values[i] = N::Absent;
             }
         }
-        let meter = obj(vec![
+        let mut meter = vec![
             ("timestamp", ts.0.clone()),
             ("energy", energy_obj),
             ("power", power_obj),
             ("extra", extra.0.clone()),
-        ]);
+        ];
+        meter.extend(meter_level);
+        let meter = obj(meter);
         let top = if envelope_ok { name } else if gas { "electricitymeter" } else { "gasmeter" };
         let payload = obj(vec![(top, Some(meter))]).render(st);
         let model = MeterModel {
@@ -1044,7 +1067,7 @@ prop_compose! {
             units: [energy.1, power.1, volume.1, period.1],
             export_unit: export_unit.1,
             period_energy,
-            mpan: mpan.1, mprn: mprn.1, supplier: supplier.1,
+            mpan: mpan.1, mprn: mprn.1, supplier: supplier.1, identity_ok,
         };
         Case {
             rest: Some(format!("{device}/SENSOR/{name}")),
