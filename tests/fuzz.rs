@@ -1426,10 +1426,16 @@ prop_compose! {
         units in unit_code(), multiplier in scale(), divisor in scale(),
         values in vec(hex(), 11), id in text(), supplier in text(),
         shape in prop::option::weighted(0.1, prop::sample::select(vec!["\"x\"", "null", "[]", "5"])),
-    ) -> (Option<J>, Vec<Option<u64>>, Option<String>, Option<String>, bool) {
+    ) -> (Option<J>, Vec<Option<u64>>, Option<String>, Option<String>, bool, bool) {
         if let Some(r) = shape {
-            return (Some(raw(r)), Vec::new(), None, None, false);
+            return (Some(raw(r)), Vec::new(), None, None, false, false);
         }
+        // `null` counts as missing, as in local payloads.
+        let unit_present = match &units.0 {
+            None => false,
+            Some(J::Raw(r)) => r != "null",
+            Some(_) => true,
+        };
         let v = |i: usize| values[i].0.clone();
         let id_text = match &id.0 { Some(J::Str(s)) => Some(s.clone()), _ => None };
         let supplier_text = match &supplier.0 { Some(J::Str(s)) => Some(s.clone()), _ => None };
@@ -1444,7 +1450,7 @@ prop_compose! {
         ]);
         let mut decoded = vec![units.1, multiplier.1, divisor.1];
         decoded.extend(values.iter().map(|v| v.1));
-        (Some(json), decoded, id_text, supplier_text, true)
+        (Some(json), decoded, id_text, supplier_text, true, unit_present)
     }
 }
 
@@ -1458,69 +1464,94 @@ const H_DEMAND: usize = 5;
 const H_PERIODS: usize = 6;
 const H_ALT_PERIODS: usize = 9;
 
-fn legacy_electricity(h: &[Option<u64>]) -> Vec<(&'static str, Want)> {
-    let (m, d) = (h[H_MUL].unwrap_or(1) as f64, h[H_DIV].unwrap_or(1) as f64);
-    let scaled = |i: usize| h[i].map(|v| v as f64 * m / d);
-    let mut f = Vec::new();
-    if h[H_UNIT].map(|u| u & 0x7f) != Some(0) {
-        return f;
-    }
-    push(
-        &mut f,
-        "cumulative",
-        scaled(H_SUM).filter(|v| *v != 0.0).map(Want::F),
-    );
-    for (i, key) in ["day", "week", "month"].into_iter().enumerate() {
-        push(&mut f, key, scaled(H_PERIODS + i).map(Want::F));
-    }
-    push(&mut f, "export.cumulative", scaled(H_RECEIVED).map(Want::F));
-    let power = h[H_DEMAND].map(|raw| signed(raw, 24) as f64 * m / d);
-    push(
-        &mut f,
-        "power",
-        power
-            .filter(|kw| (kw - POWER_ERROR).abs() >= 1e-6)
-            .map(Want::F),
-    );
-    f
+/// What a hex meter's unit of measure (`0702.03.00`) makes of its registers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum HexUnit {
+    Energy,
+    /// A volume, with its factor to m3.
+    Volume(f64),
+    Unknown,
 }
 
-fn legacy_gas(h: &[Option<u64>]) -> Vec<(&'static str, Want)> {
+fn hex_unit(h: &[Option<u64>], unit_present: bool, gas: bool) -> HexUnit {
+    if !unit_present {
+        // Electricity is always in kWh; a gas meter may count either.
+        return if gas {
+            HexUnit::Unknown
+        } else {
+            HexUnit::Energy
+        };
+    }
+    match h[H_UNIT].map(|u| u & 0x7f) {
+        Some(0) => HexUnit::Energy,
+        Some(1) => HexUnit::Volume(1.0),
+        Some(2) => HexUnit::Volume(FT3),
+        Some(3) => HexUnit::Volume(100.0 * FT3),
+        _ => HexUnit::Unknown,
+    }
+}
+
+/// The fields a hex meter must give (README, the older cloud format):
+/// energy meters their registers, periods from `04.xx` or else `0C.xx`;
+/// gas meters counting a volume `cumulativevol` and `*vol` in m3 and
+/// day/week/month from `0C.xx`; an unknown unit only `0C.xx`; an
+/// electricity meter counting a volume nothing.
+fn legacy_meter(h: &[Option<u64>], unit_present: bool, gas: bool) -> Vec<(&'static str, Want)> {
     let (m, d) = (h[H_MUL].unwrap_or(1) as f64, h[H_DIV].unwrap_or(1) as f64);
     let scaled = |i: usize| h[i].map(|v| v as f64 * m / d);
     let mut f = Vec::new();
-    let to_m3 = match h[H_UNIT].map(|u| u & 0x7f) {
-        Some(0) => None,
-        Some(1) => Some(1.0),
-        Some(2) => Some(FT3),
-        Some(3) => Some(100.0 * FT3),
-        _ => Some(f64::NAN),
-    };
-    if to_m3.is_none() {
-        push(
-            &mut f,
-            "cumulative",
-            scaled(H_SUM).filter(|v| *v != 0.0).map(Want::F),
-        );
-    }
-    for (i, key) in ["day", "week", "month"].into_iter().enumerate() {
-        push(&mut f, key, scaled(H_ALT_PERIODS + i).map(Want::F));
-    }
-    if let Some(k) = to_m3.filter(|k| !k.is_nan()) {
-        let want = |v: f64| {
-            if k == 1.0 {
-                Want::F(v)
-            } else {
-                Want::Approx(v * k)
+    let periods = ["day", "week", "month"];
+    match hex_unit(h, unit_present, gas) {
+        HexUnit::Energy => {
+            push(
+                &mut f,
+                "cumulative",
+                scaled(H_SUM).filter(|v| *v != 0.0).map(Want::F),
+            );
+            for (i, key) in periods.into_iter().enumerate() {
+                push(
+                    &mut f,
+                    key,
+                    scaled(H_PERIODS + i)
+                        .or(scaled(H_ALT_PERIODS + i))
+                        .map(Want::F),
+                );
             }
-        };
-        push(
-            &mut f,
-            "cumulativevol",
-            scaled(H_SUM).filter(|v| *v != 0.0).map(want),
-        );
-        for (i, key) in ["dayvol", "weekvol", "monthvol"].into_iter().enumerate() {
-            push(&mut f, key, scaled(H_PERIODS + i).map(want));
+            push(&mut f, "export.cumulative", scaled(H_RECEIVED).map(Want::F));
+            let power = h[H_DEMAND].map(|raw| signed(raw, 24) as f64 * m / d);
+            push(
+                &mut f,
+                "power",
+                power
+                    .filter(|kw| (kw - POWER_ERROR).abs() >= 1e-6)
+                    .map(Want::F),
+            );
+        }
+        HexUnit::Volume(_) if !gas => {}
+        HexUnit::Volume(k) => {
+            for (i, key) in periods.into_iter().enumerate() {
+                push(&mut f, key, scaled(H_ALT_PERIODS + i).map(Want::F));
+            }
+            let want = |v: f64| {
+                if k == 1.0 {
+                    Want::F(v)
+                } else {
+                    Want::Approx(v * k)
+                }
+            };
+            push(
+                &mut f,
+                "cumulativevol",
+                scaled(H_SUM).filter(|v| *v != 0.0).map(want),
+            );
+            for (i, key) in ["dayvol", "weekvol", "monthvol"].into_iter().enumerate() {
+                push(&mut f, key, scaled(H_PERIODS + i).map(want));
+            }
+        }
+        HexUnit::Unknown => {
+            for (i, key) in periods.into_iter().enumerate() {
+                push(&mut f, key, scaled(H_ALT_PERIODS + i).map(Want::F));
+            }
         }
     }
     f
@@ -1556,10 +1587,10 @@ prop_compose! {
         let mut readings = Vec::new();
         // A meter counts if it is an object with a divisor other than 0.
         if elec.4 && elec.1[H_DIV] != Some(0) {
-            readings.push(("electricitymeter", "mpan", elec.2.clone(), elec.3.clone(), legacy_electricity(&elec.1)));
+            readings.push(("electricitymeter", "mpan", elec.2.clone(), elec.3.clone(), legacy_meter(&elec.1, elec.5, false)));
         }
         if gas.4 && gas.1[H_DIV] != Some(0) {
-            readings.push(("gasmeter", "mprn", gas.2.clone(), gas.3.clone(), legacy_gas(&gas.1)));
+            readings.push(("gasmeter", "mprn", gas.2.clone(), gas.3.clone(), legacy_meter(&gas.1, gas.5, true)));
         }
         let mut f = Vec::new();
         push(&mut f, "han.rssi", rssi.1.map(|r| Want::I(signed(r, 8))));
