@@ -93,25 +93,22 @@ fn listing(paths: &[String]) -> String {
     text
 }
 
-/// Every leaf under `value`, as `prefix.key.key` paths, that is not in
-/// `read` (`read` holds paths relative to the meter or root object).
-fn unread(value: &Value, path: &str, read: &BTreeSet<String>, out: &mut Vec<String>) {
-    if read.contains(path) {
-        return;
-    }
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, v) in map {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                unread(v, &child, read, out);
-            }
+/// Every leaf under `map`, as `key.key` paths below `path`, that is not in
+/// `read` (paths relative to the meter or root object), quoted for a note.
+fn unread(map: &Map<String, Value>, path: &str, read: &BTreeSet<String>, out: &mut Vec<String>) {
+    for (k, v) in map {
+        let child = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        if read.contains(&child) {
+            continue;
         }
-        _ if path.is_empty() => {}
-        _ => out.push(excerpt(path)),
+        match v {
+            Value::Object(inner) if !inner.is_empty() => unread(inner, &child, read, out),
+            _ => out.push(excerpt(&child)),
+        }
     }
 }
 
@@ -197,7 +194,7 @@ impl<'v> Meter<'v> {
     /// The debug note listing every attribute of this meter not read.
     fn note_unread(&self, ctx: &mut Context<'_>) {
         let mut rest = Vec::new();
-        unread(&Value::Object(self.obj.clone()), "", &self.read, &mut rest);
+        unread(self.obj, "", &self.read, &mut rest);
         if !rest.is_empty() {
             ctx.note(
                 Level::Debug,
@@ -309,7 +306,7 @@ pub(crate) fn flatten(ctx: &mut Context<'_>, payload: &[u8], device: &str) {
 
     let time = message_time(&mut root);
     let mut rest = Vec::new();
-    unread(&value, "", &root.read, &mut rest);
+    unread(obj, "", &root.read, &mut rest);
     if !rest.is_empty() {
         ctx.note(
             Level::Debug,
