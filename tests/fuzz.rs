@@ -21,7 +21,15 @@
 //! (exactly for kWh/kW/m3 or no unit, `value / 1000` for Wh/W); fields that
 //! were null, missing or mistyped are absent; the `device` tag is the topic's
 //! device id; the returned count is the number of lines appended; messages
-//! flattened into one buffer one after another do not leak into each other.
+//! flattened into one buffer one after another do not leak into each other;
+//! whatever the host clock reads, no line is stamped before 2015, and a host
+//! clock before 2026 never stamps a line with its own time. The model
+//! follows the README's rules: SI prefixes by case (`mWh` milli, `mwh`
+//! refused), period volumes only with a volume unit, UTC offsets converted
+//! and impossible dates refused, identity tags only in the shape of an
+//! MPAN/MPRN or a supplier's name, `wifistamac` before `ethmac`, duplicated
+//! keys taking their last value, early firmware's `cummulative` and loose
+//! price/export/identity, and the hex feed decoded by unit of measure.
 //! The capture reader never panics or loops on any bytes, frames
 //! well-formed captures exactly whatever the CR/LF placement and read-buffer
 //! size, and skips over-long lines without losing the next message.
