@@ -31,10 +31,12 @@ struct MeterFields<'a> {
     export: Obj<()>,
     price: Obj<()>,
     power: Obj<()>,
-    /// Early local firmware's places for them (see `Section`).
+    /// Early local firmware's places for them (see `Section`), and what
+    /// was in them.
     loose_price: Obj<()>,
     loose_export: Obj<()>,
     loose_power: Obj<()>,
+    early: Option<Box<MeterFields<'a>>>,
     cumulative: Num,
     day: Num,
     week: Num,
@@ -70,15 +72,16 @@ enum Part {
 
 /// Reads one JSON object of a meter payload into `MeterFields`.
 ///
-/// `loose` marks a value read where early local firmware (2021 - mid 2022)
-/// put it rather than where current firmware does: `price`, `export`,
-/// `mpan`/`mprn`/`supplier` directly in the meter object (or beside
-/// `import`), `power` beside `import`, the import register spelt
-/// `cummulative`. A loose value fills its field only if the usual place did
-/// not: when a payload has both, the usual place wins, whatever the order.
+/// Early local firmware (2021 - mid 2022) put some values elsewhere than
+/// current firmware does: `price`, `export`, `mpan`/`mprn`/`supplier`
+/// directly in the meter object (or beside `import`), `power` beside
+/// `import`, and spelt the import register `cummulative`. Those are read
+/// too, but the usual place wins when a payload has both, whatever the
+/// order: a loose object is read into `early` and taken only when its usual
+/// object is not there (so a value and its unit always come from one
+/// object), a loose scalar fills its field only if it is still missing.
 struct Section<'s, 'a> {
     part: Part,
-    loose: bool,
     fields: &'s mut MeterFields<'a>,
 }
 
@@ -99,9 +102,9 @@ impl Slot for Text<'_> {
     }
 }
 
-/// Stores `value` in `slot`, unless it is loose and the slot is taken.
-fn put<T: Slot>(slot: &mut T, value: T, loose: bool) {
-    if !loose || slot.is_missing() {
+/// Stores a loose `value` in `slot` unless the usual place filled it.
+fn fill<T: Slot>(slot: &mut T, value: T) {
+    if slot.is_missing() {
         *slot = value;
     }
 }
@@ -123,64 +126,64 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let f = self.fields;
-        let l = self.loose;
         // Keys as bytes (see `Key`): serde's own `Cow<str>` always
         // allocates, and even a borrowed `&str` costs a UTF-8 check per key.
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match (self.part, key.as_bytes()) {
-                (Part::Meter, b"timestamp") => put(&mut f.timestamp, map.next_value()?, l),
-                (Part::Meter, b"energy") => f.energy = nested(&mut map, Part::Energy, l, f)?,
-                (Part::Meter, b"power") => f.power = nested(&mut map, Part::Power, l, f)?,
-                (Part::Energy, b"import") => f.import = nested(&mut map, Part::Import, l, f)?,
-                (Part::Energy, b"export") => f.export = nested(&mut map, Part::Export, l, f)?,
-                (Part::Import, b"cumulative") => put(&mut f.cumulative, map.next_value()?, l),
-                (Part::Import, b"day") => put(&mut f.day, map.next_value()?, l),
-                (Part::Import, b"week") => put(&mut f.week, map.next_value()?, l),
-                (Part::Import, b"month") => put(&mut f.month, map.next_value()?, l),
-                (Part::Import, b"units") => put(&mut f.units, map.next_value()?, l),
+                (Part::Meter, b"timestamp") => f.timestamp = map.next_value()?,
+                (Part::Meter, b"energy") => f.energy = nested(&mut map, Part::Energy, f)?,
+                (Part::Meter, b"power") => f.power = nested(&mut map, Part::Power, f)?,
+                (Part::Energy, b"import") => f.import = nested(&mut map, Part::Import, f)?,
+                (Part::Energy, b"export") => f.export = nested(&mut map, Part::Export, f)?,
+                (Part::Import, b"cumulative") => f.cumulative = map.next_value()?,
+                (Part::Import, b"day") => f.day = map.next_value()?,
+                (Part::Import, b"week") => f.week = map.next_value()?,
+                (Part::Import, b"month") => f.month = map.next_value()?,
+                (Part::Import, b"units") => f.units = map.next_value()?,
                 (Part::Import, b"cumulativevol") => {
-                    put(&mut f.cumulativevol, map.next_value()?, l);
+                    f.cumulativevol = map.next_value()?;
                 }
                 (Part::Import, b"cumulativevolunits") => {
-                    put(&mut f.cumulativevolunits, map.next_value()?, l);
+                    f.cumulativevolunits = map.next_value()?;
                 }
-                (Part::Import, b"dayvol") => put(&mut f.dayvol, map.next_value()?, l),
-                (Part::Import, b"weekvol") => put(&mut f.weekvol, map.next_value()?, l),
-                (Part::Import, b"monthvol") => put(&mut f.monthvol, map.next_value()?, l),
+                (Part::Import, b"dayvol") => f.dayvol = map.next_value()?,
+                (Part::Import, b"weekvol") => f.weekvol = map.next_value()?,
+                (Part::Import, b"monthvol") => f.monthvol = map.next_value()?,
                 (Part::Import, b"dayweekmonthvolunits") => {
-                    put(&mut f.dayweekmonthvolunits, map.next_value()?, l);
+                    f.dayweekmonthvolunits = map.next_value()?;
                 }
-                (Part::Import, b"mpan") => put(&mut f.mpan, map.next_value()?, l),
-                (Part::Import, b"mprn") => put(&mut f.mprn, map.next_value()?, l),
-                (Part::Import, b"supplier") => put(&mut f.supplier, map.next_value()?, l),
-                (Part::Import, b"price") => f.price = nested(&mut map, Part::Price, l, f)?,
-                (Part::Price, b"unitrate") => put(&mut f.unitrate, map.next_value()?, l),
+                (Part::Import, b"mpan") => f.mpan = map.next_value()?,
+                (Part::Import, b"mprn") => f.mprn = map.next_value()?,
+                (Part::Import, b"supplier") => f.supplier = map.next_value()?,
+                (Part::Import, b"price") => f.price = nested(&mut map, Part::Price, f)?,
+                (Part::Price, b"unitrate") => f.unitrate = map.next_value()?,
                 (Part::Price, b"standingcharge") => {
-                    put(&mut f.standingcharge, map.next_value()?, l);
+                    f.standingcharge = map.next_value()?;
                 }
                 (Part::Export, b"cumulative") => {
-                    put(&mut f.export_cumulative, map.next_value()?, l);
+                    f.export_cumulative = map.next_value()?;
                 }
-                (Part::Export, b"units") => put(&mut f.export_units, map.next_value()?, l),
-                (Part::Power, b"value") => put(&mut f.power_value, map.next_value()?, l),
-                (Part::Power, b"units") => put(&mut f.power_units, map.next_value()?, l),
+                (Part::Export, b"units") => f.export_units = map.next_value()?,
+                (Part::Power, b"value") => f.power_value = map.next_value()?,
+                (Part::Power, b"units") => f.power_units = map.next_value()?,
                 // Early local firmware: the same values, elsewhere.
-                (Part::Import, b"cummulative") => {
-                    put(&mut f.cumulative, map.next_value()?, true);
-                }
+                (Part::Import, b"cummulative") => fill(&mut f.cumulative, map.next_value()?),
                 (Part::Meter | Part::Energy, b"price") => {
-                    f.loose_price = nested(&mut map, Part::Price, true, f)?;
+                    let early = f.early.get_or_insert_with(Box::default);
+                    f.loose_price = nested(&mut map, Part::Price, early)?;
                 }
                 (Part::Meter, b"export") => {
-                    f.loose_export = nested(&mut map, Part::Export, true, f)?;
+                    let early = f.early.get_or_insert_with(Box::default);
+                    f.loose_export = nested(&mut map, Part::Export, early)?;
                 }
                 (Part::Energy, b"power") => {
-                    f.loose_power = nested(&mut map, Part::Power, true, f)?;
+                    let early = f.early.get_or_insert_with(Box::default);
+                    f.loose_power = nested(&mut map, Part::Power, early)?;
                 }
-                (Part::Meter | Part::Energy, b"mpan") => put(&mut f.mpan, map.next_value()?, true),
-                (Part::Meter | Part::Energy, b"mprn") => put(&mut f.mprn, map.next_value()?, true),
+                (Part::Meter | Part::Energy, b"mpan") => fill(&mut f.mpan, map.next_value()?),
+                (Part::Meter | Part::Energy, b"mprn") => fill(&mut f.mprn, map.next_value()?),
                 (Part::Meter | Part::Energy, b"supplier") => {
-                    put(&mut f.supplier, map.next_value()?, true);
+                    fill(&mut f.supplier, map.next_value()?);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -222,14 +225,30 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
 fn nested<'de, A: MapAccess<'de>>(
     map: &mut A,
     part: Part,
-    loose: bool,
     fields: &mut MeterFields<'de>,
 ) -> Result<Obj<()>, A::Error> {
-    map.next_value_seed(Section {
-        part,
-        loose,
-        fields,
-    })
+    map.next_value_seed(Section { part, fields })
+}
+
+/// Takes early firmware's loose objects where the usual ones are absent.
+fn adopt_early(m: &mut MeterFields<'_>) {
+    let Some(early) = m.early.take() else {
+        return;
+    };
+    let early = *early;
+    let usual = |o: &Obj<()>| matches!(o, Obj::Value(()));
+    if !usual(&m.price) && usual(&m.loose_price) {
+        m.unitrate = early.unitrate;
+        m.standingcharge = early.standingcharge;
+    }
+    if !usual(&m.export) && usual(&m.loose_export) {
+        m.export_cumulative = early.export_cumulative;
+        m.export_units = early.export_units;
+    }
+    if !usual(&m.power) && usual(&m.loose_power) {
+        m.power_value = early.power_value;
+        m.power_units = early.power_units;
+    }
 }
 
 /// The payload's top level, `{"<name>": {...}}`: only the member named
@@ -252,7 +271,6 @@ impl<'de> Visitor<'de> for Envelope<'_, 'de> {
             if key.as_bytes() == self.name.as_bytes() {
                 meter = map.next_value_seed(Section {
                     part: Part::Meter,
-                    loose: false,
                     fields: &mut *self.fields,
                 })?;
             } else {
@@ -286,6 +304,7 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
         ctx.note(Level::Warn, format_args!("no {name:?} object; skipped"));
         return;
     };
+    adopt_early(&mut m);
     let mut r = Reading::new(name, 0);
     r.tag("device", device);
     // Fields are pushed in schema order (see the README), whatever order the
