@@ -7,8 +7,8 @@
 //! typed model: clarity wins over speed here.
 //!
 //! The rule of this decoder: every value present in a message is either
-//! written or named in a note. Each attribute is read through [`Meter`] or
-//! [`Root`], which remember what was read; whatever was not read is listed
+//! written or named in a note. Each attribute is read through `Meter` or
+//! `Root`, which remember what was read; whatever was not read is listed
 //! in one debug note per object, and a value that was read but could not
 //! be decoded is a warning naming its register.
 
