@@ -21,7 +21,9 @@ pub const EARLIEST_REAL_NS: i64 = 1_420_070_400 * NANOS;
 /// reads earlier is evidently wrong (a Raspberry Pi without a real-time
 /// clock boots at its last saved time, or 1970, until NTP has synced). Then
 /// the meter's time, which comes from the smart-meter network, is trusted
-/// as it is, and the time of arrival is never used.
+/// as it is, and the time of arrival is never used. A constant, not the
+/// build time, so that a rebuild changes nothing and tests can state it;
+/// move it forward with a release (README, "Which clock is trusted").
 pub const HOST_CLOCK_FLOOR_NS: i64 = 1_767_225_600 * NANOS;
 
 /// Which clock stamps the lines (`--timestamp`).
