@@ -13,9 +13,17 @@ let
   # Where systemd puts the unit's credentials (LoadCredential below).
   credentials = "/run/credentials/telegraf.service";
 
-  # An absolute path outside the store: a Nix path literal would be copied
-  # into the world-readable store.
-  secretPath = types.nullOr (types.pathWith { inStore = false; absolute = true; });
+  # An absolute path outside the store, given as a string: a Nix path
+  # literal would be copied into the world-readable store. `types.pathWith`
+  # exists from nixpkgs 25.05; on 24.11 the same rule is a checked string.
+  outsideStore =
+    if types ? pathWith then
+      types.pathWith { inStore = false; absolute = true; }
+    else
+      types.addCheck types.str (p:
+        lib.hasPrefix "/" p && !lib.hasPrefix "${builtins.storeDir}/" p)
+      // { description = "absolute path, not in the Nix store"; };
+  secretPath = types.nullOr outsideStore;
 
   command =
     [ (lib.getExe cfg.package) "--broker" cfg.broker "--prefix" cfg.prefix ]
@@ -32,6 +40,9 @@ let
     ++ optionals (cfg.caFile != null) [ "--ca-file" "${cfg.caFile}" ]
     ++ optionals (cfg.certFile != null) [ "--cert-file" "${cfg.certFile}" ]
     ++ optionals (cfg.keyFile != null) [ "--key-file" "${credentials}/cadline-mqtt-key" ]
+    ++ [ "--mqtt-version" cfg.mqttVersion ]
+    ++ [ "--keep-alive" (toString cfg.keepAlive) ]
+    ++ [ "--max-message-size" (toString cfg.maxMessageSize) ]
     ++ [ "--timestamp" cfg.timestamp ]
     ++ optional cfg.meterTags "--meter-tags"
     ++ [ "--log-level" cfg.logLevel ]
@@ -44,6 +55,7 @@ in
     package = mkOption {
       type = types.package;
       default = pkgs.callPackage ./package.nix { };
+      defaultText = lib.literalExpression "pkgs.callPackage ./package.nix { }";
       description = "The cadline package.";
     };
 
@@ -124,6 +136,24 @@ in
       type = secretPath;
       default = null;
       description = "Client key (PEM); passed like `passwordFile`, never copied into the store.";
+    };
+
+    mqttVersion = mkOption {
+      type = types.enum [ "3.1.1" "5" ];
+      default = "3.1.1";
+      description = "MQTT protocol version.";
+    };
+
+    keepAlive = mkOption {
+      type = types.ints.between 5 65535;
+      default = 60;
+      description = "Keep-alive interval in seconds.";
+    };
+
+    maxMessageSize = mkOption {
+      type = types.ints.positive;
+      default = 1048576;
+      description = "Payloads larger than this many bytes are skipped (and acknowledged) with a warning.";
     };
 
     timestamp = mkOption {

@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::line_protocol::{write_line, LineError, MAX_LINE_BYTES};
-use crate::meter_time::{parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, MAX_FUTURE_NS};
+use crate::meter_time::{
+    parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, HOST_CLOCK_FLOOR_NS, MAX_FUTURE_NS,
+};
 use crate::reading::Reading;
 use crate::tolerant::{Num, Obj, Text};
 use crate::topic::{classify, Topic};
@@ -323,9 +325,18 @@ impl Context<'_> {
     /// The time to stamp a reading with, from the meter's `timestamp` text.
     ///
     /// `None` means "emit nothing": the 1970 placeholder on a message with no
-    /// readings. Otherwise falls back to the arrival time, with a note, when
-    /// the meter's time is missing, unreadable, a placeholder or more than an
-    /// hour ahead of ours.
+    /// readings, or no trustworthy time at all. Which clock is trusted:
+    ///
+    /// - The host clock is sane (at or after [`HOST_CLOCK_FLOOR_NS`]): the
+    ///   meter's time, unless it is missing, unreadable, a placeholder or
+    ///   more than an hour ahead of arrival; then the time of arrival, with a
+    ///   note. `--timestamp receive` always takes arrival.
+    /// - The host clock is evidently wrong (before that floor: a Pi before
+    ///   NTP has synced): the meter's time as it is, whatever the mode, since
+    ///   it comes from the smart-meter network; with no usable meter time,
+    ///   nothing is written rather than a reading at a wrong time.
+    ///
+    /// So no line is ever stamped before [`EARLIEST_REAL_NS`] (2015).
     pub fn time(&mut self, timestamp: Option<&str>, has_readings: bool) -> Option<i64> {
         let parsed = timestamp.and_then(parse_meter_timestamp);
         if !has_readings {
@@ -338,64 +349,180 @@ impl Context<'_> {
             self.note(Level::Warn, format_args!("{why}; nothing written"));
             return None;
         }
+        let meter = match (timestamp, parsed) {
+            (_, Some(t)) if t >= EARLIEST_REAL_NS => Ok(t),
+            (None, _) => Err(Unusable::Missing),
+            (Some(text), None) => Err(Unusable::Unreadable(text)),
+            (Some(_), Some(_)) => Err(Unusable::Placeholder),
+        };
+        let host_sane = self.received_ns >= HOST_CLOCK_FLOOR_NS;
+        if !host_sane {
+            return match meter {
+                Ok(t) => {
+                    self.note(
+                        Level::Warn,
+                        format_args!("the host clock reads before 2026, evidently wrong (not synced yet?); using the meter's time"),
+                    );
+                    Some(t)
+                }
+                Err(why) => {
+                    self.note(
+                        Level::Warn,
+                        format_args!("the host clock reads before 2026, evidently wrong (not synced yet?), and the meter's time is {why}; nothing written"),
+                    );
+                    None
+                }
+            };
+        }
         if self.options.timestamp == TimestampSource::Receive {
             return Some(self.received_ns);
         }
-        let t = match (timestamp, parsed) {
-            (None, _) => {
+        match meter {
+            Ok(t) if t > self.received_ns.saturating_add(MAX_FUTURE_NS) => {
+                self.note(
+                    Level::Warn,
+                    format_args!(
+                        "timestamp more than an hour in the future; using the time of arrival"
+                    ),
+                );
+                Some(self.received_ns)
+            }
+            Ok(t) => Some(t),
+            Err(Unusable::Missing) => {
                 self.note(
                     Level::Debug,
                     format_args!("no timestamp; using the time of arrival"),
                 );
-                return Some(self.received_ns);
+                Some(self.received_ns)
             }
-            (Some(text), None) => {
+            Err(Unusable::Unreadable(text)) => {
                 self.note(
                     Level::Warn,
                     format_args!(
-                        "field timestamp: {} is not a UTC time; using the time of arrival",
+                        "field timestamp: {} is not a readable time; using the time of arrival",
                         excerpt(text)
                     ),
                 );
-                return Some(self.received_ns);
+                Some(self.received_ns)
             }
-            (Some(_), Some(t)) => t,
-        };
-        if t < EARLIEST_REAL_NS {
-            self.note(
-                Level::Warn,
-                format_args!("placeholder timestamp on a real reading; using the time of arrival"),
-            );
-            Some(self.received_ns)
-        } else if t > self.received_ns.saturating_add(MAX_FUTURE_NS) {
-            self.note(
-                Level::Warn,
-                format_args!(
-                    "timestamp more than an hour in the future; using the time of arrival"
-                ),
-            );
-            Some(self.received_ns)
-        } else {
-            Some(t)
+            Err(Unusable::Placeholder) => {
+                self.note(
+                    Level::Warn,
+                    format_args!(
+                        "placeholder timestamp on a real reading; using the time of arrival"
+                    ),
+                );
+                Some(self.received_ns)
+            }
         }
     }
 
     /// Adds a meter-identity tag (MPAN, MPRN, supplier) when `--meter-tags`
-    /// is on and the value is real rather than a placeholder.
+    /// is on and the value has the shape of one (see [`identity_value`]);
+    /// anything else is left out with a debug note that does not quote it.
+    ///
+    /// The one place that owns the `--meter-tags` rule: every payload kind
+    /// (local meters, the hex feed) writes identity tags only through here.
     pub fn identity_tag<'r>(
         &mut self,
         reading: &mut Reading<'r>,
-        key: &'static str,
+        identity: Identity,
         path: &str,
         value: &Text<'r>,
     ) {
         if !self.options.meter_tags {
             return;
         }
-        if let Some(v) = self.text(path, value) {
-            if !is_placeholder(v) {
-                reading.tag(key, v.trim().to_owned());
+        let Some(v) = self.text(path, value) else {
+            return;
+        };
+        match identity_value(identity, v) {
+            Ok(tag) => reading.tag(identity.key(), tag),
+            Err(why) => self.note(Level::Debug, format_args!("field {path}: {why}; left out")),
+        }
+    }
+}
+
+/// The meter identities cadline can tag a line with (`--meter-tags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Electricity meter point: the 13-digit MPAN core.
+    Mpan,
+    /// Gas meter point: the MPRN, 6 to 10 digits.
+    Mprn,
+    /// The energy supplier's name.
+    Supplier,
+}
+
+impl Identity {
+    /// The tag key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Identity::Mpan => "mpan",
+            Identity::Mprn => "mprn",
+            Identity::Supplier => "supplier",
+        }
+    }
+}
+
+/// The tag value for an identity, or why `value` is not one.
+///
+/// Devices send placeholders where they have no identity (`read pending`,
+/// `---`, `Metering PointID`, `***********`, a 4-digit test value…), and no
+/// list of them is ever complete; so an MPAN or MPRN is written only when it
+/// has the shape of one: 13 digits (MPAN core) or 6 to 10 digits (MPRN),
+/// with the spaces and hyphens printed bills and some devices put between
+/// groups, and is written as its digits alone so one meter is one tag
+/// value. A supplier is written when it is a name: it has a letter and is
+/// not a known placeholder.
+pub fn identity_value(identity: Identity, value: &str) -> Result<String, &'static str> {
+    let v = value.trim();
+    match identity {
+        Identity::Mpan | Identity::Mprn => {
+            let (lengths, why) = if identity == Identity::Mpan {
+                (13..=13, "not an MPAN core (13 digits)")
+            } else {
+                (6..=10, "not an MPRN (6 to 10 digits)")
+            };
+            if !v
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-')
+                || v.starts_with('-')
+                || v.ends_with('-')
+            {
+                return Err(why);
             }
+            let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+            if lengths.contains(&digits.len()) {
+                Ok(digits)
+            } else {
+                Err(why)
+            }
+        }
+        Identity::Supplier => {
+            if is_placeholder(v) || !v.chars().any(char::is_alphabetic) {
+                Err("a placeholder, not a supplier's name")
+            } else {
+                Ok(v.to_owned())
+            }
+        }
+    }
+}
+
+/// Why a meter timestamp cannot stamp a reading.
+enum Unusable<'t> {
+    Missing,
+    Unreadable(&'t str),
+    /// Before 2015: the 1970 placeholder, or a clock the meter never set.
+    Placeholder,
+}
+
+impl fmt::Display for Unusable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::Missing => f.write_str("missing"),
+            Unusable::Unreadable(text) => write!(f, "unreadable ({})", excerpt(text)),
+            Unusable::Placeholder => f.write_str("a placeholder"),
         }
     }
 }
@@ -412,6 +539,12 @@ pub fn is_placeholder(value: &str) -> bool {
             "none",
             "null",
             "unknown",
+            "pending",
+            "metering pointid",
+            "metering point id",
+            "supplier",
+            "redacted",
+            "test",
         ]
         .iter()
         .any(|p| v.eq_ignore_ascii_case(p))
@@ -422,6 +555,84 @@ pub fn is_placeholder(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 point 3: identity tags only when the value has the shape.
+    #[test]
+    fn identities_only_when_they_have_the_shape_of_one() {
+        use Identity::{Mpan, Mprn, Supplier};
+        for (identity, value, want) in [
+            (Mpan, "1900012345678", Some("1900012345678")),
+            (Mpan, " 19 0001 2345 678 ", Some("1900012345678")),
+            (Mpan, "19-0001-2345-678", Some("1900012345678")),
+            (Mpan, "Metering PointID", None),
+            (Mpan, "1234", None),
+            (Mpan, "19000123456789", None),
+            (Mpan, "***********", None),
+            (Mpan, "abcd", None),
+            (Mpan, "-1900012345678", None),
+            (Mpan, "１９０００１２３４５６７８", None),
+            (Mprn, "7654321098", Some("7654321098")),
+            (Mprn, "123456", Some("123456")),
+            (Mprn, "76543 21098", Some("7654321098")),
+            (Mprn, "12345", None),
+            (Mprn, "12345678901", None),
+            (Mprn, "read pending", None),
+            (Mprn, "---", None),
+            (Supplier, "Octopus Energy", Some("Octopus Energy")),
+            (Supplier, " SSE ", Some("SSE")),
+            (Supplier, "---", None),
+            (Supplier, "", None),
+            (Supplier, "12345", None),
+            (Supplier, "Metering PointID", None),
+            (Supplier, "not available", None),
+        ] {
+            assert_eq!(
+                identity_value(identity, value).ok().as_deref(),
+                want,
+                "{identity:?} {value:?}"
+            );
+        }
+    }
+
+    /// Issue 16: the `--meter-tags` rule lives in `identity_tag` alone.
+    #[test]
+    fn identity_tags_only_with_meter_tags() {
+        for meter_tags in [false, true] {
+            let options = FlattenOptions {
+                meter_tags,
+                ..FlattenOptions::default()
+            };
+            let (mut out, mut notes) = (Vec::new(), Vec::new());
+            let mut ctx = Context {
+                topic: "glow/A/SENSOR/electricitymeter",
+                kind: "electricitymeter",
+                received_ns: 0,
+                options: &options,
+                notes: &mut notes,
+                out: &mut out,
+                lines: 0,
+            };
+            let mut r = Reading::new("electricitymeter", 0);
+            let mpan = Text::Value(Cow::Borrowed("1900012345678"));
+            ctx.identity_tag(&mut r, Identity::Mpan, "energy.import.mpan", &mpan);
+            let supplier = Text::Value(Cow::Borrowed("ACME Power"));
+            ctx.identity_tag(
+                &mut r,
+                Identity::Supplier,
+                "energy.import.supplier",
+                &supplier,
+            );
+            let tags: Vec<_> = r.tags.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+            if meter_tags {
+                assert_eq!(
+                    tags,
+                    [("mpan", "1900012345678"), ("supplier", "ACME Power")]
+                );
+            } else {
+                assert!(tags.is_empty(), "{tags:?}");
+            }
+        }
+    }
 
     #[test]
     fn placeholders() {
@@ -439,6 +650,136 @@ mod tests {
         }
         for real in ["1013000046890", "Octopus Energy", "SSE"] {
             assert!(!is_placeholder(real), "{real:?}");
+        }
+    }
+
+    const NS: i64 = 1_000_000_000;
+    /// 2026-03-01T12:00:00Z, a sane host clock.
+    const SANE: i64 = 1_772_366_400 * NS;
+    /// 1969-12-31T23:59:59Z: a Pi that booted without a real-time clock.
+    const BOOTED_1969: i64 = -NS;
+    /// 2024-06-01: a clock restored from a stale saved time.
+    const STALE_2024: i64 = 1_717_200_000 * NS;
+
+    /// Flattens an electricity message stamped `timestamp` (JSON text,
+    /// `null` for none) that arrived at `received_ns`: its line's time, or
+    /// `None` when nothing was written, and the notes.
+    fn stamped(timestamp: &str, received_ns: i64, receive: bool) -> (Option<i64>, Vec<String>) {
+        let flattener = Flattener::new(FlattenOptions {
+            timestamp: if receive {
+                TimestampSource::Receive
+            } else {
+                TimestampSource::Meter
+            },
+            ..FlattenOptions::default()
+        });
+        let payload = format!(
+            r#"{{"electricitymeter":{{"timestamp":{timestamp},"energy":{{"import":{{"cumulative":8123.449}}}}}}}}"#
+        );
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        flattener.flatten(
+            "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
+            payload.as_bytes(),
+            received_ns,
+            &mut out,
+            &mut notes,
+        );
+        let out = String::from_utf8(out).expect("UTF-8");
+        let time = out.lines().next().map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .expect("time")
+        });
+        (time, notes.into_iter().map(|n| n.text).collect())
+    }
+
+    /// Issue 15 point 7: with the host clock behind, correct meter times
+    /// were replaced by the wrong arrival time ("more than an hour in the
+    /// future"), and with the host clock in 1969 a line at 0 was written.
+    #[test]
+    fn a_wrong_host_clock_keeps_the_meter_time() {
+        let meter = r#""2026-03-01T11:59:50Z""#;
+        let meter_ns = SANE - 10 * NS;
+        for host in [BOOTED_1969, 0, STALE_2024] {
+            for receive in [false, true] {
+                let (time, notes) = stamped(meter, host, receive);
+                assert_eq!(time, Some(meter_ns), "host {host}, receive {receive}");
+                assert!(notes.iter().any(|n| n.contains("host clock")), "{notes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_host_clock_and_no_meter_time_writes_nothing() {
+        for meter in [
+            "null",
+            r#""yesterday""#,
+            r#""1970-01-01T00:00:00Z""#,
+            r#""2014-12-31T23:59:59Z""#,
+        ] {
+            for host in [BOOTED_1969, STALE_2024] {
+                let (time, notes) = stamped(meter, host, false);
+                assert_eq!(time, None, "{meter} at {host}");
+                assert!(
+                    notes.iter().any(|n| n.contains("nothing written")),
+                    "{notes:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_sane_host_clock_judges_the_meter_time() {
+        // Within the hour ahead: the meter's time.
+        assert_eq!(
+            stamped(r#""2026-03-01T12:59:59Z""#, SANE, false).0,
+            Some(SANE + 3599 * NS)
+        );
+        // More than an hour ahead, unreadable, or before 2015: arrival.
+        for meter in [
+            r#""2026-03-01T13:00:01Z""#,
+            r#""2023-02-31T00:00:00Z""#,
+            r#""2014-12-31T23:59:59Z""#,
+            "null",
+        ] {
+            assert_eq!(stamped(meter, SANE, false).0, Some(SANE), "{meter}");
+        }
+        // 2015 and after is a real time.
+        assert_eq!(
+            stamped(r#""2015-01-01T00:00:00Z""#, SANE, false).0,
+            Some(1_420_070_400 * NS)
+        );
+        // --timestamp receive: arrival.
+        assert_eq!(
+            stamped(r#""2026-03-01T11:59:50Z""#, SANE, true).0,
+            Some(SANE)
+        );
+    }
+
+    #[test]
+    fn no_line_is_ever_stamped_before_2015() {
+        for host in [
+            i64::MIN,
+            -NS,
+            0,
+            EARLIEST_REAL_NS - 1,
+            STALE_2024,
+            SANE,
+            i64::MAX,
+        ] {
+            for meter in [
+                "null",
+                r#""1970-01-01T00:00:00Z""#,
+                r#""2026-03-01T11:59:50Z""#,
+                r#""2099-01-01T00:00:00Z""#,
+            ] {
+                for receive in [false, true] {
+                    if let (Some(t), _) = stamped(meter, host, receive) {
+                        assert!(t >= EARLIEST_REAL_NS, "{meter} at {host}: {t}");
+                    }
+                }
+            }
         }
     }
 

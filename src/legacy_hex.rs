@@ -5,12 +5,22 @@
 //!
 //! Rare and small, so it is read into a `serde_json::Value` rather than a
 //! typed model: clarity wins over speed here.
+//!
+//! The rule of this decoder: every value present in a message is either
+//! written or named in a note. Each attribute is read through `Meter` or
+//! `Root`, which remember what was read; whatever was not read is listed
+//! in one debug note per object, and a value that was read but could not
+//! be decoded is a warning naming its register.
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 
-use crate::flatten::{Context, Level};
+use serde_json::{Map, Value};
+
+use crate::flatten::{excerpt, Context, Identity, Level};
 use crate::meter::POWER_ERROR_KW;
 use crate::reading::Reading;
+use crate::tolerant::{Found, Text};
 
 /// Parses a hex string of up to 16 digits as an unsigned integer.
 pub fn decode_hex(s: &str) -> Option<u64> {
@@ -57,75 +67,252 @@ fn measure(code: u64) -> Option<Measure> {
     }
 }
 
-/// One meter object (`elecMtr` or `gasMtr`) and its scaling.
-struct Mtr<'v> {
-    obj: &'v Value,
+/// A JSON value quoted for a note: a string as its text, anything else as
+/// JSON.
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => excerpt(s),
+        other => excerpt(&other.to_string()),
+    }
+}
+
+/// Most register paths named in one "not decoded" note; the rest counted.
+const MAX_LISTED: usize = 12;
+
+/// Lists `paths` (already quoted) for a note, at most `MAX_LISTED` of them.
+fn listing(paths: &[String]) -> String {
+    let mut text = paths
+        .iter()
+        .take(MAX_LISTED)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > MAX_LISTED {
+        text.push_str(&format!(" and {} more", paths.len() - MAX_LISTED));
+    }
+    text
+}
+
+/// Every leaf under `map`, as `key.key` paths below `path`, that is not in
+/// `read` (paths relative to the meter or root object), quoted for a note.
+fn unread(map: &Map<String, Value>, path: &str, read: &BTreeSet<String>, out: &mut Vec<String>) {
+    for (k, v) in map {
+        let child = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        if read.contains(&child) {
+            continue;
+        }
+        match v {
+            Value::Object(inner) if !inner.is_empty() => unread(inner, &child, read, out),
+            _ => out.push(excerpt(&child)),
+        }
+    }
+}
+
+/// One meter object (`elecMtr` or `gasMtr`): its attributes, the scaling,
+/// and which attributes have been read.
+struct Meter<'v> {
+    name: &'static str,
+    obj: &'v Map<String, Value>,
     multiplier: f64,
     divisor: f64,
+    read: BTreeSet<String>,
 }
 
-impl<'v> Mtr<'v> {
-    fn attr(&self, cluster: &str, set: &str, id: &str) -> Option<&'v str> {
-        self.obj.get(cluster)?.get(set)?.get(id)?.as_str()
+impl<'v> Meter<'v> {
+    /// The raw JSON at `cluster.set.id`, marked as read.
+    fn take(&mut self, cluster: &str, set: &str, id: &str) -> Option<&'v Value> {
+        let v = self.obj.get(cluster)?.get(set)?.get(id)?;
+        self.read.insert(format!("{cluster}.{set}.{id}"));
+        Some(v).filter(|v| !v.is_null())
     }
 
-    /// An unsigned metering value scaled by multiplier/divisor.
+    /// A text attribute (MPAN/MPRN, supplier), marked as read.
+    fn text(&mut self, cluster: &str, set: &str, id: &str) -> Text<'v> {
+        match self.take(cluster, set, id) {
+            Some(Value::String(s)) => Text::Value(Cow::Borrowed(s)),
+            Some(Value::Bool(_)) => Text::Invalid(Found::Bool),
+            Some(Value::Number(_)) => Text::Invalid(Found::Number),
+            Some(Value::Array(_)) => Text::Invalid(Found::Array),
+            Some(_) => Text::Invalid(Found::Object),
+            None => Text::Missing,
+        }
+    }
+
+    /// A hex attribute, marked as read; a value that is not hex is a
+    /// warning naming the register.
+    fn hex(&mut self, ctx: &mut Context<'_>, cluster: &str, set: &str, id: &str) -> Option<u64> {
+        let v = self.take(cluster, set, id)?;
+        let decoded = v.as_str().and_then(decode_hex);
+        if decoded.is_none() {
+            ctx.note(
+                Level::Warn,
+                format_args!(
+                    "{}.{cluster}.{set}.{id}: {} is not a hex number; left out",
+                    self.name,
+                    show(v)
+                ),
+            );
+        }
+        decoded
+    }
+
+    /// A metering register (cluster 0702) × multiplier ÷ divisor.
     #[allow(clippy::cast_precision_loss)]
-    fn scaled(&self, set: &str, id: &str) -> Option<f64> {
-        decode_hex(self.attr("0702", set, id)?).map(|v| v as f64 * self.multiplier / self.divisor)
+    fn scaled(&mut self, ctx: &mut Context<'_>, set: &str, id: &str) -> Option<f64> {
+        self.hex(ctx, "0702", set, id)
+            .map(|v| v as f64 * self.multiplier / self.divisor)
+    }
+
+    /// Instantaneous demand (0702.04.00): signed 24-bit, scaled.
+    #[allow(clippy::cast_precision_loss)]
+    fn demand(&mut self, ctx: &mut Context<'_>) -> Option<f64> {
+        self.hex(ctx, "0702", "04", "00")
+            .map(|raw| to_signed(raw, 24) as f64 * self.multiplier / self.divisor)
+    }
+
+    /// Names, in one note, every register present that would have no field
+    /// under this meter's unit, and marks them read.
+    fn left_out(&mut self, ctx: &mut Context<'_>, registers: &[(&str, &str)], why: &str) {
+        let mut present = Vec::new();
+        for (set, id) in registers {
+            if self.take("0702", set, id).is_some() {
+                present.push(excerpt(&format!("0702.{set}.{id}")));
+            }
+        }
+        if !present.is_empty() {
+            ctx.note(
+                Level::Warn,
+                format_args!("{}: {} left out: {why}", self.name, listing(&present)),
+            );
+        }
+    }
+
+    /// The debug note listing every attribute of this meter not read.
+    fn note_unread(&self, ctx: &mut Context<'_>) {
+        let mut rest = Vec::new();
+        unread(self.obj, "", &self.read, &mut rest);
+        if !rest.is_empty() {
+            ctx.note(
+                Level::Debug,
+                format_args!(
+                    "{}: registers not decoded, left out: {}",
+                    self.name,
+                    listing(&rest)
+                ),
+            );
+        }
     }
 }
 
+/// The message's top level: which members have been read.
+struct Root<'v> {
+    obj: &'v Map<String, Value>,
+    read: BTreeSet<String>,
+}
+
+impl<'v> Root<'v> {
+    fn take(&mut self, path: &[&str]) -> Option<&'v Value> {
+        let (first, rest) = path.split_first()?;
+        let mut v = self.obj.get(*first)?;
+        for key in rest {
+            v = v.get(key)?;
+        }
+        self.read.insert(path.join("."));
+        Some(v).filter(|v| !v.is_null())
+    }
+}
+
+/// The meter object `key` (`elecMtr`, `gasMtr`) and its scaling, or `None`
+/// (with a note) when there is no meter to decode.
 #[allow(clippy::cast_precision_loss)]
-fn meter<'v>(ctx: &mut Context<'_>, root: &'v Value, key: &str) -> Option<Mtr<'v>> {
-    let obj = root.get(key).filter(|v| v.is_object())?;
-    let fmt = obj.get("0702").and_then(|c| c.get("03"));
-    let get = |id: &str| {
-        fmt.and_then(|f| f.get(id))
-            .and_then(Value::as_str)
-            .and_then(decode_hex)
+fn meter<'v>(ctx: &mut Context<'_>, root: &mut Root<'v>, name: &'static str) -> Option<Meter<'v>> {
+    let value = root.take(&[name]);
+    let obj = match value {
+        None => return None,
+        Some(Value::Object(obj)) if obj.is_empty() => {
+            ctx.note(
+                Level::Info,
+                format_args!("{name} is empty (no such meter paired); nothing written for it"),
+            );
+            return None;
+        }
+        Some(Value::Object(obj)) => obj,
+        Some(other) => {
+            ctx.note(
+                Level::Warn,
+                format_args!(
+                    "{name}: expected an object, found {}; left out",
+                    show(other)
+                ),
+            );
+            return None;
+        }
     };
-    let multiplier = get("01").unwrap_or(1) as f64;
-    let divisor = get("02").unwrap_or(1) as f64;
+    let mut m = Meter {
+        name,
+        obj,
+        multiplier: 1.0,
+        divisor: 1.0,
+        read: BTreeSet::new(),
+    };
+    let multiplier = m.hex(ctx, "0702", "03", "01").unwrap_or(1) as f64;
+    let divisor = m.hex(ctx, "0702", "03", "02").unwrap_or(1) as f64;
     if divisor == 0.0 {
         ctx.note(
             Level::Warn,
-            format_args!("{key}: divisor 0; meter left out"),
+            format_args!("{name}: divisor 0; meter left out"),
         );
         return None;
     }
-    Some(Mtr {
-        obj,
-        multiplier,
-        divisor,
-    })
+    m.multiplier = multiplier;
+    m.divisor = divisor;
+    Some(m)
 }
 
 /// Flattens a legacy message into electricitymeter, gasmeter and cadstate
 /// readings, all stamped with the message's `gmtime`.
 pub(crate) fn flatten(ctx: &mut Context<'_>, payload: &[u8], device: &str) {
-    let root: Value = match serde_json::from_slice(payload) {
+    let value: Value = match serde_json::from_slice(payload) {
         Ok(v) => v,
         Err(err) => {
             ctx.invalid_json(&err);
             return;
         }
     };
-    if !root.is_object() {
+    let Value::Object(obj) = &value else {
         ctx.note(Level::Warn, format_args!("not a JSON object; skipped"));
         return;
-    }
+    };
+    let mut root = Root {
+        obj,
+        read: BTreeSet::new(),
+    };
     let mut readings = Vec::with_capacity(3);
-    if let Some(m) = meter(ctx, &root, "elecMtr") {
-        readings.push(electricity(ctx, &m, device));
+    for (name, measurement, id) in [
+        ("elecMtr", "electricitymeter", Identity::Mpan),
+        ("gasMtr", "gasmeter", Identity::Mprn),
+    ] {
+        if let Some(mut m) = meter(ctx, &mut root, name) {
+            readings.push(decode_meter(ctx, &mut m, measurement, id, device));
+            m.note_unread(ctx);
+        }
     }
-    if let Some(m) = meter(ctx, &root, "gasMtr") {
-        readings.push(gas(ctx, &m, device));
-    }
-    readings.push(state(&root, device));
+    readings.push(state(ctx, &mut root, device));
     readings.retain(|r| !r.fields.is_empty());
 
-    let time = message_time(&root);
+    let time = message_time(&mut root);
+    let mut rest = Vec::new();
+    unread(obj, "", &root.read, &mut rest);
+    if !rest.is_empty() {
+        ctx.note(
+            Level::Debug,
+            format_args!("fields not decoded, left out: {}", listing(&rest)),
+        );
+    }
     let Some(t) = ctx.time(time.as_deref(), !readings.is_empty()) else {
         return;
     };
@@ -135,19 +322,238 @@ pub(crate) fn flatten(ctx: &mut Context<'_>, payload: &[u8], device: &str) {
     }
 }
 
+/// The three period registers: today, this week, this month.
+const PERIODS: [(&str, &str, &str); 3] = [
+    ("01", "day", "dayvol"),
+    ("30", "week", "weekvol"),
+    ("40", "month", "monthvol"),
+];
+
+/// Decodes one meter's registers into its reading, by its unit of measure:
+///
+/// - energy (`03.00` = 00; electricity without a unit too): `00.00`
+///   cumulative, `00.01` export.cumulative, `04.00` power, `04.01/30/40`
+///   day/week/month, and `0C.xx` (the alternative unit, kWh) for a period
+///   `04.xx` does not carry;
+/// - volume (m3, ft3, ccf): `00.00` cumulativevol, `04.xx`
+///   dayvol/weekvol/monthvol (all in m3), `0C.xx` day/week/month (kWh);
+///   `00.01` and `04.00` have no field in a volume and are named in a note;
+/// - unknown (or a gas meter without a unit): only `0C.xx`, kWh whatever the
+///   meter counts in; the other registers are named in a note.
+fn decode_meter<'v>(
+    ctx: &mut Context<'_>,
+    m: &mut Meter<'v>,
+    measurement: &'static str,
+    id: Identity,
+    device: &str,
+) -> Reading<'v> {
+    let gas = measurement == "gasmeter";
+    let mut r = Reading::new(measurement, 0);
+    r.tag("device", device.to_owned());
+    let mut fields: Vec<(&'static str, f64)> = Vec::new();
+    if let Some(kind) = m.hex(ctx, "0702", "03", "06") {
+        // Zigbee metering device types: 0x00 electricity, 0x01 gas, 0x80
+        // mirrored gas (what a CAD reports for a battery gas meter).
+        let expected = if gas {
+            matches!(kind, 0x01 | 0x80)
+        } else {
+            kind == 0x00
+        };
+        if !expected {
+            ctx.note(
+                Level::Warn,
+                format_args!(
+                    "{}.0702.03.06: device type {kind:#04x} is not {}; decoded as {} anyway",
+                    m.name,
+                    if gas { "gas" } else { "electricity" },
+                    if gas { "gas" } else { "electricity" },
+                ),
+            );
+        }
+    }
+    let unit = match m.take("0702", "03", "00") {
+        None if !gas => Some(Measure::Energy),
+        None => None,
+        Some(_) => m.hex(ctx, "0702", "03", "00").and_then(|code| {
+            let unit = measure(code);
+            if unit.is_none() {
+                ctx.note(
+                    Level::Warn,
+                    format_args!(
+                        "{}.0702.03.00: unit of measure {code:#04x} is unknown",
+                        m.name
+                    ),
+                );
+            }
+            unit
+        }),
+    };
+    match unit {
+        Some(Measure::Energy) => {
+            match m.scaled(ctx, "00", "00") {
+                Some(0.0) => ctx.note(
+                    Level::Debug,
+                    format_args!("{}.0702.00.00: 0 (a reboot glitch); left out", m.name),
+                ),
+                Some(v) => fields.push(("cumulative", v)),
+                None => {}
+            }
+            for (id, key, _) in PERIODS {
+                let primary = m.scaled(ctx, "04", id);
+                let alternative = m.scaled(ctx, "0C", id);
+                if primary.is_some() && alternative.is_some() {
+                    ctx.note(
+                        Level::Debug,
+                        format_args!(
+                            "{}.0702.0C.{id}: left out, 0702.04.{id} carries {key}",
+                            m.name
+                        ),
+                    );
+                }
+                if let Some(v) = primary.or(alternative) {
+                    fields.push((key, v));
+                }
+            }
+            if let Some(v) = m.scaled(ctx, "00", "01") {
+                fields.push(("export.cumulative", v));
+            }
+            if let Some(kw) = m.demand(ctx) {
+                if (kw - POWER_ERROR_KW).abs() < 1e-6 {
+                    ctx.note(
+                        Level::Warn,
+                        format_args!("{}: demand is the meter's error value; left out", m.name),
+                    );
+                } else {
+                    fields.push(("power", kw));
+                }
+            }
+        }
+        Some(Measure::Volume(_)) if !gas => {
+            m.left_out(
+                ctx,
+                &[
+                    ("00", "00"),
+                    ("00", "01"),
+                    ("04", "00"),
+                    ("04", "01"),
+                    ("04", "30"),
+                    ("04", "40"),
+                    ("0C", "01"),
+                    ("0C", "30"),
+                    ("0C", "40"),
+                ],
+                "an electricity meter whose unit is a volume",
+            );
+        }
+        Some(Measure::Volume(to_m3)) => {
+            for (id, key, _) in PERIODS {
+                if let Some(v) = m.scaled(ctx, "0C", id) {
+                    fields.push((key, v));
+                }
+            }
+            match m.scaled(ctx, "00", "00") {
+                Some(0.0) => ctx.note(
+                    Level::Debug,
+                    format_args!("{}.0702.00.00: 0 (a reboot glitch); left out", m.name),
+                ),
+                Some(v) => fields.push(("cumulativevol", v * to_m3)),
+                None => {}
+            }
+            for (id, _, key) in PERIODS {
+                if let Some(v) = m.scaled(ctx, "04", id) {
+                    fields.push((key, v * to_m3));
+                }
+            }
+            m.left_out(
+                ctx,
+                &[("00", "01"), ("04", "00")],
+                "export and demand of a meter counting a volume have no field",
+            );
+        }
+        None => {
+            for (id, key, _) in PERIODS {
+                if let Some(v) = m.scaled(ctx, "0C", id) {
+                    fields.push((key, v));
+                }
+            }
+            m.left_out(
+                ctx,
+                &[
+                    ("00", "00"),
+                    ("00", "01"),
+                    ("04", "00"),
+                    ("04", "01"),
+                    ("04", "30"),
+                    ("04", "40"),
+                ],
+                "no known unit of measure (0702.03.00)",
+            );
+        }
+    }
+    for (key, v) in fields {
+        if v.is_finite() {
+            r.float(key, v);
+        } else {
+            ctx.note(
+                Level::Warn,
+                format_args!("{}: {key} out of range after scaling; left out", m.name),
+            );
+        }
+    }
+    let id_text = m.text("0702", "03", "07");
+    let supplier = m.text("0708", "01", "01");
+    let name = m.name;
+    ctx.identity_tag(&mut r, id, &format!("{name}.0702.03.07"), &id_text);
+    ctx.identity_tag(
+        &mut r,
+        Identity::Supplier,
+        &format!("{name}.0708.01.01"),
+        &supplier,
+    );
+    r.fields
+        .sort_by_key(|(k, _)| FIELD_ORDER.iter().position(|o| o == k));
+    if r.fields.is_empty() {
+        // No line to carry them: name what was read (identity, scaling).
+        let read: Vec<String> = m.read.iter().map(|p| excerpt(p)).collect();
+        ctx.note(
+            Level::Debug,
+            format_args!(
+                "{name}: no reading, nothing written for it (read: {})",
+                listing(&read)
+            ),
+        );
+    }
+    r
+}
+
+/// The schema's field order (README).
+const FIELD_ORDER: [&str; 10] = [
+    "cumulative",
+    "day",
+    "week",
+    "month",
+    "cumulativevol",
+    "dayvol",
+    "weekvol",
+    "monthvol",
+    "export.cumulative",
+    "power",
+];
+
 /// The message time as text for `Context::time`: `gmtime` (epoch seconds),
 /// else `time` (epoch as hex), else `ts` (UTC without zone).
-fn message_time(root: &Value) -> Option<String> {
-    let secs = root.get("gmtime").and_then(Value::as_i64).or_else(|| {
-        root.get("time")
-            .and_then(Value::as_str)
-            .and_then(decode_hex)
-            .and_then(|v| i64::try_from(v).ok())
-    });
-    if let Some(secs) = secs {
+fn message_time(root: &mut Root<'_>) -> Option<String> {
+    let gmtime = root.take(&["gmtime"]).and_then(Value::as_i64);
+    let hex = root
+        .take(&["time"])
+        .and_then(Value::as_str)
+        .and_then(decode_hex)
+        .and_then(|v| i64::try_from(v).ok());
+    let ts = root.take(&["ts"]).and_then(Value::as_str);
+    if let Some(secs) = gmtime.or(hex) {
         return Some(format_utc(secs));
     }
-    root.get("ts").and_then(Value::as_str).map(str::to_owned)
+    ts.map(str::to_owned)
 }
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil_from_days).
@@ -171,145 +577,53 @@ fn format_utc(secs: i64) -> String {
     )
 }
 
-fn identity<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, m: &Mtr<'_>, id_key: &'static str) {
-    if !ctx.options.meter_tags {
-        return;
-    }
-    for (key, value) in [
-        (id_key, m.attr("0702", "03", "07")),
-        (
-            "supplier",
-            m.obj
-                .get("0708")
-                .and_then(|c| c.get("01"))
-                .and_then(|s| s.get("01"))
-                .and_then(Value::as_str),
-        ),
-    ] {
-        if let Some(v) = value.filter(|v| !crate::flatten::is_placeholder(v)) {
-            r.tag(key, v.trim().to_owned());
-        }
-    }
-}
-
-fn electricity<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<'p> {
-    let mut r = Reading::new("electricitymeter", 0);
-    r.tag("device", device.to_owned());
-    identity(ctx, &mut r, m, "mpan");
-    let unit = m
-        .attr("0702", "03", "00")
-        .and_then(decode_hex)
-        .and_then(measure);
-    if unit != Some(Measure::Energy) {
-        ctx.note(
-            Level::Warn,
-            format_args!("elecMtr: unit of measure is not kWh; meter left out"),
-        );
-        return r;
-    }
-    if let Some(v) = m.scaled("00", "00").filter(|v| *v != 0.0) {
-        r.float("cumulative", v);
-    }
-    for (id, key) in [("01", "day"), ("30", "week"), ("40", "month")] {
-        if let Some(v) = m.scaled("04", id) {
-            r.float(key, v);
-        }
-    }
-    if let Some(v) = m.scaled("00", "01") {
-        r.float("export.cumulative", v);
-    }
-    if let Some(raw) = m.attr("0702", "04", "00").and_then(decode_hex) {
-        #[allow(clippy::cast_precision_loss)]
-        let kw = to_signed(raw, 24) as f64 * m.multiplier / m.divisor;
-        if (kw - POWER_ERROR_KW).abs() < 1e-6 {
-            ctx.note(
-                Level::Warn,
-                format_args!("elecMtr: demand is the meter's error value; left out"),
-            );
-        } else {
-            r.float("power", kw);
-        }
-    }
-    r
-}
-
-fn gas<'p>(ctx: &mut Context<'_>, m: &Mtr<'_>, device: &str) -> Reading<'p> {
-    let mut r = Reading::new("gasmeter", 0);
-    r.tag("device", device.to_owned());
-    identity(ctx, &mut r, m, "mprn");
-    let unit = m
-        .attr("0702", "03", "00")
-        .and_then(decode_hex)
-        .and_then(measure);
-    // The alternative-unit periods (0C) are kWh whatever the meter counts in.
-    for (id, key) in [("01", "day"), ("30", "week"), ("40", "month")] {
-        if let Some(v) = m.attr("0702", "0C", id).and_then(decode_hex) {
-            #[allow(clippy::cast_precision_loss)]
-            r.float(key, v as f64 * m.multiplier / m.divisor);
-        }
-    }
-    match unit {
-        Some(Measure::Volume(to_m3)) => {
-            if let Some(v) = m.scaled("00", "00").filter(|v| *v != 0.0) {
-                r.float("cumulativevol", v * to_m3);
-            }
-            for (id, key) in [("01", "dayvol"), ("30", "weekvol"), ("40", "monthvol")] {
-                if let Some(v) = m.scaled("04", id) {
-                    r.float(key, v * to_m3);
-                }
-            }
-        }
-        Some(Measure::Energy) => {
-            if let Some(v) = m.scaled("00", "00").filter(|v| *v != 0.0) {
-                r.float("cumulative", v);
-            }
-        }
-        None => ctx.note(
-            Level::Warn,
-            format_args!("gasMtr: unknown unit of measure; registers left out"),
-        ),
-    }
-    let order = [
-        "cumulative",
-        "day",
-        "week",
-        "month",
-        "cumulativevol",
-        "dayvol",
-        "weekvol",
-        "monthvol",
-    ];
-    r.fields
-        .sort_by_key(|(k, _)| order.iter().position(|o| o == k));
-    r
-}
-
-fn state<'p>(root: &Value, device: &str) -> Reading<'p> {
+/// The CAD's own state from the top level: HAN radio (`pan`), versions.
+fn state<'p>(ctx: &mut Context<'_>, root: &mut Root<'_>, device: &str) -> Reading<'p> {
     let mut r = Reading::new("cadstate", 0);
     r.tag("device", device.to_owned());
-    let pan = root.get("pan");
-    let pan_hex = |key: &str| {
-        pan.and_then(|p| p.get(key))
-            .and_then(Value::as_str)
-            .and_then(decode_hex)
+    let mut pan_hex = |ctx: &mut Context<'_>, key: &str| {
+        let v = root.take(&["pan", key])?;
+        let decoded = v.as_str().and_then(decode_hex);
+        if decoded.is_none() {
+            ctx.note(
+                Level::Warn,
+                format_args!("pan.{key}: {} is not a hex number; left out", show(v)),
+            );
+        }
+        decoded
     };
-    if let Some(raw) = pan_hex("rssi") {
+    if let Some(raw) = pan_hex(ctx, "rssi") {
         r.int("han.rssi", to_signed(raw, 8));
     }
-    if let Some(raw) = pan_hex("lqi").and_then(|v| i64::try_from(v).ok()) {
-        r.int("han.lqi", raw);
-    }
-    if let Some(s) = pan.and_then(|p| p.get("status")).and_then(Value::as_str) {
-        r.text("han.status", s.to_owned());
-    }
-    for (key, json) in [
-        ("hardware", "hversion"),
-        ("zigbee", "zbSoftVer"),
-        ("smetsversion", "smetsVer"),
-    ] {
-        if let Some(s) = root.get(json).and_then(Value::as_str) {
-            r.text(key, s.to_owned());
+    if let Some(raw) = pan_hex(ctx, "lqi") {
+        match i64::try_from(raw) {
+            Ok(v) => r.int("han.lqi", v),
+            Err(_) => ctx.note(Level::Warn, format_args!("pan.lqi: out of range; left out")),
         }
+    }
+    for (key, path) in [
+        ("han.status", &["pan", "status"][..]),
+        ("hardware", &["hversion"][..]),
+        ("zigbee", &["zbSoftVer"][..]),
+        ("smetsversion", &["smetsVer"][..]),
+    ] {
+        match root.take(path) {
+            Some(Value::String(s)) => r.text(key, s.clone()),
+            Some(other) => ctx.note(
+                Level::Warn,
+                format_args!(
+                    "{}: expected a string, found {}; left out",
+                    path.join("."),
+                    show(other)
+                ),
+            ),
+            None => {}
+        }
+    }
+    // `pan` itself is read when its members are.
+    if root.obj.get("pan").is_some_and(|p| !p.is_object()) {
+        root.take(&["pan"]);
+        ctx.note(Level::Warn, format_args!("pan: not an object; left out"));
     }
     r
 }
@@ -330,6 +644,120 @@ mod tests {
         assert_eq!(to_signed(0x7F_FFFF, 24), 8_388_607);
         assert_eq!(to_signed(0xBF, 8), -65);
         assert_eq!(to_signed(0x8C, 8), -116);
+    }
+
+    use crate::{FlattenOptions, Flattener};
+
+    /// Flattens a hex message holding `elecMtr` or `gasMtr` = `meter`, with
+    /// identity tags on and every note: (output, notes).
+    fn decode(name: &str, meter: &serde_json::Value) -> (String, Vec<String>) {
+        let flattener = Flattener::new(FlattenOptions {
+            meter_tags: true,
+            ..FlattenOptions::default()
+        });
+        let payload = serde_json::json!({ name: meter, "gmtime": 1_620_153_000 }).to_string();
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        flattener.flatten(
+            "SMART/HILD/0A1B2C3D4E5F",
+            payload.as_bytes(),
+            1_772_366_400_000_000_000,
+            &mut out,
+            &mut notes,
+        );
+        (
+            String::from_utf8(out).expect("UTF-8"),
+            notes.into_iter().map(|n| n.text).collect(),
+        )
+    }
+
+    /// Issue 12 points 1 and 5: the rule of this decoder, checked register by
+    /// register. Every register GLOW-FORMAT names (and some it does not),
+    /// for both meters and every unit of measure: added to a meter, it either
+    /// changes what is written or is named in a note. And an empty meter is
+    /// reported as empty.
+    #[test]
+    fn every_register_present_is_written_or_named_in_a_note() {
+        let registers = [
+            ("0702", "00", "00"),
+            ("0702", "00", "01"),
+            ("0702", "04", "00"),
+            ("0702", "04", "01"),
+            ("0702", "04", "30"),
+            ("0702", "04", "40"),
+            ("0702", "0C", "01"),
+            ("0702", "0C", "30"),
+            ("0702", "0C", "40"),
+            ("0702", "03", "06"),
+            ("0702", "03", "07"),
+            ("0708", "01", "01"),
+            ("0702", "00", "07"),
+            ("0702", "03", "03"),
+            ("0705", "00", "00"),
+            ("0700", "01", "02"),
+        ];
+        let mut checked = 0;
+        for name in ["elecMtr", "gasMtr"] {
+            for unit in [
+                Some("00"),
+                Some("01"),
+                Some("02"),
+                Some("03"),
+                Some("7F"),
+                None,
+            ] {
+                let mut base = serde_json::json!({
+                    "0702": { "03": { "01": "000001", "02": "0003E8" } }
+                });
+                if let Some(u) = unit {
+                    base["0702"]["03"]["00"] = u.into();
+                }
+                // A register of every set present, so that adding one more
+                // changes the output only through its own value.
+                let (before, _) = decode(name, &base);
+                for (cluster, set, id) in registers {
+                    let mut meter = base.clone();
+                    let value = match (cluster, set, id) {
+                        ("0702", "03", "07") => "1900012345678",
+                        ("0708", _, _) => "ACME POWER",
+                        ("0702", "03", "06") => "07",
+                        _ => "0004D2",
+                    };
+                    let c = meter
+                        .as_object_mut()
+                        .expect("object")
+                        .entry(cluster)
+                        .or_insert_with(|| serde_json::json!({}));
+                    let set_obj = c
+                        .as_object_mut()
+                        .expect("object")
+                        .entry(set)
+                        .or_insert_with(|| serde_json::json!({}));
+                    set_obj[id] = value.into();
+                    let (after, notes) = decode(name, &meter);
+                    let path = format!("{cluster}.{set}.{id}");
+                    assert!(
+                        after != before || notes.iter().any(|n| n.contains(&path)),
+                        "{name} unit {unit:?}: {path} neither written nor named\n{after}\n{notes:#?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 2 * 6 * registers.len());
+        for name in ["elecMtr", "gasMtr"] {
+            let (out, notes) = decode(name, &serde_json::json!({}));
+            assert_eq!(out, "");
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n.contains(&format!("{name} is empty"))),
+                "{notes:?}"
+            );
+            assert!(
+                !notes.iter().any(|n| n.contains("unit of measure")),
+                "{notes:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `electricitymeter` and `gasmeter` payloads (both gas firmware
 //! generations: before mid 2022 gas looks like electricity, with `export`
-//! and a `power` of 0; since then it carries the `*vol` fields instead).
+//! and a `power` of 0; since then it carries the `*vol` fields instead), and
+//! early local firmware's shape (numbers as strings, `cummulative`, price,
+//! export and identity in the meter object), read into the same fields.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::flatten::{Context, Level};
+use crate::flatten::{Context, Identity, Level};
 use crate::reading::Reading;
 use crate::tolerant::{Found, Key, Num, Obj, Text};
 use crate::units::{is_energy_unit, normalise_energy, normalise_power, normalise_volume};
@@ -21,8 +23,6 @@ pub const POWER_ERROR_KW: f64 = -8388.608;
 /// into its parent, several hundred bytes at a time.)
 #[derive(Default)]
 struct MeterFields<'a> {
-    /// Read MPAN/MPRN and supplier at all (only for `--meter-tags`).
-    identity: bool,
     timestamp: Text<'a>,
     /// Whether each nested object was there, and what it was if it was not
     /// an object (for the warning).
@@ -31,6 +31,12 @@ struct MeterFields<'a> {
     export: Obj<()>,
     price: Obj<()>,
     power: Obj<()>,
+    /// Early local firmware's places for them (see `Section`), and what
+    /// was in them.
+    loose_price: Obj<()>,
+    loose_export: Obj<()>,
+    loose_power: Obj<()>,
+    early: Option<Box<MeterFields<'a>>>,
     cumulative: Num,
     day: Num,
     week: Num,
@@ -65,9 +71,42 @@ enum Part {
 }
 
 /// Reads one JSON object of a meter payload into `MeterFields`.
+///
+/// Early local firmware (2021 - mid 2022) put some values elsewhere than
+/// current firmware does: `price`, `export`, `mpan`/`mprn`/`supplier`
+/// directly in the meter object (or beside `import`), `power` beside
+/// `import`, and spelt the import register `cummulative`. Those are read
+/// too, but the usual place wins when a payload has both, whatever the
+/// order: a loose object is read into `early` and taken only when its usual
+/// object is not there (so a value and its unit always come from one
+/// object), a loose scalar fills its field only if it is still missing.
 struct Section<'s, 'a> {
     part: Part,
     fields: &'s mut MeterFields<'a>,
+}
+
+/// A field of `MeterFields` that a loose value may fill.
+trait Slot {
+    fn is_missing(&self) -> bool;
+}
+
+impl Slot for Num {
+    fn is_missing(&self) -> bool {
+        matches!(self, Num::Missing)
+    }
+}
+
+impl Slot for Text<'_> {
+    fn is_missing(&self) -> bool {
+        matches!(self, Text::Missing)
+    }
+}
+
+/// Stores a loose `value` in `slot` unless the usual place filled it.
+fn fill<T: Slot>(slot: &mut T, value: T) {
+    if slot.is_missing() {
+        *slot = value;
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Section<'_, 'de> {
@@ -101,24 +140,51 @@ impl<'de> Visitor<'de> for Section<'_, 'de> {
                 (Part::Import, b"week") => f.week = map.next_value()?,
                 (Part::Import, b"month") => f.month = map.next_value()?,
                 (Part::Import, b"units") => f.units = map.next_value()?,
-                (Part::Import, b"cumulativevol") => f.cumulativevol = map.next_value()?,
-                (Part::Import, b"cumulativevolunits") => f.cumulativevolunits = map.next_value()?,
+                (Part::Import, b"cumulativevol") => {
+                    f.cumulativevol = map.next_value()?;
+                }
+                (Part::Import, b"cumulativevolunits") => {
+                    f.cumulativevolunits = map.next_value()?;
+                }
                 (Part::Import, b"dayvol") => f.dayvol = map.next_value()?,
                 (Part::Import, b"weekvol") => f.weekvol = map.next_value()?,
                 (Part::Import, b"monthvol") => f.monthvol = map.next_value()?,
                 (Part::Import, b"dayweekmonthvolunits") => {
-                    f.dayweekmonthvolunits = map.next_value()?
+                    f.dayweekmonthvolunits = map.next_value()?;
                 }
-                (Part::Import, b"mpan") if f.identity => f.mpan = map.next_value()?,
-                (Part::Import, b"mprn") if f.identity => f.mprn = map.next_value()?,
-                (Part::Import, b"supplier") if f.identity => f.supplier = map.next_value()?,
+                (Part::Import, b"mpan") => f.mpan = map.next_value()?,
+                (Part::Import, b"mprn") => f.mprn = map.next_value()?,
+                (Part::Import, b"supplier") => f.supplier = map.next_value()?,
                 (Part::Import, b"price") => f.price = nested(&mut map, Part::Price, f)?,
                 (Part::Price, b"unitrate") => f.unitrate = map.next_value()?,
-                (Part::Price, b"standingcharge") => f.standingcharge = map.next_value()?,
-                (Part::Export, b"cumulative") => f.export_cumulative = map.next_value()?,
+                (Part::Price, b"standingcharge") => {
+                    f.standingcharge = map.next_value()?;
+                }
+                (Part::Export, b"cumulative") => {
+                    f.export_cumulative = map.next_value()?;
+                }
                 (Part::Export, b"units") => f.export_units = map.next_value()?,
                 (Part::Power, b"value") => f.power_value = map.next_value()?,
                 (Part::Power, b"units") => f.power_units = map.next_value()?,
+                // Early local firmware: the same values, elsewhere.
+                (Part::Import, b"cummulative") => fill(&mut f.cumulative, map.next_value()?),
+                (Part::Meter | Part::Energy, b"price") => {
+                    let early = f.early.get_or_insert_with(Box::default);
+                    f.loose_price = nested(&mut map, Part::Price, early)?;
+                }
+                (Part::Meter, b"export") => {
+                    let early = f.early.get_or_insert_with(Box::default);
+                    f.loose_export = nested(&mut map, Part::Export, early)?;
+                }
+                (Part::Energy, b"power") => {
+                    let early = f.early.get_or_insert_with(Box::default);
+                    f.loose_power = nested(&mut map, Part::Power, early)?;
+                }
+                (Part::Meter | Part::Energy, b"mpan") => fill(&mut f.mpan, map.next_value()?),
+                (Part::Meter | Part::Energy, b"mprn") => fill(&mut f.mprn, map.next_value()?),
+                (Part::Meter | Part::Energy, b"supplier") => {
+                    fill(&mut f.supplier, map.next_value()?);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -164,6 +230,27 @@ fn nested<'de, A: MapAccess<'de>>(
     map.next_value_seed(Section { part, fields })
 }
 
+/// Takes early firmware's loose objects where the usual ones are absent.
+fn adopt_early(m: &mut MeterFields<'_>) {
+    let Some(early) = m.early.take() else {
+        return;
+    };
+    let early = *early;
+    let usual = |o: &Obj<()>| matches!(o, Obj::Value(()));
+    if !usual(&m.price) && usual(&m.loose_price) {
+        m.unitrate = early.unitrate;
+        m.standingcharge = early.standingcharge;
+    }
+    if !usual(&m.export) && usual(&m.loose_export) {
+        m.export_cumulative = early.export_cumulative;
+        m.export_units = early.export_units;
+    }
+    if !usual(&m.power) && usual(&m.loose_power) {
+        m.power_value = early.power_value;
+        m.power_units = early.power_units;
+    }
+}
+
 /// The payload's top level, `{"<name>": {...}}`: only the member named
 /// `name` is read; anything else is skipped unparsed.
 struct Envelope<'s, 'a> {
@@ -197,10 +284,7 @@ impl<'de> Visitor<'de> for Envelope<'_, 'de> {
 /// Flattens one meter payload into at most one reading.
 pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p str, gas: bool) {
     let name = if gas { "gasmeter" } else { "electricitymeter" };
-    let mut m = MeterFields {
-        identity: ctx.options.meter_tags,
-        ..MeterFields::default()
-    };
+    let mut m = MeterFields::default();
     let mut de = serde_json::Deserializer::from_slice(payload);
     let envelope = Envelope {
         name,
@@ -220,6 +304,7 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
         ctx.note(Level::Warn, format_args!("no {name:?} object; skipped"));
         return;
     };
+    adopt_early(&mut m);
     let mut r = Reading::new(name, 0);
     r.tag("device", device);
     // Fields are pushed in schema order (see the README), whatever order the
@@ -229,6 +314,9 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
     ctx.obj("energy.export", &m.export);
     ctx.obj("energy.import.price", &m.price);
     ctx.obj("power", &m.power);
+    ctx.obj("price", &m.loose_price);
+    ctx.obj("export", &m.loose_export);
+    ctx.obj("energy.power", &m.loose_power);
     let import = &m;
     {
         let unit = ctx.text("energy.import.units", &import.units);
@@ -272,14 +360,14 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
             period_volumes(ctx, &mut r, import);
         }
         let (id_key, id_path, id) = if gas {
-            ("mprn", "energy.import.mprn", &import.mprn)
+            (Identity::Mprn, "energy.import.mprn", &import.mprn)
         } else {
-            ("mpan", "energy.import.mpan", &import.mpan)
+            (Identity::Mpan, "energy.import.mpan", &import.mpan)
         };
         ctx.identity_tag(&mut r, id_key, id_path, id);
         ctx.identity_tag(
             &mut r,
-            "supplier",
+            Identity::Supplier,
             "energy.import.supplier",
             &import.supplier,
         );
@@ -344,15 +432,25 @@ fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &Meter
         "energy.import.dayweekmonthvolunits",
         &import.dayweekmonthvolunits,
     );
-    if let Some(u) = unit.filter(|u| is_energy_unit(u)) {
+    let Some(unit) = unit.filter(|u| !u.trim().is_empty()) else {
+        // Unlike every other field, no default unit: the only devices known
+        // to send these label them "kWh", so an unlabelled value is more
+        // likely an energy than a volume.
         ctx.note(
             Level::Info,
-            format_args!("fields dayvol/weekvol/monthvol are labelled {u:?}, an energy, not a volume; left out (day/week/month carry them)"),
+            format_args!("fields dayvol/weekvol/monthvol have no volume unit (dayweekmonthvolunits missing or empty); left out"),
+        );
+        return;
+    };
+    if is_energy_unit(unit) {
+        ctx.note(
+            Level::Info,
+            format_args!("fields dayvol/weekvol/monthvol are labelled {unit:?}, an energy, not a volume; left out (day/week/month carry them)"),
         );
         return;
     }
     for (path, key, value) in values {
-        if let Some(v) = ctx.quantity(path, value, unit, normalise_volume) {
+        if let Some(v) = ctx.quantity(path, value, Some(unit), normalise_volume) {
             r.float(key, v);
         }
     }

@@ -11,9 +11,20 @@ pub const NANOS: i64 = 1_000_000_000;
 /// How far ahead of our clock a meter timestamp may be before we distrust it.
 pub const MAX_FUTURE_NS: i64 = 3600 * NANOS;
 
-/// Before this (2000-01-01) a meter timestamp is a placeholder, not a time:
-/// devices without a paired meter send 1970-01-01T00:00:00Z.
-pub const EARLIEST_REAL_NS: i64 = 946_684_800 * NANOS;
+/// 2015-01-01: no Consumer Access Device existed before it (SMETS2 and the
+/// Glow CADs came later), so an earlier time is never written. A meter
+/// timestamp before it is a placeholder (devices without a paired meter send
+/// 1970-01-01T00:00:00Z); a host clock before it is wrong.
+pub const EARLIEST_REAL_NS: i64 = 1_420_070_400 * NANOS;
+
+/// 2026-01-01, before this version of cadline was written: a host clock that
+/// reads earlier is evidently wrong (a Raspberry Pi without a real-time
+/// clock boots at its last saved time, or 1970, until NTP has synced). Then
+/// the meter's time, which comes from the smart-meter network, is trusted
+/// as it is, and the time of arrival is never used. A constant, not the
+/// build time, so that a rebuild changes nothing and tests can state it;
+/// move it forward with a release (README, "Which clock is trusted").
+pub const HOST_CLOCK_FLOOR_NS: i64 = 1_767_225_600 * NANOS;
 
 /// Which clock stamps the lines (`--timestamp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,11 +55,49 @@ fn digits(s: &[u8]) -> Option<i64> {
     Some(s.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
+fn is_leap_year(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// Days in month `m` (1-12) of year `y`, leap years included.
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap_year(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A UTC offset after the time: `Z`, nothing (UTC), or `±HH`, `±HHMM`,
+/// `±HH:MM`, optionally after spaces (early local firmware sends
+/// `2022-08-12T09:50:59 +00`). Returns the offset in seconds east of UTC.
+fn parse_offset(rest: &[u8]) -> Option<i64> {
+    let rest = rest.trim_ascii_start();
+    let (sign, hhmm) = match rest {
+        b"" | b"Z" | b"z" => return Some(0),
+        [b'+', hhmm @ ..] => (1, hhmm),
+        [b'-', hhmm @ ..] => (-1, hhmm),
+        _ => return None,
+    };
+    let (h, m) = match hhmm {
+        [h1, h2] => (digits(&[*h1, *h2])?, 0),
+        [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
+
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` (what the CAD sends) into Unix nanoseconds.
 ///
-/// Also accepts a space instead of `T`, a fraction of a second, and a
-/// `+00:00` zone; anything else is `None`. A time without zone is taken as
-/// UTC (the older cloud format's `ts`).
+/// Also accepts a space instead of `T`, a fraction of a second, and a UTC
+/// offset (`+01:00`, `+0100`, `+00`, also after a space), which is
+/// converted; a time without zone is taken as UTC (the older cloud format's
+/// `ts`). The calendar is checked: `2023-02-31` or `12:00:60` is not a time
+/// (`None`), never silently rolled over into the next month or minute.
 pub fn parse_meter_timestamp(s: &str) -> Option<i64> {
     let b = s.trim().as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
@@ -63,7 +112,12 @@ pub fn parse_meter_timestamp(s: &str) -> Option<i64> {
         digits(&b[14..16])?,
         digits(&b[17..19])?,
     );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=days_in_month(year, month)).contains(&day)
+        || hour > 23
+        || min > 59
+        || sec > 59
+    {
         return None;
     }
     let mut rest = &b[19..];
@@ -77,11 +131,8 @@ pub fn parse_meter_timestamp(s: &str) -> Option<i64> {
         frac_ns = digits(kept)? * 10_i64.pow(9 - u32::try_from(kept.len()).ok()?);
         rest = &after_dot[n..];
     }
-    match rest {
-        b"" | b"Z" | b"z" | b"+00:00" | b"+0000" => {}
-        _ => return None,
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    let offset = parse_offset(rest)?;
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec - offset;
     secs.checked_mul(NANOS)?.checked_add(frac_ns)
 }
 
@@ -106,17 +157,63 @@ mod tests {
         );
     }
 
+    /// Issue 11 point 11 and issue 15 point 8: impossible dates and
+    /// seconds were rolled over (`2023-02-31` became 2023-03-03, `12:00:60`
+    /// 12:01:00).
+    #[test]
+    fn refuses_impossible_dates_and_times() {
+        for bad in [
+            "2023-02-31T16:12:16Z",
+            "2023-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2023-04-31T00:00:00Z",
+            "2023-06-00T00:00:00Z",
+            "2023-06-11T12:00:60Z",
+        ] {
+            assert_eq!(parse_meter_timestamp(bad), None, "{bad}");
+        }
+        for leap in ["2024-02-29T00:00:00Z", "2000-02-29T00:00:00Z"] {
+            assert!(parse_meter_timestamp(leap).is_some(), "{leap}");
+        }
+        assert_eq!(
+            parse_meter_timestamp("2023-12-31T23:59:59Z"),
+            Some(1_704_067_199 * NANOS)
+        );
+    }
+
+    /// Issue 15 point 8: an offset was refused (arrival time used instead).
+    #[test]
+    fn converts_utc_offsets() {
+        let utc = Some(1_654_979_880 * NANOS); // 2022-06-11T20:38:00Z
+        for text in [
+            "2022-06-11T21:38:00+01:00",
+            "2022-06-11T21:38:00+0100",
+            "2022-06-11T21:38:00+01",
+            "2022-06-11T19:38:00-01:00",
+            "2022-06-11T20:38:00 +00",
+            "2022-06-11T20:38:00+00",
+            "2022-06-11T20:38:00-00:00",
+            "2022-06-12T02:08:00+05:30",
+        ] {
+            assert_eq!(parse_meter_timestamp(text), utc, "{text}");
+        }
+    }
+
     #[test]
     fn refuses_what_is_not_a_utc_time() {
         for bad in [
             "",
             "yesterday",
             "2022-13-01T00:00:00Z",
-            "2022-06-11T20:38:00+01:00",
             "2022-06-11T25:00:00Z",
             "2022-06-11T20:38",
             "2022-06-11T20:38:00.Z",
             "２０２２-06-11T20:38:00Z",
+            "2022-06-11T20:38:00+1",
+            "2022-06-11T20:38:00+01:0",
+            "2022-06-11T20:38:00+24:00",
+            "2022-06-11T20:38:00 UTC",
+            "2022-06-11T20:38:00Zjunk",
         ] {
             assert_eq!(parse_meter_timestamp(bad), None, "{bad}");
         }

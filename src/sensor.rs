@@ -3,43 +3,33 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::flatten::{Context, Level};
 use crate::reading::Reading;
-use crate::tolerant::{Num, Obj, Text};
+use crate::tolerant::{tolerant_struct, Num, Obj, Text};
 use crate::units::{normalise_percent, normalise_temperature};
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    glowsensorth1: Obj<BTreeMap<String, Obj<Entry<'a>>>>,
+tolerant_struct! {
+    struct Envelope<'a> {
+        glowsensorth1: Obj<BTreeMap<String, Obj<Entry<'a>>>>,
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Entry<'a> {
-    #[serde(borrow)]
-    timestamp: Text<'a>,
-    #[serde(borrow)]
-    temperature: Obj<Quantity<'a>>,
-    #[serde(borrow)]
-    humidity: Obj<Quantity<'a>>,
-    #[serde(borrow)]
-    battery: Obj<Quantity<'a>>,
-    #[serde(borrow)]
-    rssi: Obj<Quantity<'a>>,
-    #[serde(borrow)]
-    status: Text<'a>,
+tolerant_struct! {
+    struct Entry<'a> {
+        timestamp: Text<'a>,
+        temperature: Obj<Quantity<'a>>,
+        humidity: Obj<Quantity<'a>>,
+        battery: Obj<Quantity<'a>>,
+        rssi: Obj<Quantity<'a>>,
+        status: Text<'a>,
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Quantity<'a> {
-    value: Num,
-    #[serde(borrow)]
-    units: Text<'a>,
+tolerant_struct! {
+    struct Quantity<'a> {
+        value: Num,
+        units: Text<'a>,
+    }
 }
 
 /// Flattens a sensor payload: one `glowsensorth1` reading per sensor in it.

@@ -1,39 +1,28 @@
 //! `STATE` payloads: the CAD's own health (firmware, HAN radio link).
 
-use serde::Deserialize;
-
 use crate::flatten::Context;
 use crate::reading::Reading;
-use crate::tolerant::{Num, Obj, Text};
+use crate::tolerant::{tolerant_struct, Num, Obj, Text};
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct State<'a> {
-    #[serde(borrow)]
-    timestamp: Text<'a>,
-    #[serde(borrow)]
-    software: Text<'a>,
-    #[serde(borrow)]
-    hardware: Text<'a>,
-    #[serde(borrow)]
-    ethmac: Text<'a>,
-    #[serde(borrow)]
-    wifistamac: Text<'a>,
-    #[serde(borrow)]
-    smetsversion: Text<'a>,
-    #[serde(borrow)]
-    zigbee: Text<'a>,
-    #[serde(borrow)]
-    han: Obj<Han<'a>>,
+tolerant_struct! {
+    struct State<'a> {
+        timestamp: Text<'a>,
+        software: Text<'a>,
+        hardware: Text<'a>,
+        ethmac: Text<'a>,
+        wifistamac: Text<'a>,
+        smetsversion: Text<'a>,
+        zigbee: Text<'a>,
+        han: Obj<Han<'a>>,
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Han<'a> {
-    rssi: Num,
-    lqi: Num,
-    #[serde(borrow)]
-    status: Text<'a>,
+tolerant_struct! {
+    struct Han<'a> {
+        rssi: Num,
+        lqi: Num,
+        status: Text<'a>,
+    }
 }
 
 /// Flattens a STATE payload into one `cadstate` reading.
@@ -68,10 +57,12 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
             r.text(key, v);
         }
     }
-    // Older firmware names the MAC `ethmac`, newer `wifistamac`.
+    // Older firmware names the MAC `ethmac`, newer `wifistamac`, and v1.8.13
+    // sends both. The Wi-Fi station address is the one the CAD uses on a
+    // Wi-Fi network (what a router's client list shows), so it wins.
     let mac = ctx
-        .text_value("ethmac", &state.ethmac)
-        .or_else(|| ctx.text_value("wifistamac", &state.wifistamac));
+        .text_value("wifistamac", &state.wifistamac)
+        .or_else(|| ctx.text_value("ethmac", &state.ethmac));
     if let Some(mac) = mac {
         r.text("mac", mac);
     }

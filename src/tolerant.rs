@@ -36,8 +36,9 @@ impl fmt::Display for Found {
 
 /// A numeric field: absent, `null`, the wrong type, or a number.
 ///
-/// Numeric strings (`"6613.405"`) are accepted as numbers: no device sends
-/// them yet, but other consumers accept them and it costs nothing.
+/// Numeric strings (`"6613.405"`) are accepted as numbers: early local
+/// firmware (2021 - mid 2022) sends every number so, and units on it may
+/// never have been updated. A documented behaviour (README, Metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Num {
     #[default]
@@ -268,6 +269,54 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
         d.deserialize_any(V(PhantomData))
     }
 }
+
+/// Declares a payload struct of tolerant fields and its `Deserialize`.
+///
+/// serde's derive refuses a duplicated key (`duplicate field 'software'`),
+/// which would drop a whole STATE or sensor message over one repeated
+/// field. Here, as in the meter payloads, the last value wins; unknown keys
+/// are skipped unparsed; every field starts at its `Default` (`Missing`).
+macro_rules! tolerant_struct {
+    ($(#[$meta:meta])* struct $name:ident<$lt:lifetime> {
+        $($(#[$fmeta:meta])* $field:ident : $ty:ty,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Default)]
+        struct $name<$lt> {
+            $($(#[$fmeta])* $field: $ty,)*
+        }
+
+        impl<'de: $lt, $lt> serde::Deserialize<'de> for $name<$lt> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V<$lt>(std::marker::PhantomData<&$lt ()>);
+                impl<'de: $lt, $lt> serde::de::Visitor<'de> for V<$lt> {
+                    type Value = $name<$lt>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<$crate::tolerant::Key<'de>>()? {
+                            $(
+                                if key.as_bytes() == stringify!($field).as_bytes() {
+                                    out.$field = map.next_value()?;
+                                    continue;
+                                }
+                            )*
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V(std::marker::PhantomData))
+            }
+        }
+    };
+}
+pub(crate) use tolerant_struct;
 
 #[cfg(test)]
 mod tests {

@@ -40,6 +40,13 @@ enum Scale {
 /// An absent or empty unit means the unit the format documents (`default`):
 /// devices send `""` only when there is no meter, and then the values are
 /// null anyway.
+///
+/// SI prefixes are case-sensitive: `mWh` is a milliwatt-hour and `MWh` a
+/// megawatt-hour, a factor 10^9 apart. So the spelling must match exactly
+/// (after trimming); a case variant is accepted only when it matches exactly
+/// one entry of the table *and* cannot be read as another prefix (`KWH`,
+/// `kwh`: no table has a `Kwh`-like rival). `mwh`, `MWH` and the like fold
+/// to both milli and mega and are refused.
 fn normalise(
     value: f64,
     unit: Option<&str>,
@@ -60,14 +67,31 @@ fn normalise(
     if unit.is_empty() {
         return Ok(value);
     }
-    table
+    if let Some((_, scale)) = table.iter().find(|(name, _)| *name == unit) {
+        return Ok(apply(scale));
+    }
+    let unknown = || UnknownUnit {
+        unit: unit.to_owned(),
+        expected,
+    };
+    // A case variant: only when it is not ambiguous between prefixes. An
+    // `m`/`M` first letter is milli or mega; which one cannot be guessed.
+    if unit.starts_with(['m', 'M']) && unit.len() > 1 && is_si_prefixed(table) {
+        return Err(unknown());
+    }
+    let mut folded = table
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(unit))
-        .map(|(_, scale)| apply(scale))
-        .ok_or_else(|| UnknownUnit {
-            unit: unit.to_owned(),
-            expected,
-        })
+        .filter(|(name, _)| name.eq_ignore_ascii_case(unit));
+    match (folded.next(), folded.next()) {
+        (Some((_, scale)), None) => Ok(apply(scale)),
+        _ => Err(unknown()),
+    }
+}
+
+/// Whether a table's units carry SI prefixes (energy, power), where the case
+/// of the first letter decides a factor of 10^9 between milli and mega.
+fn is_si_prefixed(table: &[(&str, Scale)]) -> bool {
+    table.iter().any(|(name, _)| name.starts_with('M'))
 }
 
 /// Energy in kWh. Missing or empty unit: kWh, as GLOW-FORMAT documents.
@@ -78,10 +102,11 @@ pub fn normalise_energy(value: f64, unit: Option<&str>) -> Result<f64, UnknownUn
         &[
             ("kWh", Scale::Times(1.0)),
             ("Wh", Scale::Per(1e3)),
+            ("mWh", Scale::Per(1e6)),
             ("MWh", Scale::Times(1e3)),
             ("GWh", Scale::Times(1e6)),
         ],
-        "an energy unit: Wh, kWh, MWh",
+        "an energy unit: mWh, Wh, kWh, MWh",
     )
 }
 
@@ -93,9 +118,10 @@ pub fn normalise_power(value: f64, unit: Option<&str>) -> Result<f64, UnknownUni
         &[
             ("kW", Scale::Times(1.0)),
             ("W", Scale::Per(1e3)),
+            ("mW", Scale::Per(1e6)),
             ("MW", Scale::Times(1e3)),
         ],
-        "a power unit: W, kW, MW",
+        "a power unit: mW, W, kW, MW",
     )
 }
 
@@ -170,6 +196,49 @@ mod tests {
         assert_eq!(normalise_energy(5.5, Some("")), Ok(5.5));
         assert!(normalise_energy(5.5, Some("therms")).is_err());
         assert!(normalise_energy(5.5, Some("kW")).is_err());
+    }
+
+    /// Issue 11 point 4: `mWh`/`mW` once matched `MWh`/`MW` by case folding
+    /// and came out 10^9 too large.
+    #[test]
+    fn si_prefixes_are_case_sensitive() {
+        assert!(close(
+            normalise_energy(5_000_000.0, Some("mWh")).unwrap_or(0.0),
+            5.0
+        ));
+        assert!(close(
+            normalise_power(951_000.0, Some(" mW ")).unwrap_or(0.0),
+            0.951
+        ));
+        assert!(close(
+            normalise_energy(5.0, Some("MWh")).unwrap_or(0.0),
+            5000.0
+        ));
+        assert!(close(
+            normalise_power(2.0, Some("MW")).unwrap_or(0.0),
+            2000.0
+        ));
+        // Case variants that could be milli or mega are refused, not guessed.
+        for ambiguous in ["mwh", "MWH", "Mwh", "mWH"] {
+            assert!(
+                normalise_energy(5.0, Some(ambiguous)).is_err(),
+                "{ambiguous}"
+            );
+        }
+        for ambiguous in ["mw", "Mw"] {
+            assert!(
+                normalise_power(5.0, Some(ambiguous)).is_err(),
+                "{ambiguous}"
+            );
+        }
+        // Unambiguous case variants stay.
+        assert_eq!(normalise_energy(5.5, Some("kwh")), Ok(5.5));
+        assert_eq!(normalise_power(5.5, Some("KW")), Ok(5.5));
+        assert!(close(
+            normalise_energy(5500.0, Some("WH")).unwrap_or(0.0),
+            5.5
+        ));
+        assert_eq!(normalise_volume(5.5, Some("M3")), Ok(5.5));
     }
 
     #[test]

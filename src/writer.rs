@@ -209,7 +209,7 @@ mod tests {
         Message {
             topic: topic.into(),
             payload: payload.into(),
-            received_ns: 1_700_000_000_000_000_000,
+            received_ns: 1_772_366_400_000_000_000,
             ack,
         }
     }

@@ -21,7 +21,15 @@
 //! (exactly for kWh/kW/m3 or no unit, `value / 1000` for Wh/W); fields that
 //! were null, missing or mistyped are absent; the `device` tag is the topic's
 //! device id; the returned count is the number of lines appended; messages
-//! flattened into one buffer one after another do not leak into each other.
+//! flattened into one buffer one after another do not leak into each other;
+//! whatever the host clock reads, no line is stamped before 2015, and a host
+//! clock before 2026 never stamps a line with its own time. The model
+//! follows the README's rules: SI prefixes by case (`mWh` milli, `mwh`
+//! refused), period volumes only with a volume unit, UTC offsets converted
+//! and impossible dates refused, identity tags only in the shape of an
+//! MPAN/MPRN or a supplier's name, `wifistamac` before `ethmac`, duplicated
+//! keys taking their last value, early firmware's `cummulative` and loose
+//! price/export/identity, and the hex feed decoded by unit of measure.
 //! The capture reader never panics or loops on any bytes, frames
 //! well-formed captures exactly whatever the CR/LF placement and read-buffer
 //! size, and skips over-long lines without losing the next message.
@@ -53,8 +61,10 @@ use proptest::prelude::*;
 /// Arrival time of every message: 2026-03-01T12:00:00Z.
 const R: i64 = 1_772_366_400_000_000_000;
 const NS: i64 = 1_000_000_000;
-/// 2000-01-01: before it a meter time is a placeholder.
-const EARLIEST: i64 = 946_684_800 * NS;
+/// 2015-01-01: before it a meter time is a placeholder (no CAD existed).
+const EARLIEST: i64 = 1_420_070_400 * NS;
+/// 2026-01-01: a host clock before it is evidently wrong (README, Time).
+const HOST_FLOOR: i64 = 1_767_225_600 * NS;
 /// How far ahead of arrival a meter time may be.
 const HOUR: i64 = 3600 * NS;
 const POWER_ERROR: f64 = -8388.608;
@@ -269,6 +279,9 @@ fn same(v: f64) -> f64 {
 fn div1000(v: f64) -> f64 {
     v / 1000.0
 }
+fn div1e6(v: f64) -> f64 {
+    v / 1e6
+}
 fn mul1000(v: f64) -> f64 {
     v * 1000.0
 }
@@ -323,8 +336,11 @@ fn energy_unit() -> BoxedStrategy<Unit> {
         2 => default_unit(),
         2 => prop::sample::select(vec!["Wh", "wh"]).prop_map(|t| (Some(s(t)), Conv::Exact(div1000))),
         1 => Just((Some(s("MWh")), Conv::Exact(mul1000))),
+        1 => Just((Some(s("mWh")), Conv::Exact(div1e6))),
         1 => Just((Some(s("GWh")), Conv::Exact(mul1e6))),
-        1 => unknown_unit(&["therms", "kW", "m3", "J"]),
+        // SI prefixes are case-sensitive: a case variant that could be milli
+        // or mega is refused.
+        1 => unknown_unit(&["therms", "kW", "m3", "J", "mwh", "MWH", "Mwh", "mWH"]),
     ]
     .boxed()
 }
@@ -335,7 +351,8 @@ fn power_unit() -> BoxedStrategy<Unit> {
         2 => default_unit(),
         2 => Just((Some(s("W")), Conv::Exact(div1000))),
         1 => Just((Some(s("MW")), Conv::Exact(mul1000))),
-        1 => unknown_unit(&["kWh", "hp", "VA"]),
+        1 => Just((Some(s(" mW")), Conv::Exact(div1e6))),
+        1 => unknown_unit(&["kWh", "hp", "VA", "mw", "Mw"]),
     ]
     .boxed()
 }
@@ -350,6 +367,18 @@ fn volume_unit() -> BoxedStrategy<Unit> {
         1 => unknown_unit(&["kWh", "gallons"]),
     ]
     .boxed()
+}
+
+/// `dayweekmonthvolunits`: a volume unit only when the device names one;
+/// missing, null, blank or mistyped means the values are left out (README:
+/// "only when the device labels them with a volume unit").
+fn period_unit() -> BoxedStrategy<Unit> {
+    volume_unit()
+        .prop_map(|(json, conv)| match &json {
+            Some(J::Str(t)) if !t.trim().is_empty() => (json, conv),
+            _ => (json, Conv::Drop),
+        })
+        .boxed()
 }
 
 fn temperature_unit() -> BoxedStrategy<Unit> {
@@ -389,7 +418,8 @@ fn hostile() -> BoxedStrategy<String> {
         3 => r#"[a-zA-Z0-9 ,="'\\\n\r\t\x00\x01\x1f\x7f\u{85}\u{2028}é😀/.:-]{0,20}"#,
         1 => prop::sample::select(vec![
             "", "read pending", "---", "EMPTY", "not available", "  ", "***", "—", "n/a",
-            "Octopus Energy", "1900012345678", "joined", "v2.1.0", "a\\", "\\", "\"", "x,y=z w",
+            "Octopus Energy", "1900012345678", "19 0001-2345 678", "7654321098", "123456",
+            "Metering PointID", "-123456", "joined", "v2.1.0", "a\\", "\\", "\"", "x,y=z w",
         ])
         .prop_map(str::to_owned),
     ]
@@ -465,6 +495,30 @@ fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> i64 {
     ((days * 24 + h) * 60 + mi) * 60 + s
 }
 
+/// The civil UTC time of Unix seconds, counted back the slow way.
+fn civil_of(t: i64) -> Civil {
+    let (mut days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let mut y = 1970;
+    loop {
+        let len = if is_leap(y) { 366 } else { 365 };
+        if days < 0 {
+            y -= 1;
+            days += if is_leap(y) { 366 } else { 365 };
+        } else if days >= len {
+            days -= len;
+            y += 1;
+        } else {
+            break;
+        }
+    }
+    let mut mo = 1;
+    while days >= month_days(y, mo) {
+        days -= month_days(y, mo);
+        mo += 1;
+    }
+    (y, mo, days + 1, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 /// A civil time: year, month, day, hour, minute, second.
 type Civil = (i64, i64, i64, i64, i64, i64);
 
@@ -478,19 +532,42 @@ fn civil() -> BoxedStrategy<Civil> {
         1 => prop::sample::select(vec![
             (1970, 1, 1, 0, 0, 0), (2026, 3, 1, 13, 0, 0), (2026, 3, 1, 13, 0, 1),
             (2000, 1, 1, 0, 0, 0), (1999, 12, 31, 23, 59, 59), (2099, 1, 1, 0, 0, 0),
+            (2015, 1, 1, 0, 0, 0), (2014, 12, 31, 23, 59, 59),
         ]),
     ]
     .boxed()
 }
 
 fn timestamp() -> BoxedStrategy<(Option<J>, Ts)> {
-    let readable = (civil(), 0usize..6, 0u32..1000).prop_map(|((y, mo, d, h, mi, s), form, ms)| {
+    let readable = (civil(), 0usize..7, 0u32..1000).prop_map(|((y, mo, d, h, mi, s), form, ms)| {
         let base = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
         let ns = epoch(y, mo, d, h, mi, s) * NS;
+        // A UTC offset is converted: the same instant written in another
+        // zone (the civil fields then shift, the instant does not).
+        let zoned = |offset_min: i64, form: &str| {
+            let local = ns / NS + offset_min * 60;
+            let (y, mo, d, h, mi, s) = civil_of(local);
+            let sign = if offset_min < 0 { '-' } else { '+' };
+            let (oh, om) = (offset_min.abs() / 60, offset_min.abs() % 60);
+            let zone = match form {
+                "colon" => format!("{sign}{oh:02}:{om:02}"),
+                "bare" => format!("{sign}{oh:02}{om:02}"),
+                _ => format!(" {sign}{oh:02}"),
+            };
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{zone}")
+        };
         let (text, ns) = match form {
             0 => (format!("{base}.{ms:03}Z"), ns + i64::from(ms) * 1_000_000),
             1 => (format!("{base}+00:00"), ns),
             2 => (base.replace('T', " "), ns),
+            3 => (
+                zoned(
+                    [60, -300, 330, -60][ms as usize % 4],
+                    if ms % 2 == 0 { "colon" } else { "bare" },
+                ),
+                ns,
+            ),
+            4 => (zoned([0, 60, -120][ms as usize % 3], "hours"), ns),
             _ => (format!("{base}Z"), ns),
         };
         (Some(J::Str(text)), Ts::At(ns))
@@ -500,8 +577,11 @@ fn timestamp() -> BoxedStrategy<(Option<J>, Ts)> {
         1 => Just((None, Ts::Unusable)),
         1 => Just((Some(raw("null")), Ts::Unusable)),
         1 => prop::sample::select(vec![
-            "yesterday", "", "2022-13-01T00:00:00Z", "2022-06-11T20:38:00+01:00",
+            "yesterday", "", "2022-13-01T00:00:00Z", "2022-06-11T20:38:00+1",
             "2026-03-01T25:00:00Z", "2026-03-01T11:59", "２０２６-03-01T11:59:00Z",
+            // Impossible dates and times are not rolled over.
+            "2023-02-31T16:12:16Z", "2025-02-29T00:00:00Z", "2100-02-29T00:00:00Z",
+            "2026-04-31T11:00:00Z", "2026-03-01T11:59:60Z", "2026-03-01T11:59:00+24:00",
         ])
         .prop_map(|t| (Some(s(t)), Ts::Unusable)),
         1 => junk().prop_map(|t| (Some(J::Str(t)), Ts::Unusable)),
@@ -672,10 +752,38 @@ fn is_placeholder(v: &str) -> bool {
             "none",
             "null",
             "unknown",
+            "pending",
+            "metering pointid",
+            "metering point id",
+            "supplier",
+            "redacted",
+            "test",
         ]
         .iter()
         .any(|p| v.eq_ignore_ascii_case(p))
         || v.chars().all(|c| "-—–*_? ".contains(c))
+}
+
+/// The tag an identity value becomes, if any (README, Tags): an MPAN core
+/// is 13 digits, an MPRN 6 to 10, spaces and inner hyphens allowed, written
+/// as the digits; a supplier is a name (a letter, not a placeholder).
+fn identity_tag(key: &str, v: &str) -> Option<String> {
+    let v = v.trim();
+    let digits = |range: std::ops::RangeInclusive<usize>| {
+        let ok = v
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+            && !v.starts_with('-')
+            && !v.ends_with('-');
+        let d: String = v.chars().filter(char::is_ascii_digit).collect();
+        (ok && range.contains(&d.len())).then_some(d)
+    };
+    match key {
+        "mpan" => digits(13..=13),
+        "mprn" => digits(6..=10),
+        _ if is_placeholder(v) || !v.chars().any(char::is_alphabetic) => None,
+        _ => tag_value(v),
+    }
 }
 
 /// A number through a unit: `None` when it must be left out.
@@ -750,6 +858,8 @@ struct MeterModel {
     mpan: T,
     mprn: T,
     supplier: T,
+    /// The identity fields were read (their parent objects were objects).
+    identity_ok: bool,
 }
 
 /// Indices into `MeterModel::nums`.
@@ -810,7 +920,7 @@ impl MeterModel {
             convert(n(STANDING, self.price_ok), Conv::Exact(same)),
         );
         let mut tags = vec![("device", tag_value(&self.device).expect("device id"))];
-        if o.meter_tags && imp {
+        if o.meter_tags && self.identity_ok {
             let (key, id) = if self.gas {
                 ("mprn", &self.mprn)
             } else {
@@ -818,9 +928,7 @@ impl MeterModel {
             };
             for (key, value) in [(key, id), ("supplier", &self.supplier)] {
                 if let T::S(v) = value {
-                    if !is_placeholder(v) {
-                        tags.extend(tag_value(v).map(|v| (key, v)));
-                    }
+                    tags.extend(identity_tag(key, v).map(|v| (key, v)));
                 }
             }
         }
@@ -852,24 +960,32 @@ prop_compose! {
         export_unit in energy_unit(),
         power in power_unit(),
         volume in volume_unit(),
-        period in prop_oneof![3 => prop::sample::select(vec!["kWh", "kwh", "Wh"]).prop_map(|t| (Some(s(t)), Conv::Drop)), 1 => volume_unit()],
+        period in prop_oneof![3 => prop::sample::select(vec!["kWh", "kwh", "Wh"]).prop_map(|t| (Some(s(t)), Conv::Drop)), 1 => period_unit()],
         mpan in text(),
         mprn in text(),
         supplier in text(),
         extra in text(),
+        early in prop::bool::weighted(0.2),
         st in style(),
     ) -> Case {
         let name = if gas { "gasmeter" } else { "electricitymeter" };
+        // Early local firmware (README, firmware generations): the import
+        // register spelt `cummulative`; price, export and the identity
+        // directly in the meter object, where a broken `energy` or `import`
+        // cannot take them along.
         let j = |i: usize| nums[i].0.clone();
         let period_energy = matches!(&period.0, Some(J::Str(u)) if ["kwh", "wh"].contains(&u.to_ascii_lowercase().as_str()));
         // Current gas firmware has *vol fields and no export/power; older
         // gas firmware and electricity have export and power.
         let current_gas = gas && !old_gas;
+        let identity = vec![("mpan", mpan.0.clone()), ("mprn", mprn.0.clone()), ("supplier", supplier.0.clone())];
         let mut import = vec![
-            ("cumulative", j(CUMULATIVE)), ("day", j(DAY)), ("week", j(WEEK)), ("month", j(MONTH)),
-            ("units", energy.0.clone()), ("mpan", mpan.0.clone()), ("mprn", mprn.0.clone()),
-            ("supplier", supplier.0.clone()),
+            (if early { "cummulative" } else { "cumulative" }, j(CUMULATIVE)), ("day", j(DAY)), ("week", j(WEEK)), ("month", j(MONTH)),
+            ("units", energy.0.clone()),
         ];
+        if !early {
+            import.extend(identity.clone());
+        }
         let mut used = vec![CUMULATIVE, DAY, WEEK, MONTH];
         let vol_fields = current_gas || !gas && elec_vol;
         if vol_fields {
@@ -882,10 +998,13 @@ prop_compose! {
             used.extend([VOL, DAYVOL, WEEKVOL, MONTHVOL]);
         }
         let (price, price_ok) = nest(&shapes[3], obj(vec![("unitrate", j(UNITRATE)), ("standingcharge", j(STANDING))]));
-        if price_ok {
-            used.extend([UNITRATE, STANDING]);
+        let mut meter_level = Vec::new();
+        if early {
+            meter_level.push(("price", price));
+            meter_level.extend(identity);
+        } else {
+            import.push(("price", price));
         }
-        import.push(("price", price));
         let (import, import_ok) = nest(&shapes[1], obj(import));
         if !import_ok {
             used.clear();
@@ -897,7 +1016,11 @@ prop_compose! {
         if !current_gas {
             let (export, ok) = nest(&shapes[2], obj(vec![("cumulative", j(EXPORT)), ("units", export_unit.0.clone())]));
             export_ok = ok;
-            energy_obj.push(("export", export));
+            if early {
+                meter_level.push(("export", export));
+            } else {
+                energy_obj.push(("export", export));
+            }
             let (p, ok) = nest(&shapes[4], obj(vec![("value", j(POWER)), ("units", power.0.clone())]));
             power_ok = ok;
             power_obj = p;
@@ -905,10 +1028,14 @@ prop_compose! {
         let (energy_obj, energy_ok) = nest(&shapes[0], obj(energy_obj));
         if !energy_ok {
             used.clear();
-            export_ok = false;
+            export_ok &= early;
         }
-        let price_ok = price_ok && import_ok && energy_ok;
+        let price_ok = price_ok && (early || import_ok && energy_ok);
+        let identity_ok = early || import_ok && energy_ok;
         let import_ok = import_ok && energy_ok;
+        if price_ok {
+            used.extend([UNITRATE, STANDING]);
+        }
         if export_ok {
             used.push(EXPORT);
         }
@@ -925,12 +1052,14 @@ prop_compose! {
                 values[i] = N::Absent;
             }
         }
-        let meter = obj(vec![
+        let mut meter = vec![
             ("timestamp", ts.0.clone()),
             ("energy", energy_obj),
             ("power", power_obj),
             ("extra", extra.0.clone()),
-        ]);
+        ];
+        meter.extend(meter_level);
+        let meter = obj(meter);
         let top = if envelope_ok { name } else if gas { "electricitymeter" } else { "gasmeter" };
         let payload = obj(vec![(top, Some(meter))]).render(st);
         let model = MeterModel {
@@ -940,7 +1069,7 @@ prop_compose! {
             units: [energy.1, power.1, volume.1, period.1],
             export_unit: export_unit.1,
             period_energy,
-            mpan: mpan.1, mprn: mprn.1, supplier: supplier.1,
+            mpan: mpan.1, mprn: mprn.1, supplier: supplier.1, identity_ok,
         };
         Case {
             rest: Some(format!("{device}/SENSOR/{name}")),
@@ -990,7 +1119,8 @@ impl StateModel {
         push(
             &mut f,
             "mac",
-            text(&self.texts[5]).or_else(|| text(&self.texts[6])),
+            // wifistamac, else ethmac.
+            text(&self.texts[6]).or_else(|| text(&self.texts[5])),
         );
         let tags = vec![("device", tag_value(&self.device).expect("device id"))];
         line("cadstate", tags, f, self.ts, o)
@@ -1017,16 +1147,21 @@ prop_compose! {
         lqi in int_num(),
         texts in vec(text(), 7),
         extra in text(),
+        dup in prop::option::weighted(0.3, text()),
         st in style(),
     ) -> Case {
         let (han, han_ok) = nest(&han, obj(vec![("rssi", rssi.0.clone()), ("lqi", lqi.0.clone()), ("status", texts[0].0.clone())]));
         let poison = han_ok && (rssi.1 == N::Poison || lqi.1 == N::Poison);
-        let payload = obj(vec![
+        // A duplicated key: the last value wins (here the model's), as in
+        // meter payloads; the message is never dropped over it.
+        let dup = dup.and_then(|d| d.0).filter(|_| texts[1].0.is_some()).map(|d| ("software", Some(d)));
+        let (first, last) = if st.reverse_keys { (None, dup) } else { (dup, None) };
+        let payload = obj(first.into_iter().chain([
             ("timestamp", ts.0.clone()), ("han", han), ("software", texts[1].0.clone()),
             ("hardware", texts[2].0.clone()), ("zigbee", texts[3].0.clone()),
             ("smetsversion", texts[4].0.clone()), ("ethmac", texts[5].0.clone()),
             ("wifistamac", texts[6].0.clone()), ("eui", extra.0.clone()),
-        ])
+        ]).chain(last).collect())
         .render(st);
         Case {
             rest: Some(format!("{device}/STATE")),
@@ -1150,6 +1285,16 @@ prop_compose! {
                 continue;
             }
             poison |= p;
+            // A duplicated key written ahead of the real one: the last value
+            // wins, as in meter payloads.
+            let json = match json {
+                J::Obj(mut m) if m.iter().any(|(k, _)| k == "status") => {
+                    let dup = ("status".to_owned(), s("pairing"));
+                    if st.reverse_keys { m.push(dup) } else { m.insert(0, dup) }
+                    J::Obj(m)
+                }
+                other => other,
+            };
             map.insert(id.clone(), model);
             members.push((id.clone(), json));
         }
@@ -1246,8 +1391,8 @@ impl LegacyModel {
             let mut tags = vec![("device", device.clone())];
             if o.meter_tags {
                 for (key, v) in [(*id_key, id), ("supplier", supplier)] {
-                    if let Some(v) = v.as_deref().filter(|v| !is_placeholder(v)) {
-                        tags.extend(tag_value(v).map(|v| (key, v)));
+                    if let Some(v) = v.as_deref() {
+                        tags.extend(identity_tag(key, v).map(|v| (key, v)));
                     }
                 }
             }
@@ -1283,10 +1428,16 @@ prop_compose! {
         units in unit_code(), multiplier in scale(), divisor in scale(),
         values in vec(hex(), 11), id in text(), supplier in text(),
         shape in prop::option::weighted(0.1, prop::sample::select(vec!["\"x\"", "null", "[]", "5"])),
-    ) -> (Option<J>, Vec<Option<u64>>, Option<String>, Option<String>, bool) {
+    ) -> (Option<J>, Vec<Option<u64>>, Option<String>, Option<String>, bool, bool) {
         if let Some(r) = shape {
-            return (Some(raw(r)), Vec::new(), None, None, false);
+            return (Some(raw(r)), Vec::new(), None, None, false, false);
         }
+        // `null` counts as missing, as in local payloads.
+        let unit_present = match &units.0 {
+            None => false,
+            Some(J::Raw(r)) => r != "null",
+            Some(_) => true,
+        };
         let v = |i: usize| values[i].0.clone();
         let id_text = match &id.0 { Some(J::Str(s)) => Some(s.clone()), _ => None };
         let supplier_text = match &supplier.0 { Some(J::Str(s)) => Some(s.clone()), _ => None };
@@ -1301,7 +1452,7 @@ prop_compose! {
         ]);
         let mut decoded = vec![units.1, multiplier.1, divisor.1];
         decoded.extend(values.iter().map(|v| v.1));
-        (Some(json), decoded, id_text, supplier_text, true)
+        (Some(json), decoded, id_text, supplier_text, true, unit_present)
     }
 }
 
@@ -1315,69 +1466,94 @@ const H_DEMAND: usize = 5;
 const H_PERIODS: usize = 6;
 const H_ALT_PERIODS: usize = 9;
 
-fn legacy_electricity(h: &[Option<u64>]) -> Vec<(&'static str, Want)> {
-    let (m, d) = (h[H_MUL].unwrap_or(1) as f64, h[H_DIV].unwrap_or(1) as f64);
-    let scaled = |i: usize| h[i].map(|v| v as f64 * m / d);
-    let mut f = Vec::new();
-    if h[H_UNIT].map(|u| u & 0x7f) != Some(0) {
-        return f;
-    }
-    push(
-        &mut f,
-        "cumulative",
-        scaled(H_SUM).filter(|v| *v != 0.0).map(Want::F),
-    );
-    for (i, key) in ["day", "week", "month"].into_iter().enumerate() {
-        push(&mut f, key, scaled(H_PERIODS + i).map(Want::F));
-    }
-    push(&mut f, "export.cumulative", scaled(H_RECEIVED).map(Want::F));
-    let power = h[H_DEMAND].map(|raw| signed(raw, 24) as f64 * m / d);
-    push(
-        &mut f,
-        "power",
-        power
-            .filter(|kw| (kw - POWER_ERROR).abs() >= 1e-6)
-            .map(Want::F),
-    );
-    f
+/// What a hex meter's unit of measure (`0702.03.00`) makes of its registers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum HexUnit {
+    Energy,
+    /// A volume, with its factor to m3.
+    Volume(f64),
+    Unknown,
 }
 
-fn legacy_gas(h: &[Option<u64>]) -> Vec<(&'static str, Want)> {
+fn hex_unit(h: &[Option<u64>], unit_present: bool, gas: bool) -> HexUnit {
+    if !unit_present {
+        // Electricity is always in kWh; a gas meter may count either.
+        return if gas {
+            HexUnit::Unknown
+        } else {
+            HexUnit::Energy
+        };
+    }
+    match h[H_UNIT].map(|u| u & 0x7f) {
+        Some(0) => HexUnit::Energy,
+        Some(1) => HexUnit::Volume(1.0),
+        Some(2) => HexUnit::Volume(FT3),
+        Some(3) => HexUnit::Volume(100.0 * FT3),
+        _ => HexUnit::Unknown,
+    }
+}
+
+/// The fields a hex meter must give (README, the older cloud format):
+/// energy meters their registers, periods from `04.xx` or else `0C.xx`;
+/// gas meters counting a volume `cumulativevol` and `*vol` in m3 and
+/// day/week/month from `0C.xx`; an unknown unit only `0C.xx`; an
+/// electricity meter counting a volume nothing.
+fn legacy_meter(h: &[Option<u64>], unit_present: bool, gas: bool) -> Vec<(&'static str, Want)> {
     let (m, d) = (h[H_MUL].unwrap_or(1) as f64, h[H_DIV].unwrap_or(1) as f64);
     let scaled = |i: usize| h[i].map(|v| v as f64 * m / d);
     let mut f = Vec::new();
-    let to_m3 = match h[H_UNIT].map(|u| u & 0x7f) {
-        Some(0) => None,
-        Some(1) => Some(1.0),
-        Some(2) => Some(FT3),
-        Some(3) => Some(100.0 * FT3),
-        _ => Some(f64::NAN),
-    };
-    if to_m3.is_none() {
-        push(
-            &mut f,
-            "cumulative",
-            scaled(H_SUM).filter(|v| *v != 0.0).map(Want::F),
-        );
-    }
-    for (i, key) in ["day", "week", "month"].into_iter().enumerate() {
-        push(&mut f, key, scaled(H_ALT_PERIODS + i).map(Want::F));
-    }
-    if let Some(k) = to_m3.filter(|k| !k.is_nan()) {
-        let want = |v: f64| {
-            if k == 1.0 {
-                Want::F(v)
-            } else {
-                Want::Approx(v * k)
+    let periods = ["day", "week", "month"];
+    match hex_unit(h, unit_present, gas) {
+        HexUnit::Energy => {
+            push(
+                &mut f,
+                "cumulative",
+                scaled(H_SUM).filter(|v| *v != 0.0).map(Want::F),
+            );
+            for (i, key) in periods.into_iter().enumerate() {
+                push(
+                    &mut f,
+                    key,
+                    scaled(H_PERIODS + i)
+                        .or(scaled(H_ALT_PERIODS + i))
+                        .map(Want::F),
+                );
             }
-        };
-        push(
-            &mut f,
-            "cumulativevol",
-            scaled(H_SUM).filter(|v| *v != 0.0).map(want),
-        );
-        for (i, key) in ["dayvol", "weekvol", "monthvol"].into_iter().enumerate() {
-            push(&mut f, key, scaled(H_PERIODS + i).map(want));
+            push(&mut f, "export.cumulative", scaled(H_RECEIVED).map(Want::F));
+            let power = h[H_DEMAND].map(|raw| signed(raw, 24) as f64 * m / d);
+            push(
+                &mut f,
+                "power",
+                power
+                    .filter(|kw| (kw - POWER_ERROR).abs() >= 1e-6)
+                    .map(Want::F),
+            );
+        }
+        HexUnit::Volume(_) if !gas => {}
+        HexUnit::Volume(k) => {
+            for (i, key) in periods.into_iter().enumerate() {
+                push(&mut f, key, scaled(H_ALT_PERIODS + i).map(Want::F));
+            }
+            let want = |v: f64| {
+                if k == 1.0 {
+                    Want::F(v)
+                } else {
+                    Want::Approx(v * k)
+                }
+            };
+            push(
+                &mut f,
+                "cumulativevol",
+                scaled(H_SUM).filter(|v| *v != 0.0).map(want),
+            );
+            for (i, key) in ["dayvol", "weekvol", "monthvol"].into_iter().enumerate() {
+                push(&mut f, key, scaled(H_PERIODS + i).map(want));
+            }
+        }
+        HexUnit::Unknown => {
+            for (i, key) in periods.into_iter().enumerate() {
+                push(&mut f, key, scaled(H_ALT_PERIODS + i).map(Want::F));
+            }
         }
     }
     f
@@ -1413,10 +1589,10 @@ prop_compose! {
         let mut readings = Vec::new();
         // A meter counts if it is an object with a divisor other than 0.
         if elec.4 && elec.1[H_DIV] != Some(0) {
-            readings.push(("electricitymeter", "mpan", elec.2.clone(), elec.3.clone(), legacy_electricity(&elec.1)));
+            readings.push(("electricitymeter", "mpan", elec.2.clone(), elec.3.clone(), legacy_meter(&elec.1, elec.5, false)));
         }
         if gas.4 && gas.1[H_DIV] != Some(0) {
-            readings.push(("gasmeter", "mprn", gas.2.clone(), gas.3.clone(), legacy_gas(&gas.1)));
+            readings.push(("gasmeter", "mprn", gas.2.clone(), gas.3.clone(), legacy_meter(&gas.1, gas.5, true)));
         }
         let mut f = Vec::new();
         push(&mut f, "han.rssi", rssi.1.map(|r| Want::I(signed(r, 8))));
@@ -1522,7 +1698,7 @@ fn schema(measurement: &str) -> Option<Schema> {
 
 /// Parses one output line with `influxdb_line_protocol` and checks what
 /// InfluxDB 1.x would refuse, and the schema.
-fn parse_checked(line: &str) -> Result<Out, String> {
+fn parse_line(line: &str) -> Result<Out, String> {
     if line.is_empty() || line.contains(['\r', '\n']) {
         return Err(format!("empty line or raw CR/LF: {line:?}"));
     }
@@ -1586,16 +1762,22 @@ fn parse_checked(line: &str) -> Result<Out, String> {
     let time = p
         .timestamp
         .ok_or_else(|| format!("no timestamp: {line:?}"))?;
-    // A meter's own time is used only from 2000 to an hour ahead of arrival.
-    if !(EARLIEST..=R + HOUR).contains(&time) {
-        return Err(format!("timestamp out of range: {line:?}"));
-    }
     Ok(Out {
         measurement,
         tags,
         fields,
         time,
     })
+}
+
+/// `parse_line`, and a meter's own time is used only from 2015 to an hour
+/// ahead of arrival (every message arrives at `R`, a sane host clock).
+fn parse_checked(line: &str) -> Result<Out, String> {
+    let out = parse_line(line)?;
+    if !(EARLIEST..=R + HOUR).contains(&out.time) {
+        return Err(format!("timestamp out of range: {line:?}"));
+    }
+    Ok(out)
 }
 
 /// Flattens one message onto the end of `out`; checks that the count
@@ -1806,6 +1988,29 @@ proptest! {
             flatten_onto(&flattener, &o.topic(&format!("D{i}/{t}")), &payload, &mut out)?;
         }
         flatten_onto(&flattener, "SMART/HILD/D", &payload, &mut out)?;
+    }
+
+    #[test]
+    /// Whatever the host clock says (1969, a stale saved time, sane, far
+    /// ahead), no line is stamped before 2015, and a host clock before
+    /// 2026 (evidently wrong) never stamps a line with its own time.
+    fn no_host_clock_stamps_a_line_before_2015(
+        case in any_case(),
+        o in opts(),
+        arrival in prop_oneof![
+            i64::MIN..i64::MAX,
+            -HOUR..HOUR,
+            EARLIEST - HOUR..HOST_FLOOR + HOUR,
+            R - HOUR..R + HOUR,
+        ],
+    ) {
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        o.flattener().flatten(&case.topic(&o), case.payload.as_bytes(), arrival, &mut out, &mut notes);
+        for line in String::from_utf8(out).expect("UTF-8").lines() {
+            let t = parse_line(line).map_err(TestCaseError::fail)?.time;
+            prop_assert!(t >= EARLIEST, "stamped before 2015 at arrival {}: {}", arrival, line);
+            prop_assert!(arrival >= HOST_FLOOR || t != arrival, "stamped with a wrong host clock {}: {}", arrival, line);
+        }
     }
 
     /// Golden payloads with random byte edits, on their own topic and on

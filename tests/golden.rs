@@ -6,6 +6,9 @@
 //! - `expected.lp`: the exact line protocol (empty: nothing is written);
 //! - `expected.warn` (optional): one substring per line that the warnings
 //!   must contain; without it, the message must produce no warning;
+//! - `expected.notes` (optional): one substring per line that the notes of
+//!   any level (warnings, info, debug) must contain, for what is left out
+//!   without a warning;
 //! - `options` (optional): `prefix=…`, `meter_tags=true`, `timestamp=receive`.
 //!
 //! Every case is stamped as if it arrived at 2026-03-01T12:00:00Z.
@@ -103,6 +106,16 @@ fn check_case(dir: &Path) -> Result<(), String> {
             return Err(format!("unexpected warnings:\n{}", warnings.join("\n")));
         }
         Err(_) => {}
+    }
+    if let Ok(wanted) = fs::read_to_string(dir.join("expected.notes")) {
+        for want in wanted.lines().filter(|l| !l.trim().is_empty()) {
+            if !notes.iter().any(|n| n.contains(want)) {
+                return Err(format!(
+                    "no note contains {want:?}; notes:\n{}",
+                    notes.join("\n")
+                ));
+            }
+        }
     }
     Ok(())
 }

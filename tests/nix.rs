@@ -62,19 +62,33 @@ fn every_nix_file_parses() {
     }
 }
 
-/// The module evaluated with a stub lib (tests/nix/stub-eval.nix).
-fn evaluated() -> serde_json::Value {
+/// Evaluates the module with the stub lib (tests/nix/stub-eval.nix):
+/// `override` (a Nix attribute set) is set on top of the minimal
+/// configuration as `custom`; `path_with` false takes `types.pathWith` out
+/// of the lib, as in nixpkgs before 25.05. The JSON, or nix-instantiate's
+/// error.
+fn evaluate(override_: &str, path_with: bool) -> Result<serde_json::Value, String> {
     let out = Command::new(nix_instantiate())
         .args(["--eval", "--strict", "--json"])
         .arg(repo("tests/nix/stub-eval.nix"))
+        .args(["--arg", "override", override_])
+        .args([
+            "--arg",
+            "pathWith",
+            if path_with { "true" } else { "false" },
+        ])
         .output()
         .expect("nix-instantiate runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The module evaluated with a stub lib (tests/nix/stub-eval.nix).
+fn evaluated() -> serde_json::Value {
+    evaluate("{ }", true).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn command(eval: &serde_json::Value) -> Vec<String> {
@@ -189,6 +203,98 @@ fn secrets_go_through_systemd_credentials_not_the_store_or_argv() {
         !options.contains(&"password"),
         "no option may hold the password itself"
     );
+}
+
+/// Issue 12 point 6: the stub evaluation refuses what the real module
+/// system refuses, naming the option, with and without `types.pathWith`.
+#[test]
+fn the_module_rejects_values_of_the_wrong_type() {
+    for path_with in [true, false] {
+        for (set, option) in [
+            ("{ qos = 2; }", "services.cadline.qos"),
+            (r#"{ logLevel = "trace"; }"#, "services.cadline.logLevel"),
+            (r#"{ mqttVersion = "3"; }"#, "services.cadline.mqttVersion"),
+            ("{ keepAlive = 1; }", "services.cadline.keepAlive"),
+            ("{ maxMessageSize = 0; }", "services.cadline.maxMessageSize"),
+            (
+                r#"{ passwordFile = "/nix/store/00000000000000000000000000000000-secret"; }"#,
+                "services.cadline.passwordFile",
+            ),
+            (
+                "{ passwordFile = ./secret; }",
+                "services.cadline.passwordFile",
+            ),
+            (
+                r#"{ passwordFile = "relative/secret"; }"#,
+                "services.cadline.passwordFile",
+            ),
+            (
+                r#"{ keyFile = "/nix/store/00000000000000000000000000000000-key"; }"#,
+                "services.cadline.keyFile",
+            ),
+            (
+                r#"{ package = "/nix/store/x-cadline"; }"#,
+                "services.cadline.package",
+            ),
+            ("{ passwrodFile = null; }", "services.cadline.passwrodFile"),
+        ] {
+            let err = match evaluate(set, path_with) {
+                Ok(json) => panic!(
+                    "{set} (pathWith {path_with}) was accepted: {}",
+                    json["custom"]
+                ),
+                Err(e) => e,
+            };
+            assert!(
+                err.contains(option),
+                "{set} (pathWith {path_with}): the error does not name {option}:\n{err}"
+            );
+        }
+        // And what is right is accepted.
+        let ok = evaluate(
+            r#"{ qos = 0; logLevel = "debug"; mqttVersion = "5"; keepAlive = 5; passwordFile = "/run/secrets/p"; }"#,
+            path_with,
+        )
+        .unwrap_or_else(|e| panic!("pathWith {path_with}: {e}"));
+        let cmd = command(&ok["custom"]).join(" ");
+        assert!(
+            cmd.contains("--qos 0")
+                && cmd.contains("--mqtt-version 5")
+                && cmd.contains("--keep-alive 5"),
+            "{cmd}"
+        );
+    }
+}
+
+/// Issue 12 point 6: the module works on nixpkgs without `types.pathWith`
+/// (before 25.05) and gives the flags a NixOS user needs as options.
+#[test]
+fn the_module_has_the_connection_options_and_a_package_default_text() {
+    for path_with in [true, false] {
+        let eval =
+            evaluate("{ }", path_with).unwrap_or_else(|e| panic!("pathWith {path_with}: {e}"));
+        let minimal = command(&eval["minimal"]).join(" ");
+        for flag in [
+            "--mqtt-version 3.1.1",
+            "--keep-alive 60",
+            "--max-message-size 1048576",
+        ] {
+            assert!(minimal.contains(flag), "{flag} missing: {minimal}");
+        }
+        let everything = command(&eval["everything"]).join(" ");
+        for flag in [
+            "--mqtt-version 5",
+            "--keep-alive 30",
+            "--max-message-size 2000000",
+            "--topic energy/+/STATE",
+        ] {
+            assert!(everything.contains(flag), "{flag} missing: {everything}");
+        }
+        assert_eq!(
+            eval["minimal"]["packageDefaultText"],
+            "pkgs.callPackage ./package.nix { }"
+        );
+    }
 }
 
 #[test]

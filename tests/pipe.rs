@@ -355,3 +355,80 @@ fn help_explains_with_examples_and_environment() {
         "--help and --version aside, every flag has an env var:\n{help}"
     );
 }
+
+/// Runs `cadline --stdin` on `input` with the host clock shifted by
+/// libfaketime to `faketime` (its `@YYYY-MM-DD hh:mm:ss` form: the clock
+/// starts there and runs). Fails, rather than hangs, after 20 s.
+fn pipe_at_host_time(faketime: &str, input: &[u8]) -> (String, String) {
+    const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        Path::new(LIBFAKETIME).exists(),
+        "{LIBFAKETIME} is missing: install it with `apt-get install libfaketime`"
+    );
+    let mut child = spawn(
+        &["--log-level", "info"],
+        &[("LD_PRELOAD", LIBFAKETIME), ("FAKETIME", faketime)],
+        Stdio::piped(),
+    );
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("input written");
+    drop(stdin);
+    let (mut stdout, mut stderr) = (
+        child.stdout.take().expect("stdout"),
+        child.stderr.take().expect("stderr"),
+    );
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = stdout.read_to_string(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let Ok(output) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = child.kill();
+        panic!("cadline under FAKETIME={faketime:?} did not exit within 20 s of stdin closing");
+    };
+    let _ = child.wait();
+    output
+}
+
+/// Issue 15 point 7, on the real binary with a really shifted clock: a host
+/// clock behind (a Pi before NTP) no longer turns correct meter times into
+/// its own wrong ones, and a clock in 1969 never writes a line at 0 or
+/// before 2015.
+#[test]
+fn a_host_clock_that_is_wrong_keeps_the_meter_time() {
+    let input = concat!(
+        r#"glow/0A1B2C3D4E5F/SENSOR/electricitymeter {"electricitymeter":{"timestamp":"2026-03-01T11:59:50Z","energy":{"import":{"cumulative":8123.449}}}}"#,
+        "\n",
+        r#"glow/0A1B2C3D4E5F/SENSOR/electricitymeter {"electricitymeter":{"energy":{"import":{"cumulative":8123.5}}}}"#,
+        "\n",
+    );
+    for host in ["@1969-12-31 23:59:59", "@2024-06-01 00:00:00"] {
+        let (stdout, stderr) = pipe_at_host_time(host, input.as_bytes());
+        assert_eq!(
+            stdout,
+            "electricitymeter,device=0A1B2C3D4E5F cumulative=8123.449 1772366390000000000\n",
+            "host clock {host}; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("host clock reads before 2026") && stderr.contains("nothing written"),
+            "host clock {host}: {stderr}"
+        );
+    }
+    // A sane clock (a minute after the reading): both lines, the second at
+    // arrival, which is after the reading.
+    let (stdout, stderr) = pipe_at_host_time("@2026-03-01 12:00:50", input.as_bytes());
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}\n{stderr}");
+    assert!(lines[0].ends_with(" 1772366390000000000"), "{stdout}");
+    let arrival: i64 = lines[1]
+        .rsplit(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .expect("timestamp");
+    assert!(
+        (1_772_366_450_000_000_000..1_772_366_480_000_000_000).contains(&arrival),
+        "{stdout}"
+    );
+}

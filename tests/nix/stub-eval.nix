@@ -1,32 +1,90 @@
 # Evaluates ../../nix/module.nix without nixpkgs: a stub `lib` with just the
-# functions the module uses, a fake package, and a configuration that sets
-# every option. tests/nix.rs reads the JSON this produces.
+# functions the module uses, a fake package, and configurations built from
+# the module's own option defaults. tests/nix.rs reads the JSON this
+# produces.
+#
+# Strict where the real module system is strict and a mistake would matter:
+# every value set is checked against its option's type as nixpkgs checks it
+# (an enum refuses qos = 2 and logLevel = "trace", `types.pathWith
+# { inStore = false; }` refuses a store path or a path literal for
+# passwordFile), an unknown option is an error, and `lib.getExe` wants a
+# derivation, as nixpkgs' does.
+#
+# Arguments (nix-instantiate --arg):
+#   override  options to set on top of `minimal`, evaluated as `custom`;
+#   pathWith  false: a lib without `types.pathWith`, as nixpkgs before 25.05.
+{ override ? { }, pathWith ? true }:
 let
-  lib = {
-    mkOption = a: a;
-    mkEnableOption = d: { default = false; description = d; };
-    mkIf = condition: content: { _type = "if"; inherit condition content; };
-    types = {
-      str = "str";
-      bool = "bool";
-      package = "package";
-      path = "path";
-      nullOr = t: "nullOr";
-      listOf = t: "listOf";
-      enum = xs: "enum";
-      pathWith = a: "pathWith";
+  inherit (builtins) all elem isAttrs isBool isInt isList isString substring stringLength toJSON;
+  hasPrefix = pre: s: substring 0 (stringLength pre) s == pre;
+  type = description: check: { inherit description check; };
+  types = {
+    str = type "string" isString;
+    bool = type "boolean" isBool;
+    # nixpkgs: a derivation (or a store path).
+    package = type "package" (x: isAttrs x && (x.type or null) == "derivation");
+    # nixpkgs: anything coercible to a string that starts with "/".
+    path = type "path" (x: (isString x || builtins.isPath x) && hasPrefix "/" (toString x));
+    nullOr = t: type "null or ${t.description}" (x: x == null || t.check x);
+    listOf = t: type "list of ${t.description}" (x: isList x && all t.check x);
+    enum = xs: type "one of ${toJSON xs}" (x: elem x xs);
+    addCheck = t: f: type t.description (x: t.check x && f x);
+    ints = {
+      between = lo: hi: type "integer between ${toString lo} and ${toString hi}" (x: isInt x && x >= lo && x <= hi);
+      positive = type "positive integer" (x: isInt x && x > 0);
     };
+  } // (if pathWith then {
+    # nixpkgs 25.05: with inStore = false only a string (a path literal would
+    # be copied into the store) outside the store.
+    pathWith = { inStore, absolute }:
+      type "absolute path, not in the Nix store" (x:
+        isString x && (absolute -> hasPrefix "/" x)
+        && (inStore == hasPrefix "${builtins.storeDir}/" x));
+  } else { });
+  lib = {
+    inherit types hasPrefix;
+    mkOption = a: a;
+    mkEnableOption = d: { type = types.bool; default = false; description = d; };
+    mkIf = condition: content: { _type = "if"; inherit condition content; };
+    literalExpression = text: { _type = "literalExpression"; inherit text; };
     optional = c: x: if c then [ x ] else [ ];
     optionals = c: xs: if c then xs else [ ];
     concatMap = f: xs: builtins.concatLists (map f xs);
-    getExe = p: "${p.outPath}/bin/${p.meta.mainProgram}";
+    getExe = p:
+      if isAttrs p && (p.type or null) == "derivation"
+      then "${p.outPath}/bin/${p.meta.mainProgram}"
+      else throw "lib.meta.getExe: The first argument is of type ${builtins.typeOf p}, but it should be a derivation instead.";
+  };
+  package = {
+    type = "derivation";
+    name = "cadline-0.1.0";
+    outPath = "/nix/store/00000000000000000000000000000000-cadline-0.1.0";
+    meta.mainProgram = "cadline";
   };
   pkgs = {
-    callPackage = f: args: { outPath = "/nix/store/00000000000000000000000000000000-cadline"; meta.mainProgram = "cadline"; };
+    callPackage = f: args: package;
   };
+  module = config: import ../../nix/module.nix { inherit lib pkgs config; };
+  # The option declarations, read once with an empty configuration.
+  declared = (module { services.cadline = { }; services.telegraf.extraConfig = { }; }).options.services.cadline;
+  # What the module system does with a definition: unknown options and
+  # values of the wrong type are errors naming the option; unset options
+  # take their default.
+  settle = defs:
+    let
+      unknown = builtins.filter (n: !(declared ? ${n})) (builtins.attrNames defs);
+      value = n: o:
+        let v = defs.${n} or o.default; in
+        if o.type.check v then v
+        else throw "The option `services.cadline.${n}' has a value that is not of type ${o.type.description}: ${show v}";
+      # toJSON would copy a path literal into the store.
+      show = v: if builtins.isPath v then "the path literal ${toString v}" else toJSON v;
+    in
+    if unknown != [ ] then throw "The option `services.cadline.${builtins.head unknown}' does not exist."
+    else builtins.mapAttrs value declared;
   everything = {
     enable = true;
-    package = pkgs.callPackage null { };
+    package = package;
     broker = "mqtts://broker.lan:8883";
     prefix = "energy";
     topics = [ "energy/+/SENSOR/electricitymeter" ];
@@ -39,44 +97,26 @@ let
     caFile = "/etc/ssl/broker-ca.pem";
     certFile = "/etc/ssl/cadline.pem";
     keyFile = "/run/secrets/cadline.key";
+    mqttVersion = "5";
+    keepAlive = 30;
+    maxMessageSize = 2000000;
     timestamp = "receive";
     meterTags = true;
     logLevel = "info";
-    extraArgs = [ "--max-message-size" "2000000" ];
+    extraArgs = [ "--topic" "energy/+/STATE" ];
   };
-  minimal = {
-    enable = true;
-    package = pkgs.callPackage null { };
-    broker = "mqtt://localhost:1883";
-    prefix = "glow";
-    topics = [ ];
-    sharedGroup = null;
-    username = null;
-    passwordFile = null;
-    clientId = null;
-    qos = 1;
-    persistentSession = false;
-    caFile = null;
-    certFile = null;
-    keyFile = null;
-    timestamp = "meter";
-    meterTags = false;
-    logLevel = "warn";
-    extraArgs = [ ];
-  };
-  evaluate = cfg:
+  minimal = { enable = true; };
+  evaluate = defs:
     let
-      m = import ../../nix/module.nix {
-        inherit lib pkgs;
-        config = {
-          services.cadline = cfg;
-          services.telegraf.extraConfig.outputs = { file = [ { files = [ "stdout" ]; } ]; };
-        };
+      m = module {
+        services.cadline = settle defs;
+        services.telegraf.extraConfig.outputs = { file = [ { files = [ "stdout" ]; } ]; };
       };
       c = m.config.content;
     in
     {
       options = builtins.attrNames m.options.services.cadline;
+      packageDefaultText = m.options.services.cadline.package.defaultText.text or null;
       enabledWhen = m.config.condition;
       execd = c.services.telegraf.extraConfig.inputs.execd;
       telegrafEnabled = c.services.telegraf.enable;
@@ -87,4 +127,5 @@ in
 {
   everything = evaluate everything;
   minimal = evaluate minimal;
+  custom = evaluate (minimal // override);
 }
