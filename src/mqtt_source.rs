@@ -567,7 +567,6 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
         match happening {
             Happening::Connected { session_present } => {
                 connected_at = Some(Instant::now());
-                last_failure.clear();
                 // Every connection subscribes: a resumed session may hold
                 // other filters (an earlier --topic or --prefix), and
                 // subscribing again to the same filter is harmless.
@@ -671,6 +670,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 if lasted.is_some_and(|d| d >= STABLE) {
                     backoff.reset();
                     subscribe_backoff.reset();
+                    last_failure.clear();
                 }
                 let delay = backoff.next_delay();
                 let n = backoff.failures();

@@ -235,6 +235,7 @@ fn overlapping_filters_are_refused_with_mqtt_5_and_warned_about_with_3_1_1() {
     );
     let status = v5.wait_exit(SECS(3)).expect("refused at start");
     assert_eq!(status.code(), Some(2));
+    v5.wait_for_stderr("overlap", SECS(2));
     let stderr = v5.stderr().join("\n");
     assert!(
         stderr.contains("\"glow/#\" and \"glow/+/STATE\" overlap"),
@@ -252,4 +253,27 @@ fn overlapping_filters_are_refused_with_mqtt_5_and_warned_about_with_3_1_1() {
         "{:?}",
         v3.stderr()
     );
+}
+
+#[test]
+fn a_broker_packet_limit_below_our_subscribe_does_not_storm_either() {
+    // Mosquitto accepts the CONNECT, then drops the connection at our
+    // SUBSCRIBE (four filters, over its max_packet_size): every connection
+    // dies just after CONNACK, like the copied client id.
+    let broker = Mosquitto::with(crate::rig::BrokerConfig {
+        extra: vec!["max_packet_size 100".into()],
+        ..crate::rig::BrokerConfig::persistent()
+    });
+    let url = broker.url();
+    let c = Cadline::spawn(&["--broker", &url], &[]);
+    thread::sleep(SECS(8));
+    let stderr = c.stderr();
+    let noisy = count(&stderr, "Connection lost") + count(&stderr, "onnected to");
+    assert!(noisy <= 8, "{noisy} lines in 8 s: {stderr:#?}");
+    assert!(
+        stderr.iter().any(|l| l.contains("max_packet_size")),
+        "no hint at the cause: {stderr:#?}"
+    );
+    let connects = broker.log().matches("New client connected").count();
+    assert!(connects < 16, "{connects} connections in 8 s");
 }
