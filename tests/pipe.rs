@@ -355,3 +355,154 @@ fn help_explains_with_examples_and_environment() {
         "--help and --version aside, every flag has an env var:\n{help}"
     );
 }
+
+/// Runs `cadline --stdin <args>` on `input`, failing (and killing it) if it
+/// has not exited within `timeout`.
+fn pipe_within(args: &[&str], envs: &[(&str, &str)], input: &[u8], timeout: Duration) -> Output {
+    let mut child = spawn(args, envs, Stdio::piped());
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cadline --stdin {args:?} did not finish its input within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    feeder.join().expect("feeder");
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// A STATE payload pretty-printed over `keys + 2` short lines.
+fn pretty_state(keys: usize) -> String {
+    let mut p = String::from("{\n  \"software\": \"v3.1.4\",\n");
+    for i in 0..keys {
+        p.push_str(&format!("  \"x{i}\": [{i}],\n"));
+    }
+    p.push_str("  \"hardware\": \"GLOW-T\"\n}");
+    p
+}
+
+#[test]
+fn a_megabyte_pretty_printed_over_short_lines_is_read_whole() {
+    // 80 000 lines of about 14 bytes: 1.1 MB in one message. Before bracket
+    // counting kept its state across lines this took minutes.
+    let payload = pretty_state(80_000);
+    assert!(payload.len() > 1_000_000);
+    let input = format!("glow/AB12/STATE {payload}\nglow/AB12/STATE {{\"software\":\"v9\"}}\n");
+    let output = pipe_within(
+        &["--max-message-size", "2000000"],
+        &[],
+        input.as_bytes(),
+        Duration::from_secs(20),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert_eq!(
+        text(&output.stdout)
+            .lines()
+            .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        [
+            "cadstate,device=AB12 software=\"v3.1.4\",hardware=\"GLOW-T\"",
+            "cadstate,device=AB12 software=\"v9\""
+        ]
+    );
+}
+
+#[test]
+fn an_oversized_pretty_printed_payload_is_one_warning() {
+    let mut input = String::from("glow/AB12/STATE {\"software\":\"v1\"}\n");
+    input.push_str(&format!("glow/AB12/STATE {}\n", pretty_state(5000)));
+    input.push_str("glow/AB12/STATE {\"software\":\"v2\"}\n");
+    let output = pipe_within(
+        &["--max-message-size", "1000"],
+        &[],
+        input.as_bytes(),
+        Duration::from_secs(20),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("software=\"v1\"") && stdout.contains("software=\"v2\""));
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one warning for one skipped message:\n{stderr}"
+    );
+    assert!(
+        lines[0].starts_with("W! stdin line 2: ") && lines[0].contains("longer than"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn timestamped_captures_keep_their_time() {
+    // `mosquitto_sub -v -F '%I %t %p'` prints the time of arrival first.
+    // With --timestamp receive that time stamps the line: 2026-12-01
+    // 08:23:06 UTC is 1796113386 (`date -u -d 2026-12-01T08:23:06Z +%s`).
+    let input = "2026-12-01T08:23:06+0000 glow/AB12/STATE {\"software\":\"v1\"}\n\
+                 2026-12-01T09:23:16+0100 glow/AB12/STATE {\n  \"software\": \"v2\"\n}\n";
+    let output = pipe_within(
+        &["--timestamp", "receive"],
+        &[],
+        input.as_bytes(),
+        Duration::from_secs(10),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert_eq!(
+        text(&output.stdout),
+        "cadstate,device=AB12 software=\"v1\" 1796113386000000000\n\
+         cadstate,device=AB12 software=\"v2\" 1796113396000000000\n"
+    );
+    assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
+}
+
+#[test]
+fn a_capture_without_topics_is_one_warning_naming_dash_v() {
+    // `mosquitto_sub -t 'glow/#'` without -v: payloads only, compact and
+    // pretty-printed.
+    let mut input = String::new();
+    for _ in 0..3 {
+        input.push_str("{\"software\":\"v1\"}\n");
+        input.push_str("{\n  \"electricitymeter\": {\n    \"power\": {\"value\": 0.5}\n  }\n}\n");
+    }
+    let output = pipe_within(&[], &[], input.as_bytes(), Duration::from_secs(10));
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert!(output.stdout.is_empty());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("without -v") && stderr.contains("mosquitto_sub -v"),
+        "{stderr}"
+    );
+}
