@@ -16,6 +16,7 @@ pub mod sensor;
 pub mod state;
 pub mod tolerant;
 pub mod topic;
+pub mod topic_filter;
 pub mod units;
 
 pub use flatten::{FlattenOptions, Flattener, Level, Note};

@@ -94,13 +94,10 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
     } else {
         None
     };
-    let client_id = config.client_id.clone().unwrap_or_else(|| {
-        format!(
-            "cadline-{}-{}",
-            std::process::id(),
-            now_ns() % 1_000_000_000
-        )
-    });
+    let client_id = config
+        .client_id
+        .clone()
+        .unwrap_or_else(|| crate::cli::default_client_id(std::process::id(), now_ns()));
     Ok(Prepared {
         broker: config.broker.clone(),
         filters: config.filters.clone(),

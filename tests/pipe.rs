@@ -506,3 +506,155 @@ fn a_capture_without_topics_is_one_warning_naming_dash_v() {
         "{stderr}"
     );
 }
+
+/// Runs cadline with `args` and `envs` and stdin closed; (exit code, stderr).
+fn start_error(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert!(output.stdout.is_empty());
+    (output.status.code(), text(&output.stderr))
+}
+
+#[test]
+fn usage_errors_keep_the_part_that_names_the_fix() {
+    for (args, needles) in [
+        (
+            &["--broker", "mqtts://b.lan", "--cert-file", "c.pem"][..],
+            &["--key-file"][..],
+        ),
+        (
+            &["--password", "hunter2"],
+            &["--password-file", "CADLINE_MQTT_PASSWORD"],
+        ),
+        (
+            &["--password=hunter2"],
+            &["--password-file", "CADLINE_MQTT_PASSWORD"],
+        ),
+        (&["--log-level", "warning"], &["error, warn, info, debug"]),
+        (&["--mqtt-version", "3"], &["3.1.1, 5"]),
+        (&["--timestamp", "arrival"], &["meter, receive"]),
+        (&["--pasword-file", "pw"], &["'--password-file'"]),
+    ] {
+        let (code, stderr) = start_error(args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("E! "), "{stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password was logged: {stderr}"
+        );
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{args:?}: no {needle:?} in {stderr}"
+            );
+        }
+    }
+}
+
+/// A capture with a real MPAN, so that `--meter-tags` shows in the output.
+const WITH_MPAN: &str = "glow/AB12/SENSOR/electricitymeter {\"electricitymeter\":{\"timestamp\":\"2026-03-01T11:59:50Z\",\"energy\":{\"import\":{\"cumulative\":12.5,\"units\":\"kWh\",\"mpan\":\"1200012345678\"}}}}\n";
+
+#[test]
+fn boolean_environment_variables_take_the_usual_spellings() {
+    for value in ["1", "yes", "ON", "True", "y"] {
+        let output = pipe(&[], &[("CADLINE_METER_TAGS", value)], WITH_MPAN.as_bytes());
+        assert!(output.status.success(), "{value}: {output:?}");
+        assert!(
+            text(&output.stdout).contains("mpan=1200012345678"),
+            "CADLINE_METER_TAGS={value}: {}",
+            text(&output.stdout)
+        );
+    }
+    for value in ["0", "no", "OFF", "False", ""] {
+        let output = pipe(&[], &[("CADLINE_METER_TAGS", value)], WITH_MPAN.as_bytes());
+        assert!(output.status.success(), "{value:?}: {output:?}");
+        let stdout = text(&output.stdout);
+        assert!(
+            stdout.contains("cumulative=12.5") && !stdout.contains("mpan"),
+            "{value:?}: {stdout}"
+        );
+    }
+    let (code, stderr) = start_error(&["--stdin"], &[("CADLINE_METER_TAGS", "maybe")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("CADLINE_METER_TAGS")
+            && stderr.contains("1/0, yes/no, on/off or true/false"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn empty_environment_variables_mean_unset() {
+    // Every flag's variable set to "" (a unit file's `Environment=CADLINE_PREFIX=`):
+    // all defaults, as if none were set.
+    let help = text(
+        &Command::new(BIN)
+            .arg("--help")
+            .output()
+            .expect("runs")
+            .stdout,
+    );
+    let flat = help.split_whitespace().collect::<String>();
+    let vars: Vec<String> = flat
+        .split("[env:")
+        .skip(1)
+        .filter_map(|s| s.split(['=', ']']).next().map(str::to_owned))
+        .filter(|v| v != "CADLINE_STDIN")
+        .collect();
+    assert!(vars.len() >= 15, "{vars:?}");
+    let envs: Vec<(&str, &str)> = vars.iter().map(|v| (v.as_str(), "")).collect();
+    let output = pipe(&[], &envs, &example_capture());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).lines().count(), 8);
+}
+
+#[test]
+fn broker_flags_with_stdin_are_refused() {
+    let (code, stderr) = start_error(&["--stdin", "--ca-file", "/nope"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--stdin") && stderr.contains("--ca-file"),
+        "{stderr}"
+    );
+    let (code, stderr) = start_error(&["--stdin", "--username", "u", "--qos", "0"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--username, --qos"), "{stderr}");
+}
+
+#[test]
+fn broker_urls_say_how_to_write_them() {
+    let (code, stderr) = start_error(&["--broker", "mqtt://::1"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("mqtt://[::1]:1883"), "{stderr}");
+    let (code, stderr) = start_error(&["--broker", "http://b.lan"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("mqtt://") && stderr.contains("ssl://"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_topic_outside_the_prefix_is_refused_naming_the_prefix() {
+    let (code, stderr) = start_error(&["--topic", "energy/+/STATE"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--prefix energy"), "{stderr}");
+    // Under the prefix it is fine (stdin closed: it exits 0 at once).
+    let (code, stderr) = start_error(
+        &[
+            "--prefix",
+            "energy",
+            "--topic",
+            "energy/+/STATE",
+            "--broker",
+            "mqtt://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}
