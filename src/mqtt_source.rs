@@ -66,6 +66,9 @@ pub struct Prepared {
     tls: Option<TlsConfiguration>,
     mqtt_v5: bool,
     max_message_size: usize,
+    /// When to say that nothing arrives, and what to name then.
+    silence_after: Option<Duration>,
+    silence: crate::silence::Setting,
 }
 
 /// Reads the password and TLS files. Any error here is fatal at start-up
@@ -105,7 +108,30 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         .client_id
         .clone()
         .unwrap_or_else(|| crate::cli::default_client_id(std::process::id(), now_ns()));
+    let mut probe = format!(
+        "mosquitto_sub -v -h {} -p {} -t '#'",
+        config.broker.host, config.broker.port
+    );
+    if let Some(user) = &config.username {
+        probe.push_str(&format!(" -u {user} -P ..."));
+    }
+    if let Some(ca) = &config.ca_file {
+        probe.push_str(&format!(" --cafile {}", ca.display()));
+    } else if config.broker.tls {
+        probe.push_str(" --capath /etc/ssl/certs");
+    }
+    let silence = crate::silence::Setting {
+        filters: config.filters.clone(),
+        prefix: config.prefix.clone(),
+        probe,
+    };
+    // Last: only a configuration that will run is worth this warning.
+    if let Some(warning) = crate::control_stdin::warning() {
+        crate::warn!("{warning}");
+    }
     Ok(Prepared {
+        silence_after: config.silence_warning,
+        silence,
         broker: config.broker.clone(),
         filters: config.filters.clone(),
         qos: config.qos,
@@ -436,9 +462,16 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     // Acks for messages skipped here, when the request queue was full: this
     // thread is what drains that queue, so it retries after every poll.
     let mut skipped_acks: Vec<Ack> = Vec::new();
+    let silence =
+        crate::silence::Watch::start(p.silence_after, p.silence.clone(), shutdown.receiver());
     loop {
         let happening = session.next();
         retry_acks(&mut skipped_acks);
+        match &happening {
+            Happening::Connected { .. } => silence.connected(),
+            Happening::Publish { .. } => silence.heard(),
+            _ => {}
+        }
         match happening {
             Happening::Connected { session_present } => {
                 let failures = backoff.failures();
