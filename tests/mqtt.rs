@@ -860,11 +860,13 @@ fn bad_tls_files_are_one_error_at_start() {
 /// A server certificate for localhost that expired on 2020-07-01 00:00:00
 /// UTC: signed by `ca` with the clock set to 2020-06-01 by libfaketime.
 fn expired_server_cert(dir: &std::path::Path, tls: &crate::rig::TlsFiles) -> std::path::PathBuf {
-    let lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-    assert!(
-        std::path::Path::new(lib).is_file(),
-        "{lib} not found: install it with `apt-get install -y libfaketime`"
-    );
+    let lib = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .expect("libfaketime.so.1 not found: install it with `apt-get install -y libfaketime` (or run tests/run.sh, which does)");
     let out = dir.join("expired.pem");
     let status = std::process::Command::new(crate::rig::tool("openssl", "openssl"))
         .current_dir(dir)
