@@ -507,16 +507,43 @@ fn a_capture_without_topics_is_one_warning_naming_dash_v() {
     );
 }
 
-/// Runs cadline with `args` and `envs` and stdin closed; (exit code, stderr).
+/// Runs cadline with `args` and `envs` and stdin closed; (exit code,
+/// stderr). Fails if it has not exited within 10 s.
 fn start_error(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
-    let output = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
-        .output()
-        .expect("runs");
-    assert!(output.stdout.is_empty());
-    (output.status.code(), text(&output.stderr))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cadline starts");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cadline {args:?} did not exit within 10 s");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let _ = child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout);
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    assert!(stdout.is_empty(), "{stdout}");
+    (status.code(), stderr)
 }
 
 #[test]
@@ -562,7 +589,12 @@ const WITH_MPAN: &str = "glow/AB12/SENSOR/electricitymeter {\"electricitymeter\"
 #[test]
 fn boolean_environment_variables_take_the_usual_spellings() {
     for value in ["1", "yes", "ON", "True", "y"] {
-        let output = pipe(&[], &[("CADLINE_METER_TAGS", value)], WITH_MPAN.as_bytes());
+        let output = pipe_within(
+            &[],
+            &[("CADLINE_METER_TAGS", value)],
+            WITH_MPAN.as_bytes(),
+            Duration::from_secs(10),
+        );
         assert!(output.status.success(), "{value}: {output:?}");
         assert!(
             text(&output.stdout).contains("mpan=1200012345678"),
@@ -571,7 +603,12 @@ fn boolean_environment_variables_take_the_usual_spellings() {
         );
     }
     for value in ["0", "no", "OFF", "False", ""] {
-        let output = pipe(&[], &[("CADLINE_METER_TAGS", value)], WITH_MPAN.as_bytes());
+        let output = pipe_within(
+            &[],
+            &[("CADLINE_METER_TAGS", value)],
+            WITH_MPAN.as_bytes(),
+            Duration::from_secs(10),
+        );
         assert!(output.status.success(), "{value:?}: {output:?}");
         let stdout = text(&output.stdout);
         assert!(
@@ -608,7 +645,7 @@ fn empty_environment_variables_mean_unset() {
         .collect();
     assert!(vars.len() >= 15, "{vars:?}");
     let envs: Vec<(&str, &str)> = vars.iter().map(|v| (v.as_str(), "")).collect();
-    let output = pipe(&[], &envs, &example_capture());
+    let output = pipe_within(&[], &envs, &example_capture(), Duration::from_secs(10));
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout).lines().count(), 8);
 }
