@@ -1012,3 +1012,57 @@ fn the_default_client_id_is_as_documented_and_fits_23_bytes() {
         "{id}"
     );
 }
+
+#[test]
+fn the_default_client_id_fits_23_bytes_with_a_7_digit_pid() {
+    // Linux pids go up to 4 194 304. A pid namespace of our own (user
+    // namespaces need no root) lets cadline run as pid 4194001.
+    let broker = Mosquitto::start();
+    let mut child = std::process::Command::new(crate::rig::tool("unshare", "util-linux"))
+        .args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+        ])
+        .args([
+            "sh",
+            "-c",
+            "echo 4194000 > /proc/sys/kernel/ns_last_pid && ( exec \"$0\" \"$@\" )",
+        ])
+        .arg(env!("CARGO_BIN_EXE_cadline"))
+        .args(["--broker", &broker.url()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare starts");
+    let start = Instant::now();
+    let id = loop {
+        let log = broker.log();
+        if let Some(id) = log
+            .lines()
+            .filter_map(|l| l.split(" as ").nth(1))
+            .filter_map(|rest| rest.split(' ').next())
+            .find(|id| id.starts_with("cadline-"))
+        {
+            break id.to_owned();
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let stderr = crate::rig::read_all(child.stderr.take().expect("stderr"));
+            panic!("cadline in a pid namespace exited ({status:?}) without connecting: {stderr}");
+        }
+        assert!(
+            start.elapsed() < SECS(10),
+            "no cadline client in the broker's log within 10 s:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(id.starts_with("cadline-4194001-"), "{id}");
+    assert!(id.len() <= 23, "{id} is {} bytes", id.len());
+}
