@@ -23,6 +23,9 @@ Examples:
   Convert a saved capture, or watch a live feed:
     cadline --stdin < telegraf/example-capture.txt
     mosquitto_sub -v -t 'glow/#' | cadline --stdin
+  Keep a capture with arrival times, and replay it stamped with them:
+    mosquitto_sub -v -F '%I %t %p' -t 'glow/#' > capture.txt
+    cadline --stdin --timestamp receive < capture.txt
   Several instances sharing one stream (a building of CADs):
     cadline --broker mqtt://cluster:1883 --shared-group cadline --client-id cadline-1 --persistent-session
 
@@ -59,7 +62,7 @@ pub struct Cli {
     pub prefix: String,
 
     /// MQTT topic filter to subscribe to, repeatable; replaces the filters derived from
-    /// --prefix (topics must still be under --prefix).
+    /// --prefix (a filter that can match nothing under --prefix is refused).
     #[arg(
         long = "topic",
         env = "CADLINE_TOPIC",
