@@ -108,30 +108,13 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         .client_id
         .clone()
         .unwrap_or_else(|| crate::cli::default_client_id(std::process::id(), now_ns()));
-    let mut probe = format!(
-        "mosquitto_sub -v -h {} -p {} -t '#'",
-        config.broker.host, config.broker.port
-    );
-    if let Some(user) = &config.username {
-        probe.push_str(&format!(" -u {user} -P ..."));
-    }
-    if let Some(ca) = &config.ca_file {
-        probe.push_str(&format!(" --cafile {}", ca.display()));
-    } else if config.broker.tls {
-        probe.push_str(" --capath /etc/ssl/certs");
-    }
-    let silence = crate::silence::Setting {
-        filters: config.filters.clone(),
-        prefix: config.prefix.clone(),
-        probe,
-    };
     // Last: only a configuration that will run is worth this warning.
     if let Some(warning) = crate::control_stdin::warning() {
         crate::warn!("{warning}");
     }
     Ok(Prepared {
         silence_after: config.silence_warning,
-        silence,
+        silence: crate::silence::Setting::for_config(config),
         broker: config.broker.clone(),
         filters: config.filters.clone(),
         qos: config.qos,

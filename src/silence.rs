@@ -85,6 +85,31 @@ pub struct Setting {
     pub probe: String,
 }
 
+impl Setting {
+    /// What to name for `config`: its filters, its prefix, and the
+    /// `mosquitto_sub` command that subscribes to everything on the same
+    /// broker (the password left for the user to fill in).
+    pub fn for_config(config: &crate::cli::Config) -> Setting {
+        let mut probe = format!(
+            "mosquitto_sub -v -h {} -p {} -t '#'",
+            config.broker.host, config.broker.port
+        );
+        if let Some(user) = &config.username {
+            probe.push_str(&format!(" -u {user} -P ..."));
+        }
+        if let Some(ca) = &config.ca_file {
+            probe.push_str(&format!(" --cafile {}", ca.display()));
+        } else if config.broker.tls {
+            probe.push_str(" --capath /etc/ssl/certs");
+        }
+        Setting {
+            filters: config.filters.clone(),
+            prefix: config.prefix.clone(),
+            probe,
+        }
+    }
+}
+
 /// The silence watcher, shared with the connection loop, which reports
 /// every connection and every message.
 #[derive(Clone)]

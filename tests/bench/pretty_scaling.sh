@@ -8,11 +8,12 @@
 #   tests/bench/pretty_scaling.sh                      # release build
 #   CADLINE_BIN=target/debug/cadline tests/bench/pretty_scaling.sh
 #
-# Knobs: SIZES="20000 40000 80000 160000 320000" (lines per payload),
-# RUNS=3 (best of).
+# Knobs: SIZES="250000 500000 1000000 2000000" (lines per payload; the
+# code before the fix needed minutes for 20000, so try it with
+# SIZES="5000 10000 20000"), RUNS=3 (best of).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SIZES=${SIZES:-"20000 40000 80000 160000 320000"}
+SIZES=${SIZES:-"250000 500000 1000000 2000000"}
 RUNS=${RUNS:-3}
 if [ -z "${CADLINE_BIN:-}" ]; then
   cargo build --release --quiet
