@@ -364,6 +364,13 @@ fn split_capture_time(line: &[u8]) -> Option<(i64, usize)> {
     if !word.first().is_some_and(u8::is_ascii_digit) || line.len() <= space + 1 {
         return None;
     }
+    // What follows must be a topic (or, with `-F '%I %p'`, a payload):
+    // a first word like `1234567890` alone is not taken for a time.
+    let rest = &line[space + 1..];
+    let next = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    if !next.contains(&b'/') && !matches!(rest.first(), Some(b'{' | b'[')) {
+        return None;
+    }
     let ns = parse_iso_8601(word).or_else(|| parse_unix_time(word))?;
     Some((ns, space + 1))
 }
@@ -635,6 +642,7 @@ mod tests {
             ]
         );
         // Not times: the first word is then a topic like any other.
+        assert_eq!(split_capture_time(b"1796113386 not-a-topic {}"), None);
         for word in [
             "2026-02-30T08:23:06Z",
             "2026-12-01T24:00:00Z",

@@ -9,7 +9,9 @@
 /// The password to send (if any) and the warnings to print at start.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Choice {
+    /// What to send with `--username`; `None` sends the user name alone.
     pub password: Option<String>,
+    /// One line each, for `W!`: what was surprising and what was done.
     pub warnings: Vec<String>,
 }
 

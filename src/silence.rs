@@ -79,7 +79,9 @@ pub fn human(d: Duration) -> String {
 /// What the warnings name.
 #[derive(Debug, Clone)]
 pub struct Setting {
+    /// The filters subscribed to, as the user would type them.
     pub filters: Vec<String>,
+    /// `--prefix`, the usual culprit.
     pub prefix: String,
     /// `mosquitto_sub -v …` for the broker cadline uses.
     pub probe: String,
