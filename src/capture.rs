@@ -108,6 +108,7 @@ impl<R: BufRead> CaptureReader<R> {
             let mut depth = depth;
             if let Some(d) = depth.as_deref_mut() {
                 self.scanned += line.len() as u64;
+                d.new_line();
                 d.feed(&line);
             }
             if !complete {
@@ -167,6 +168,7 @@ impl<R: BufRead> CaptureReader<R> {
                 }
                 Some(Line::Text(next)) => {
                     self.scanned += next.len() as u64;
+                    depth.new_line();
                     depth.feed(&next);
                     if let Continuation::Keep = mode {
                         if payload.len() + next.len() + 1 > self.max_line {
@@ -307,6 +309,12 @@ impl JsonDepth {
 
     fn is_open(&self) -> bool {
         self.depth > 0
+    }
+
+    /// The line ending between two lines of a payload: not a byte that a
+    /// backslash before it escapes (as when the lines were one buffer).
+    fn new_line(&mut self) {
+        self.escaped = false;
     }
 
     fn feed(&mut self, bytes: &[u8]) {
