@@ -453,6 +453,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
         match &happening {
             Happening::Connected { .. } => silence.connected(),
             Happening::Publish { .. } => silence.heard(),
+            Happening::Failed { .. } => silence.disconnected(),
             _ => {}
         }
         match happening {

@@ -122,8 +122,8 @@ pub struct Watch {
 struct Shared {
     start: Instant,
     /// Milliseconds since `start` of the last connection or message;
-    /// `u64::MAX` until the first connection (before it, the connection's
-    /// own errors say what is wrong).
+    /// `u64::MAX` while not connected (the connection's own errors then say
+    /// what is wrong).
     last_ms: AtomicU64,
     heard: AtomicBool,
     /// Set with a warning; the next message clears it and says so.
@@ -161,6 +161,12 @@ impl Watch {
     /// The connection is up (and subscribed): the silence starts now.
     pub fn connected(&self) {
         self.touch();
+    }
+
+    /// The connection is down: its own errors are being logged, so the
+    /// silence is not counted until it is up again.
+    pub fn disconnected(&self) {
+        self.shared.last_ms.store(u64::MAX, Ordering::Relaxed);
     }
 
     /// A message arrived. Says so if a silence was warned about: one atomic

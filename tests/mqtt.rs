@@ -1066,3 +1066,29 @@ fn the_default_client_id_fits_23_bytes_with_a_7_digit_pid() {
     assert!(id.starts_with("cadline-4194001-"), "{id}");
     assert!(id.len() <= 23, "{id} is {} bytes", id.len());
 }
+
+#[test]
+fn silence_is_not_counted_while_the_broker_is_down() {
+    // A broker outage is told by the connection's own errors; a "nothing
+    // received, check your prefix" on top of them would point the wrong way.
+    let mut broker = Mosquitto::start();
+    let url = broker.url();
+    let c = Cadline::spawn(&["--broker", &url, "--silence-warning", "2"], &[]);
+    assert!(
+        c.wait_for_stderr("Connected to", SECS(10)),
+        "{:?}",
+        c.stderr()
+    );
+    broker.kill();
+    assert!(
+        c.wait_for_stderr("Connection lost", SECS(5)),
+        "{:?}",
+        c.stderr()
+    );
+    std::thread::sleep(SECS(4));
+    assert!(
+        lines_with(&c, "Nothing received").is_empty(),
+        "{:?}",
+        c.stderr()
+    );
+}
