@@ -994,6 +994,22 @@ fn ipv6_brokers_in_brackets_and_schemes_in_any_case() {
 
 #[test]
 fn the_default_client_id_is_as_documented_and_fits_23_bytes() {
+    // The README and --help say the same (they once said two things).
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for (what, text) in [
+        ("--help", String::from_utf8_lossy(&help.stdout).into_owned()),
+        ("README", readme),
+    ] {
+        assert!(
+            text.contains("cadline-<pid>-<n>"),
+            "{what} does not document cadline-<pid>-<n>"
+        );
+    }
     let broker = Mosquitto::start();
     let c = cadline(&broker, &[]);
     let pid = c.pid();
