@@ -3,8 +3,15 @@
 //! Generic over `BufRead` so the framing is tested with byte slices. Copes
 //! with what real captures contain: CRLF line endings (saved on Windows),
 //! blank lines, lines far too long to be a CAD message (read past, never
-//! held in memory), and pretty-printed JSON payloads that `mosquitto_sub`
-//! prints across several lines.
+//! held in memory), pretty-printed JSON payloads that `mosquitto_sub`
+//! prints across several lines, timestamped captures
+//! (`mosquitto_sub -F '%I %t %p'` or `-F '%U %t %p'`, whose time becomes
+//! the arrival time), and payload-only captures (`mosquitto_sub` without
+//! `-v`), which are recognised and skipped with one warning naming `-v`.
+//!
+//! Every byte is looked at a bounded number of times whatever the shape of
+//! the input: the bracket depth of a pretty-printed payload is a running
+//! state fed one line at a time, never a rescan of what came before.
 
 use std::io::{self, BufRead, Read};
 
@@ -25,11 +32,28 @@ pub struct CaptureReader<R> {
     /// turned out to start the next message.
     pending: Option<Vec<u8>>,
     line_no: u64,
+    /// The capture's own time of the frame last returned, when the line
+    /// carried one (`-F '%I %t %p'`).
+    arrival_ns: Option<i64>,
+    /// The line of the first payload-only line, once one was seen: every
+    /// later one is reported with the same text, so the repeat counter
+    /// turns them into one warning and a count.
+    payload_only_since: Option<u64>,
+    /// Bytes given to bracket counting, for the test that proves it linear.
+    scanned: u64,
 }
 
 enum Line {
     Text(Vec<u8>),
     TooLong,
+}
+
+/// What the reader does with the lines that follow a payload's first line.
+enum Continuation {
+    /// Join them onto the payload.
+    Keep,
+    /// Read past them: the payload is over the limit, or has no topic.
+    Discard,
 }
 
 impl<R: BufRead> CaptureReader<R> {
@@ -41,15 +65,28 @@ impl<R: BufRead> CaptureReader<R> {
             max_line: max_message_size.saturating_add(1024),
             pending: None,
             line_no: 0,
+            arrival_ns: None,
+            payload_only_since: None,
+            scanned: 0,
         }
     }
 
+    /// The time the capture gives for the message last returned (Unix
+    /// nanoseconds), `None` when its line had no timestamp: the caller then
+    /// uses the time it read the line.
+    pub fn arrival_ns(&self) -> Option<i64> {
+        self.arrival_ns
+    }
+
     /// Reads one line without its `\n`/`\r\n`, never buffering more than
-    /// `max_line` bytes of it. `None` at end of input.
+    /// `max_line` bytes of it. `None` at end of input. A line over the
+    /// limit is read past; when `depth` is given, its bytes are still
+    /// counted, so a long line inside a pretty-printed payload does not
+    /// lose track of where the payload ends.
     ///
     /// `read_until` searches with the standard library's `memchr`; `take` is
     /// what bounds the memory.
-    fn read_line(&mut self) -> io::Result<Option<Line>> {
+    fn read_line(&mut self, depth: Option<&mut JsonDepth>) -> io::Result<Option<Line>> {
         let mut line = Vec::new();
         // Room for a CRLF after the longest line we keep.
         let limit = u64::try_from(self.max_line)
@@ -68,40 +105,94 @@ impl<R: BufRead> CaptureReader<R> {
             line.pop();
         }
         if line.len() > self.max_line {
+            let mut depth = depth;
+            if let Some(d) = depth.as_deref_mut() {
+                self.scanned += line.len() as u64;
+                d.new_line();
+                d.feed(&line);
+            }
             if !complete {
-                self.skip_rest_of_line()?;
+                self.skip_rest_of_line(depth)?;
             }
             return Ok(Some(Line::TooLong));
         }
         Ok(Some(Line::Text(line)))
     }
 
-    /// Reads past the next `\n` without keeping anything (`skip_until`
-    /// needs Rust 1.83; this is the rare path).
-    fn skip_rest_of_line(&mut self) -> io::Result<()> {
+    /// Reads past the next `\n` without keeping anything, feeding the bytes
+    /// to `depth` if given (`skip_until` needs Rust 1.83; this is the rare
+    /// path).
+    fn skip_rest_of_line(&mut self, mut depth: Option<&mut JsonDepth>) -> io::Result<()> {
         loop {
             let buf = self.inner.fill_buf()?;
             if buf.is_empty() {
                 return Ok(());
             }
-            match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    self.inner.consume(i + 1);
-                    return Ok(());
-                }
-                None => {
-                    let n = buf.len();
-                    self.inner.consume(n);
-                }
+            let (end, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, true),
+                None => (buf.len(), false),
+            };
+            if let Some(d) = depth.as_deref_mut() {
+                d.feed(&buf[..end]);
+                self.scanned += end as u64;
+            }
+            self.inner.consume(if done { end + 1 } else { end });
+            if done {
+                return Ok(());
             }
         }
     }
 
+    /// Reads the lines after a payload's first line until its brackets
+    /// balance, the input ends, or a line starts the next message (kept in
+    /// `pending`). Returns whether the payload stayed within the limit.
+    fn continue_payload(
+        &mut self,
+        payload: &mut Vec<u8>,
+        depth: &mut JsonDepth,
+        mut mode: Continuation,
+    ) -> io::Result<bool> {
+        let mut within_limit = true;
+        while depth.is_open() {
+            let line = self.read_line(Some(depth))?;
+            match line {
+                None => break,
+                Some(Line::TooLong) => {
+                    within_limit = false;
+                    mode = Continuation::Discard;
+                    payload.clear();
+                }
+                Some(Line::Text(next)) if starts_message(&next) => {
+                    self.pending = Some(next);
+                    break;
+                }
+                Some(Line::Text(next)) => {
+                    self.scanned += next.len() as u64;
+                    depth.new_line();
+                    depth.feed(&next);
+                    if let Continuation::Keep = mode {
+                        if payload.len() + next.len() + 1 > self.max_line {
+                            within_limit = false;
+                            mode = Continuation::Discard;
+                            // Nothing of it will be used: give the memory back.
+                            *payload = Vec::new();
+                        } else {
+                            payload.push(b'\n');
+                            payload.extend_from_slice(&next);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(within_limit)
+    }
+
     fn next_frame(&mut self) -> io::Result<Option<Frame>> {
-        let line = match self.pending.take() {
+        self.arrival_ns = None;
+        let mut line = match self.pending.take() {
             Some(l) => l,
             None => loop {
-                match self.read_line()? {
+                match self.read_line(None)? {
                     None => return Ok(None),
                     Some(Line::TooLong) => {
                         return Ok(Some(Frame::Skipped(format!(
@@ -115,6 +206,13 @@ impl<R: BufRead> CaptureReader<R> {
             },
         };
         let line_no = self.line_no;
+        if let Some((arrival, rest)) = split_capture_time(&line) {
+            self.arrival_ns = Some(arrival);
+            line.drain(..rest);
+        }
+        if matches!(line.trim_ascii_start().first(), Some(b'{' | b'[')) {
+            return self.payload_without_topic(line, line_no);
+        }
         let Some(space) = line.iter().position(|&b| b == b' ') else {
             return Ok(Some(Frame::Skipped(format!(
                 "line {line_no}: expected `topic payload` (mosquitto_sub -v output); skipped"
@@ -132,34 +230,37 @@ impl<R: BufRead> CaptureReader<R> {
         // its brackets balance. A line that ends in a closing bracket is a
         // whole payload (every compact one does; a pretty printer's first
         // line ends in an opening bracket), so only other lines pay for
-        // counting brackets, which was most of the stdin thread's time.
+        // counting brackets.
         let complete = matches!(payload.trim_ascii_end().last(), Some(b'}' | b']'));
-        while !complete && json_depth(&payload) > 0 {
-            match self.read_line()? {
-                None => break,
-                Some(Line::TooLong) => {
-                    return Ok(Some(Frame::Skipped(format!(
-                        "line {line_no}: payload longer than {} bytes; skipped",
-                        self.max_line
-                    ))))
-                }
-                Some(Line::Text(next)) if starts_message(&next) => {
-                    self.pending = Some(next);
-                    break;
-                }
-                Some(Line::Text(next)) => {
-                    if payload.len() + next.len() + 1 > self.max_line {
-                        return Ok(Some(Frame::Skipped(format!(
-                            "line {line_no}: payload longer than {} bytes; skipped",
-                            self.max_line
-                        ))));
-                    }
-                    payload.push(b'\n');
-                    payload.extend_from_slice(&next);
-                }
+        if !complete {
+            let mut depth = JsonDepth::of_payload(&payload);
+            self.scanned += payload.len() as u64;
+            if !self.continue_payload(&mut payload, &mut depth, Continuation::Keep)? {
+                return Ok(Some(Frame::Skipped(format!(
+                    "line {line_no}: payload on {topic:?} longer than {} bytes (lines {line_no}-{}); skipped",
+                    self.max_line, self.line_no
+                ))));
             }
         }
         Ok(Some(Frame::Message { topic, payload }))
+    }
+
+    /// A line that starts with JSON: `mosquitto_sub` without `-v` prints
+    /// payloads without their topics, and cadline cannot tell which device
+    /// or meter they came from. Reads past the rest of a pretty-printed
+    /// one, and reports every such line with the same text.
+    fn payload_without_topic(&mut self, line: Vec<u8>, line_no: u64) -> io::Result<Option<Frame>> {
+        let first = *self.payload_only_since.get_or_insert(line_no);
+        if !matches!(line.trim_ascii_end().last(), Some(b'}' | b']')) {
+            let mut depth = JsonDepth::of_payload(&line);
+            self.scanned += line.len() as u64;
+            let mut discarded = Vec::new();
+            self.continue_payload(&mut discarded, &mut depth, Continuation::Discard)?;
+        }
+        Ok(Some(Frame::Skipped(format!(
+            "line {first} on: payloads without a topic, as `mosquitto_sub` prints them without -v; \
+             capture with `mosquitto_sub -v` (or -F '%I %t %p'); skipped"
+        ))))
     }
 }
 
@@ -171,8 +272,8 @@ impl<R: BufRead> Iterator for CaptureReader<R> {
     }
 }
 
-/// The bytes `json_depth` acts on; every other byte is skipped by one
-/// table lookup, since this scans every payload read from stdin.
+/// The bytes `JsonDepth` acts on; every other byte is skipped by one
+/// table lookup, since this scans every multi-line payload read from stdin.
 const STRUCTURAL: [bool; 256] = {
     let mut t = [false; 256];
     t[b'"' as usize] = true;
@@ -184,42 +285,72 @@ const STRUCTURAL: [bool; 256] = {
     t
 };
 
-/// How many `{`/`[` are open at the end of `json` (strings skipped). Only
-/// payloads that start as JSON objects or arrays can continue.
-fn json_depth(json: &[u8]) -> i64 {
-    let trimmed = json.trim_ascii_start();
-    if !matches!(trimmed.first(), Some(b'{' | b'[')) {
-        return 0;
-    }
-    let (mut depth, mut in_string, mut escaped) = (0i64, false, false);
-    for &b in trimmed {
-        if !STRUCTURAL[usize::from(b)] {
-            escaped = false;
-            continue;
+/// How many `{`/`[` are open so far in a payload read line by line
+/// (strings skipped). A running state, string and escape included, so that
+/// each line is scanned once: rescanning the whole payload at every line
+/// made a payload of n short lines cost n² (a 1 MB one took minutes).
+#[derive(Debug, Default, Clone, Copy)]
+struct JsonDepth {
+    depth: i64,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonDepth {
+    /// The state after a payload's first line. Only payloads that start as
+    /// JSON objects or arrays can continue: anything else is closed at once.
+    fn of_payload(first_line: &[u8]) -> JsonDepth {
+        let mut d = JsonDepth::default();
+        if matches!(first_line.trim_ascii_start().first(), Some(b'{' | b'[')) {
+            d.feed(first_line);
         }
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
+        d
+    }
+
+    fn is_open(&self) -> bool {
+        self.depth > 0
+    }
+
+    /// The line ending between two lines of a payload: not a byte that a
+    /// backslash before it escapes (as when the lines were one buffer).
+    fn new_line(&mut self) {
+        self.escaped = false;
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if !STRUCTURAL[usize::from(b)] {
+                self.escaped = false;
+                continue;
+            }
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => self.depth -= 1,
                 _ => {}
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth -= 1,
-            _ => {}
         }
     }
-    depth
 }
 
 /// Whether a line looks like the start of a new `topic payload` line rather
 /// than the continuation of a JSON payload: a first word with a `/` in it
-/// and no JSON punctuation, followed by a space.
+/// and no JSON punctuation, followed by a space (after a capture time, if
+/// the line starts with one).
 fn starts_message(line: &[u8]) -> bool {
+    let line = match split_capture_time(line) {
+        Some((_, rest)) => &line[rest..],
+        None => line,
+    };
     let Some(space) = line.iter().position(|&b| b == b' ') else {
         return false;
     };
@@ -229,6 +360,126 @@ fn starts_message(line: &[u8]) -> bool {
         && !word
             .iter()
             .any(|b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']' | b',' | b':'))
+}
+
+/// The capture time at the start of a `mosquitto_sub -F '%I %t %p'` or
+/// `-F '%U %t %p'` line, as Unix nanoseconds, and where the rest of the
+/// line (the topic) starts. `None` when the first word is not such a time
+/// or nothing follows it.
+fn split_capture_time(line: &[u8]) -> Option<(i64, usize)> {
+    let space = line.iter().position(|&b| b == b' ')?;
+    let word = &line[..space];
+    if !word.first().is_some_and(u8::is_ascii_digit) || line.len() <= space + 1 {
+        return None;
+    }
+    // What follows must be a topic (or, with `-F '%I %p'`, a payload):
+    // a first word like `1234567890` alone is not taken for a time.
+    let rest = &line[space + 1..];
+    let next = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    if !next.contains(&b'/') && !matches!(rest.first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let ns = parse_iso_8601(word).or_else(|| parse_unix_time(word))?;
+    Some((ns, space + 1))
+}
+
+fn number(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 18 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+}
+
+/// `%U`: Unix seconds with a fraction, e.g. `1764577386.123456789`.
+fn parse_unix_time(word: &[u8]) -> Option<i64> {
+    let (secs, frac) = match word.iter().position(|&b| b == b'.') {
+        Some(dot) => (&word[..dot], &word[dot + 1..]),
+        None => (word, &b""[..]),
+    };
+    // Ten digits: 2001 to 2286, anything else is not a capture time.
+    if secs.len() != 10 || frac.len() > 9 {
+        return None;
+    }
+    let frac_ns = if frac.is_empty() {
+        0
+    } else {
+        number(frac)? * 10_i64.pow(9 - u32::try_from(frac.len()).ok()?)
+    };
+    number(secs)?
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac_ns)
+}
+
+/// `%I`: `2026-12-01T08:23:06+0000` (strftime `%FT%T%z`), also with `Z`
+/// or a `+00:00` zone. The calendar is checked: an impossible date is not
+/// a time.
+fn parse_iso_8601(w: &[u8]) -> Option<i64> {
+    if w.len() < 20 || w[4] != b'-' || w[7] != b'-' || w[10] != b'T' || w[13] != b':' {
+        return None;
+    }
+    if w[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (number(&w[0..4])?, number(&w[5..7])?, number(&w[8..10])?);
+    let (h, mi, s) = (
+        number(&w[11..13])?,
+        number(&w[14..16])?,
+        number(&w[17..19])?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let max_day = *month_days.get(usize::try_from(mo - 1).ok()?)?;
+    if d < 1 || d > max_day || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let offset_s = match &w[19..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (oh, om) = match rest {
+                [a, b, c, d] => (number(&[*a, *b])?, number(&[*c, *d])?),
+                [a, b, b':', c, d] => (number(&[*a, *b])?, number(&[*c, *d])?),
+                _ => return None,
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    secs.checked_mul(1_000_000_000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -318,6 +569,117 @@ mod tests {
             assert!(matches!(&out[0], Frame::Skipped(why) if why.contains("longer than")));
             assert_eq!(out.last(), Some(&msg("t/y", "{}")));
         }
+    }
+
+    #[test]
+    fn bracket_counting_is_linear_in_the_input() {
+        // One payload of n short lines: every byte is counted once, however
+        // many lines it spans (it was rescanned from the start per line).
+        for n in [1_000usize, 10_000, 100_000] {
+            let mut input = b"g/1/STATE {\n".to_vec();
+            for i in 0..n {
+                input.extend_from_slice(format!("  \"k{i}\": [1],\n").as_bytes());
+            }
+            input.extend_from_slice(b"  \"z\": 0\n}\n");
+            let mut reader = CaptureReader::new(&input[..], 1 << 30);
+            let frame = reader.next().expect("a frame").expect("no error");
+            assert!(
+                matches!(&frame, Frame::Message { payload, .. } if payload.len() + 11 == input.len())
+            );
+            assert!(
+                reader.scanned <= input.len() as u64,
+                "{n} lines: {} bytes scanned for {} bytes of input",
+                reader.scanned,
+                input.len()
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversized_pretty_printed_payload_is_one_skip_naming_its_first_line() {
+        let mut input = b"g/1/STATE {}\ng/1/SENSOR/electricitymeter {\n".to_vec();
+        for i in 0..5000 {
+            input.extend_from_slice(format!("  \"k{i}\": \"x}}]\",\n").as_bytes());
+        }
+        input.extend_from_slice(b"  \"z\": {\"a\": [0]}\n}\ng/2/STATE {}\n");
+        let out = frames(&input, 1000);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[0], msg("g/1/STATE", "{}"));
+        assert!(
+            matches!(&out[1], Frame::Skipped(why) if why.starts_with("line 2:") && why.contains("longer than") && why.contains("lines 2-5004")),
+            "{:?}",
+            out[1]
+        );
+        assert_eq!(out[2], msg("g/2/STATE", "{}"));
+        // A line over the limit inside the payload: still one skip, and its
+        // brackets still count.
+        let mut input = b"g/1/STATE {\n  \"a\": \"".to_vec();
+        input.extend(std::iter::repeat(b'{').take(5000));
+        input.extend_from_slice(b"\",\n  \"b\": [\n1]\n}\ng/2/STATE {}\n");
+        let out = frames(&input, 100);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(matches!(&out[0], Frame::Skipped(why) if why.starts_with("line 1:")));
+        assert_eq!(out[1], msg("g/2/STATE", "{}"));
+    }
+
+    #[test]
+    fn timestamped_captures_give_their_time_as_arrival() {
+        // `date -u -d 2026-12-01T08:23:06Z +%s` says 1796113386.
+        let input = b"2026-12-01T08:23:06+0000 g/1/STATE {\"a\": 1}\n\
+            2026-12-01T09:23:07+01:00 g/2/STATE {\n  \"b\": 2\n}\n\
+            1796113386.5 g/3/STATE {}\n\
+            g/4/STATE {}\n";
+        let mut reader = CaptureReader::new(&input[..], 100);
+        let mut got = Vec::new();
+        while let Some(frame) = reader.next() {
+            got.push((frame.expect("no error"), reader.arrival_ns()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (
+                    msg("g/1/STATE", "{\"a\": 1}"),
+                    Some(1_796_113_386_000_000_000)
+                ),
+                (
+                    msg("g/2/STATE", "{\n  \"b\": 2\n}"),
+                    Some(1_796_113_387_000_000_000)
+                ),
+                (msg("g/3/STATE", "{}"), Some(1_796_113_386_500_000_000)),
+                (msg("g/4/STATE", "{}"), None),
+            ]
+        );
+        // Not times: the first word is then a topic like any other.
+        assert_eq!(split_capture_time(b"1796113386 not-a-topic {}"), None);
+        for word in [
+            "2026-02-30T08:23:06Z",
+            "2026-12-01T24:00:00Z",
+            "176457738",
+            "12345678901",
+        ] {
+            assert_eq!(
+                split_capture_time(format!("{word} g/1/STATE {{}}").as_bytes()),
+                None,
+                "{word}"
+            );
+        }
+    }
+
+    #[test]
+    fn payload_only_captures_are_one_repeated_warning() {
+        let input = b"{\"a\": 1}\n{\n  \"b\": {\n    \"c\": 2\n  }\n}\n{\"d\": 3}\ng/1/STATE {}\n";
+        let out = frames(input, 100);
+        assert_eq!(out.len(), 4, "{out:?}");
+        let Frame::Skipped(first) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert!(
+            first.contains("-v") && first.starts_with("line 1 "),
+            "{first}"
+        );
+        assert_eq!(out[1], out[0]);
+        assert_eq!(out[2], out[0]);
+        assert_eq!(out[3], msg("g/1/STATE", "{}"));
     }
 
     #[test]

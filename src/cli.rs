@@ -4,8 +4,12 @@
 //! depend on the machine.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::messages::LogLevel;
 use crate::meter_time::TimestampSource;
@@ -19,10 +23,15 @@ Examples:
   Convert a saved capture, or watch a live feed:
     cadline --stdin < telegraf/example-capture.txt
     mosquitto_sub -v -t 'glow/#' | cadline --stdin
+  Keep a capture with arrival times, and replay it stamped with them:
+    mosquitto_sub -v -F '%I %t %p' -t 'glow/#' > capture.txt
+    cadline --stdin --timestamp receive < capture.txt
   Several instances sharing one stream (a building of CADs):
     cadline --broker mqtt://cluster:1883 --shared-group cadline --client-id cadline-1 --persistent-session
 
-Every flag can also be set by an environment variable, shown as [env: ...].
+Every flag can also be set by an environment variable, shown as [env: ...];
+an empty variable counts as unset, and on/off flags take 1/0, yes/no, on/off
+or true/false in any case.
 The broker password is read from --password-file or CADLINE_MQTT_PASSWORD,
 never from the command line (other users can read command lines).
 Lines go to stdout; one-line diagnostics go to stderr prefixed E!/W!/I!/D!
@@ -35,10 +44,11 @@ stop signal) or on SIGTERM/SIGINT.";
 pub struct Cli {
     /// Read `mosquitto_sub -v` output (`topic payload` per line) from stdin instead of
     /// subscribing to a broker.
-    #[arg(long, env = "CADLINE_STDIN")]
+    #[arg(long, env = "CADLINE_STDIN", value_parser = BoolishValueParser::new())]
     pub stdin: bool,
 
-    /// Broker URL: mqtt://host[:1883] or mqtts://host[:8883] (TLS).
+    /// Broker URL: mqtt://host[:1883] or mqtts://host[:8883] (TLS); tcp:// and ssl://
+    /// are the same; IPv6 in brackets: mqtt://[::1]:1883.
     #[arg(
         long,
         env = "CADLINE_BROKER",
@@ -52,7 +62,7 @@ pub struct Cli {
     pub prefix: String,
 
     /// MQTT topic filter to subscribe to, repeatable; replaces the filters derived from
-    /// --prefix (topics must still be under --prefix).
+    /// --prefix (a filter that can match nothing under --prefix is refused).
     #[arg(
         long = "topic",
         env = "CADLINE_TOPIC",
@@ -74,7 +84,8 @@ pub struct Cli {
     #[arg(long, env = "CADLINE_PASSWORD_FILE", value_name = "PATH")]
     pub password_file: Option<PathBuf>,
 
-    /// MQTT client id (default: cadline-<pid>-<time>). Required with --persistent-session.
+    /// MQTT client id (default: cadline-<pid>-<n>, at most 23 bytes). Required with
+    /// --persistent-session.
     #[arg(long, env = "CADLINE_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
 
@@ -91,7 +102,7 @@ pub struct Cli {
 
     /// Ask the broker to keep our subscriptions and queue QoS 1 messages while cadline
     /// is down (clean session off). Needs a fixed --client-id.
-    #[arg(long, env = "CADLINE_PERSISTENT_SESSION")]
+    #[arg(long, env = "CADLINE_PERSISTENT_SESSION", value_parser = BoolishValueParser::new())]
     pub persistent_session: bool,
 
     /// Seconds between MQTT keep-alive pings (5 or more).
@@ -139,12 +150,165 @@ pub struct Cli {
     pub timestamp: TimestampArg,
 
     /// Also write MPAN/MPRN and supplier as tags (personal data; off by default).
-    #[arg(long, env = "CADLINE_METER_TAGS")]
+    #[arg(long, env = "CADLINE_METER_TAGS", value_parser = BoolishValueParser::new())]
     pub meter_tags: bool,
+
+    /// Warn when nothing has arrived for this many seconds while connected (a wrong
+    /// --prefix, an ACL that delivers nothing), and again less often while it lasts;
+    /// 0 never warns.
+    #[arg(long, env = "CADLINE_SILENCE_WARNING", default_value_t = DEFAULT_SILENCE_WARNING,
+          value_name = "SECONDS")]
+    pub silence_warning: u64,
 
     /// What to print on stderr.
     #[arg(long, env = "CADLINE_LOG_LEVEL", value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+
+    /// Broker-only flags given on the command line, for refusing them with --stdin.
+    #[arg(skip)]
+    pub broker_flags_given: Vec<&'static str>,
+}
+
+/// Seconds without a message, while connected, before cadline says so: a CAD
+/// publishes every 10 s, so two minutes of nothing is a configuration that
+/// cannot work, not a quiet meter.
+pub const DEFAULT_SILENCE_WARNING: u64 = 120;
+
+/// Flags that only mean something with a broker, by clap id and by name.
+const BROKER_FLAGS: [(&str, &str); 14] = [
+    ("broker", "--broker"),
+    ("topics", "--topic"),
+    ("shared_group", "--shared-group"),
+    ("username", "--username"),
+    ("password_file", "--password-file"),
+    ("client_id", "--client-id"),
+    ("qos", "--qos"),
+    ("persistent_session", "--persistent-session"),
+    ("keep_alive", "--keep-alive"),
+    ("ca_file", "--ca-file"),
+    ("cert_file", "--cert-file"),
+    ("key_file", "--key-file"),
+    ("mqtt_version", "--mqtt-version"),
+    ("silence_warning", "--silence-warning"),
+];
+
+/// Parses the command line and the `CADLINE_*` environment.
+///
+/// An empty environment variable counts as unset (`CADLINE_PREFIX=` in a
+/// unit file or a copied config means "not set", not "the empty prefix"),
+/// for every flag: clap would otherwise take the empty string as a value.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let mut command = Cli::command();
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| {
+            a.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.is_empty())
+        })
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |a| a.env(None));
+    }
+    let matches = command.try_get_matches()?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.broker_flags_given = broker_flags_given(&matches);
+    Ok(cli)
+}
+
+fn broker_flags_given(matches: &ArgMatches) -> Vec<&'static str> {
+    BROKER_FLAGS
+        .iter()
+        .filter(|(id, _)| matches.value_source(id) == Some(ValueSource::CommandLine))
+        .map(|&(_, name)| name)
+        .collect()
+}
+
+/// The one line a usage error becomes on stderr. clap's own message spreads
+/// the part that names the fix (the missing flag, the allowed values, the
+/// similar flag) over the lines after the first; they are kept, joined.
+/// A `--password` flag is answered with where the password goes instead,
+/// and its value is never repeated.
+pub fn usage_error(e: &clap::Error) -> String {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    if e.kind() == ErrorKind::UnknownArgument {
+        let arg = context(ContextKind::InvalidArg).unwrap_or_default();
+        let name = arg.split('=').next().unwrap_or_default();
+        if matches!(name, "--password" | "--pass" | "--passwd" | "-P") {
+            return format!(
+                "there is no {name} flag (other users can read command lines): put the password \
+                 in a file and give --password-file PATH, or set CADLINE_MQTT_PASSWORD; \
+                 see cadline --help"
+            );
+        }
+    }
+    let rendered = e.to_string();
+    let mut line = String::new();
+    for part in rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+    {
+        let part = part.trim_start_matches("error: ");
+        let part = part.replace(
+            "value was not a boolean",
+            "expected 1/0, yes/no, on/off or true/false",
+        );
+        let part = part
+            .strip_prefix('[')
+            .and_then(|p| p.strip_suffix(']'))
+            .unwrap_or(&part);
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    if e.kind() == ErrorKind::ValueValidation || e.kind() == ErrorKind::InvalidValue {
+        if let Some(var) = context(ContextKind::InvalidArg).and_then(|a| env_of(&a)) {
+            line.push_str(&format!(" (from {var})"));
+        }
+    }
+    if line.is_empty() {
+        line.push_str("invalid arguments");
+    }
+    line.push_str("; see cadline --help");
+    line
+}
+
+/// The environment variable behind a flag named as clap names it in errors
+/// (`--persistent-session` or `--log-level <LOG_LEVEL>`), if it is set and
+/// the flag is not on the command line.
+fn env_of(arg: &str) -> Option<String> {
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    if std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}="))) {
+        return None;
+    }
+    let command = Cli::command();
+    let var = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_str()?
+        .to_owned();
+    std::env::var_os(&var).is_some().then_some(var)
+}
+
+/// The client id when none is given: `cadline-<pid>-<n>`, at most 23 bytes
+/// (all MQTT 3.1.1 promises a broker accepts) even with a 7-digit pid
+/// (Linux allows up to 4 194 304), `n` being the low digits of the start time
+/// so that a restarted process with a reused pid gets another id.
+pub fn default_client_id(pid: u32, now_ns: i64) -> String {
+    const MAX: usize = 23;
+    let head = format!("cadline-{pid}-");
+    let room = MAX.saturating_sub(head.len()).clamp(1, 9);
+    let modulus = 10_i64.pow(u32::try_from(room).unwrap_or(9));
+    format!("{head}{}", now_ns.rem_euclid(modulus))
 }
 
 /// `--timestamp` values.
@@ -165,28 +329,32 @@ pub struct Broker {
 impl std::fmt::Display for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = if self.tls { "mqtts" } else { "mqtt" };
-        write!(f, "{scheme}://{}:{}", self.host, self.port)
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
     }
 }
 
 impl std::str::FromStr for Broker {
     type Err = String;
 
+    /// `mqtt://` (also `tcp://`) or `mqtts://` (also `ssl://`, the names
+    /// Paho and Mosquitto's own tools use), in any case; a host name, an
+    /// IPv4 address or an IPv6 address in brackets; an optional port.
     fn from_str(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(r) = url
-            .strip_prefix("mqtts://")
-            .or_else(|| url.strip_prefix("ssl://"))
-        {
-            (true, r)
-        } else if let Some(r) = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("tcp://"))
-        {
-            (false, r)
-        } else {
-            return Err(format!(
-                "broker URL {url:?} must start with mqtt:// or mqtts://"
-            ));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            format!("broker URL {url:?} must start with mqtt:// or mqtts:// (or tcp://, ssl://)")
+        })?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            _ => {
+                return Err(format!(
+                    "broker URL {url:?} must start with mqtt:// or mqtts:// (or tcp://, ssl://)"
+                ))
+            }
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('@') {
@@ -197,15 +365,32 @@ impl std::str::FromStr for Broker {
             );
         }
         let default_port = if tls { 8883 } else { 1883 };
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
-                Ok(port) if port > 0 => (h, port),
-                _ => return Err(format!("broker URL {url:?}: {p:?} is not a port number")),
-            },
-            _ => (rest, default_port),
+        let port_of = |p: &str| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!("broker URL {url:?}: {p:?} is not a port number")),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains('/') {
+        let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| format!("broker URL {url:?}: no ] after the IPv6 address"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => port_of(p)?,
+                None if after.is_empty() => default_port,
+                None => return Err(format!("broker URL {url:?}: {after:?} after the address")),
+            };
+            (host, port)
+        } else if rest.matches(':').count() > 1 {
+            return Err(format!(
+                "broker URL {url:?}: an IPv6 address goes in brackets, e.g. {}://[{rest}]:{default_port}",
+                if tls { "mqtts" } else { "mqtt" }
+            ));
+        } else {
+            match rest.split_once(':') {
+                Some((h, p)) => (h, port_of(p)?),
+                None => (rest, default_port),
+            }
+        };
+        if host.is_empty() || host.contains(['/', '[', ']']) {
             return Err(format!("broker URL {url:?} has no host name"));
         }
         Ok(Broker {
@@ -249,11 +434,24 @@ pub struct Config {
     pub timestamp: TimestampSource,
     pub meter_tags: bool,
     pub log_level: LogLevel,
+    /// How long nothing may arrive while connected before a warning.
+    pub silence_warning: Option<Duration>,
 }
 
 impl Config {
     /// Checks the flags together; the error is one line for the user.
     pub fn from_cli(cli: Cli) -> Result<Config, String> {
+        if cli.stdin && !cli.broker_flags_given.is_empty() {
+            return Err(format!(
+                "--stdin reads a capture, not a broker: {} would be ignored (drop {} or --stdin)",
+                cli.broker_flags_given.join(", "),
+                if cli.broker_flags_given.len() == 1 {
+                    "it"
+                } else {
+                    "them"
+                }
+            ));
+        }
         let broker: Broker = cli.broker.parse()?;
         let prefix = cli.prefix.trim_end_matches('/').to_owned();
         if prefix.is_empty() || prefix.contains(['+', '#']) {
@@ -281,7 +479,12 @@ impl Config {
         if filters.is_empty() {
             return Err("--topic: no topic filter given".to_owned());
         }
-        if let Some((a, b)) = crate::subscription::overlapping(&filters) {
+        if !cli.topics.is_empty() {
+            for filter in &filters {
+                crate::topic_filter::check(filter, &prefix)?;
+            }
+        }
+        if let Some((a, b)) = crate::topic_filter::overlapping(&filters) {
             let why = format!(
                 "--topic {a:?} and {b:?} overlap: a broker may deliver a message that matches \
                  both once per subscription, and it would be written twice; keep the wider one"
@@ -329,6 +532,8 @@ impl Config {
             },
             meter_tags: cli.meter_tags,
             log_level: cli.log_level,
+            silence_warning: (cli.silence_warning > 0)
+                .then(|| Duration::from_secs(cli.silence_warning)),
         })
     }
 }
@@ -336,7 +541,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn clap_definition_is_consistent() {
@@ -380,6 +584,46 @@ mod tests {
     }
 
     #[test]
+    fn broker_url_spellings() {
+        for (url, tls, host, port) in [
+            ("MQTT://b.lan", false, "b.lan", 1883),
+            ("tcp://b.lan:1884", false, "b.lan", 1884),
+            ("SSL://b.lan", true, "b.lan", 8883),
+            ("mqtt://[::1]", false, "::1", 1883),
+            ("mqtts://[fe80::1]:8884/", true, "fe80::1", 8884),
+        ] {
+            let b: Broker = url.parse().expect(url);
+            assert_eq!((b.tls, b.host.as_str(), b.port), (tls, host, port), "{url}");
+        }
+        assert_eq!(
+            "mqtt://[::1]:1884".parse::<Broker>().map(|b| b.to_string()),
+            Ok("mqtt://[::1]:1884".to_owned())
+        );
+        assert!("mqtt://::1"
+            .parse::<Broker>()
+            .unwrap_err()
+            .contains("mqtt://[::1]:1883"));
+        assert!("mqtt://[::1".parse::<Broker>().is_err());
+        assert!("mqtt://[::1]x".parse::<Broker>().is_err());
+    }
+
+    #[test]
+    fn default_client_ids_fit_in_23_bytes() {
+        // Linux's largest pid is 4 194 304 (7 digits).
+        for pid in [1, 4242, 4_194_304, u32::MAX] {
+            for now in [0, 1_796_113_386_123_456_789, i64::MAX] {
+                let id = default_client_id(pid, now);
+                assert!(id.len() <= 23, "{id}");
+                assert!(id.starts_with(&format!("cadline-{pid}-")), "{id}");
+            }
+        }
+        assert_ne!(
+            default_client_id(4_194_304, 1),
+            default_client_id(4_194_304, 2)
+        );
+    }
+
+    #[test]
     fn derived_and_shared_filters() {
         let c = config(&["--prefix", "energy", "--shared-group", "g"]).expect("valid");
         assert_eq!(c.filters.len(), 4);
@@ -387,8 +631,8 @@ mod tests {
             .filters
             .iter()
             .all(|f| f.starts_with("$share/g/energy/+/")));
-        let c = config(&["--topic", "a/#,b/+"]).expect("valid");
-        assert_eq!(c.filters, vec!["a/#", "b/+"]);
+        let c = config(&["--topic", "glow/#,glow/+/STATE"]).expect("valid");
+        assert_eq!(c.filters, vec!["glow/#", "glow/+/STATE"]);
     }
 
     #[test]

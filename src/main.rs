@@ -9,9 +9,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use clap::Parser;
-
-use cadline::cli::{Cli, Config};
+use cadline::cli::Config;
 use cadline::flatten::{FlattenOptions, Flattener, Level};
 use cadline::messages::{self, LogLevel};
 use cadline::shutdown::{self, Shutdown};
@@ -90,16 +88,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cli = match Cli::try_parse() {
+    let cli = match cadline::cli::parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
-            let first = e.to_string();
-            let first = first
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            messages::emit(LogLevel::Error, &format!("{first}; see cadline --help"));
+            messages::emit(LogLevel::Error, &cadline::cli::usage_error(&e));
             return ExitCode::from(2);
         }
         Err(e) => {

@@ -82,6 +82,9 @@ pub struct Prepared {
     tls: Option<TlsConfiguration>,
     mqtt_v5: bool,
     max_message_size: usize,
+    /// When to say that nothing arrives, and what to name then.
+    silence_after: Option<Duration>,
+    silence: crate::silence::Setting,
 }
 
 impl Prepared {
@@ -94,37 +97,47 @@ impl Prepared {
 /// Reads the password and TLS files. Any error here is fatal at start-up
 /// and is returned as one line for the user.
 pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared, String> {
-    let password = match (&config.password_file, env_password) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?;
-            Some(text.lines().next().unwrap_or("").to_owned())
-        }
-        (None, env) => env.filter(|p| !p.is_empty()),
+    let file_text = match &config.password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?,
+        ),
+        None => None,
     };
-    let credentials = match (&config.username, password) {
+    let path = config
+        .password_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let choice = crate::password::choose(&crate::password::Sources {
+        file: file_text.as_deref().map(|text| (path.as_str(), text)),
+        env: env_password.as_deref(),
+        misnamed_env: std::env::var_os("CADLINE_PASSWORD").is_some_and(|v| !v.is_empty()),
+        username: config.username.as_deref(),
+    })?;
+    for warning in &choice.warnings {
+        crate::warn!("{warning}");
+    }
+    let credentials = match (&config.username, choice.password) {
         (Some(user), password) => Some((user.clone(), password.unwrap_or_default())),
-        (None, Some(_)) => {
-            crate::warn!(
-                "A broker password is set but no --username; MQTT needs both, so neither is sent"
-            );
-            None
-        }
-        (None, None) => None,
+        (None, _) => None,
     };
     let tls = if config.broker.tls {
         Some(tls_configuration(config)?)
     } else {
         None
     };
-    let client_id = config.client_id.clone().unwrap_or_else(|| {
-        format!(
-            "cadline-{}-{}",
-            std::process::id(),
-            now_ns() % 1_000_000_000
-        )
-    });
+    let client_id = config
+        .client_id
+        .clone()
+        .unwrap_or_else(|| crate::cli::default_client_id(std::process::id(), now_ns()));
+    // Last: only a configuration that will run is worth this warning.
+    if let Some(warning) = crate::control_stdin::warning() {
+        crate::warn!("{warning}");
+    }
     Ok(Prepared {
+        silence_after: config.silence_warning,
+        silence: crate::silence::Setting::for_config(config),
         broker: config.broker.clone(),
         filters: config.filters.clone(),
         qos: config.qos,
@@ -155,7 +168,11 @@ const SYSTEM_CA_BUNDLES: [&str; 4] = [
 /// self-signed broker is trusted by giving its CA with --ca-file.
 fn tls_configuration(config: &Config) -> Result<TlsConfiguration, String> {
     let ca = match &config.ca_file {
-        Some(path) => read_file("--ca-file", path)?,
+        Some(path) => {
+            let ca = read_file("--ca-file", path)?;
+            crate::tls_files::check_ca(&path.display().to_string(), &ca)?;
+            ca
+        }
         None => {
             let from_env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
             let path = from_env
@@ -169,10 +186,17 @@ fn tls_configuration(config: &Config) -> Result<TlsConfiguration, String> {
         }
     };
     let client_auth = match &config.client_cert {
-        Some((cert, key)) => Some((
-            read_file("--cert-file", cert)?,
-            read_file("--key-file", key)?,
-        )),
+        Some((cert_path, key_path)) => {
+            let cert = read_file("--cert-file", cert_path)?;
+            let key = read_file("--key-file", key_path)?;
+            crate::tls_files::check_client(
+                &cert_path.display().to_string(),
+                &cert,
+                &key_path.display().to_string(),
+                &key,
+            )?;
+            Some((cert, key))
+        }
         None => None,
     };
     Ok(TlsConfiguration::Simple {
@@ -351,30 +375,15 @@ impl AckScope {
     }
 }
 
-/// Whether an error is one a person must fix (credentials, certificates)
-/// rather than a network blip: logged as an error, not a warning.
-fn is_loud(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "refused, return code",
-        "certificate",
-        "tls",
-        "handshake",
-        "notauthorized",
-        "password",
-    ]
-    .iter()
-    .any(|k| t.contains(k))
-}
-
+/// A failed connection, explained (see `connection_error`): the text names
+/// the cause and the fix, and depends on the cause only, so the reconnect
+/// log's throttle works on causes.
 fn failure(text: String) -> Happening {
-    let loud = is_loud(&text);
-    let text = if text.contains("BadUserNamePassword") || text.contains("NotAuthorized") {
-        format!("{text}: the broker refused the user name or password (check --username and the password)")
-    } else {
-        text
-    };
-    Happening::Failed { text, loud }
+    let d = crate::connection_error::diagnose(&text);
+    Happening::Failed {
+        text: d.text,
+        loud: d.loud,
+    }
 }
 
 fn v4_happening(
@@ -555,6 +564,8 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     // away the last acks and the DISCONNECT before the broker reads them:
     // written lines were then redelivered at the next start.
     let mut disconnected: Option<Instant> = None;
+    let silence =
+        crate::silence::Watch::start(p.silence_after, p.silence.clone(), shutdown.receiver());
     loop {
         let happening = session.next(&acks, p.max_message_size);
         retry_acks(&mut skipped_acks);
@@ -563,6 +574,12 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             if let Err(e) = session.subscribe(&p.filters, p.qos) {
                 crate::error!("{e}");
             }
+        }
+        match &happening {
+            Happening::Connected { .. } => silence.connected(),
+            Happening::Publish { .. } | Happening::Oversized { .. } => silence.heard(),
+            Happening::Failed { .. } => silence.disconnected(),
+            _ => {}
         }
         match happening {
             Happening::Connected { session_present } => {

@@ -11,13 +11,15 @@ use crate::messages;
 
 /// Reads captures from `input` and sends each message to the writer until
 /// end of input (clean end: the caller drops the sender) or until the
-/// writer has gone.
+/// writer has gone. A timestamped capture's own time is the arrival time,
+/// so `--timestamp receive` means the same for an old capture as live.
 pub fn run<R: BufRead>(
     input: R,
     max_message_size: usize,
     tx: &Sender<Message>,
 ) -> std::io::Result<()> {
-    for frame in CaptureReader::new(input, max_message_size) {
+    let mut reader = CaptureReader::new(input, max_message_size);
+    while let Some(frame) = reader.next() {
         match frame? {
             Frame::Message { topic, payload } => {
                 if payload.len() > max_message_size {
@@ -33,7 +35,7 @@ pub fn run<R: BufRead>(
                 let message = Message {
                     topic,
                     payload,
-                    received_ns: now_ns(),
+                    received_ns: reader.arrival_ns().unwrap_or_else(now_ns),
                     ack: None,
                 };
                 if tx.send(message).is_err() {

@@ -536,3 +536,575 @@ fn mqtt_5_works_too() {
     broker.publish(E, &electricity(13), 1);
     assert_eq!(c.next_line(SECS(5)).as_deref().and_then(seq_of), Some(13));
 }
+
+// ---------------------------------------------------------------------------
+// What a newcomer and an operator see (issue 14).
+
+/// Waits for cadline to exit by itself; fails naming what it waited for.
+fn exits_within(c: &mut Cadline, what: &str, timeout: Duration) -> std::process::ExitStatus {
+    match c.wait_exit(timeout) {
+        Some(status) => status,
+        None => panic!(
+            "cadline did not exit within {timeout:?} ({what}): {:?}",
+            c.stderr()
+        ),
+    }
+}
+
+/// The stderr lines that contain `needle`.
+fn lines_with(c: &Cadline, needle: &str) -> Vec<String> {
+    c.stderr()
+        .into_iter()
+        .filter(|l| l.contains(needle))
+        .collect()
+}
+
+#[test]
+fn silence_is_said_with_the_fix_and_again_less_often() {
+    // The CAD publishes under glow/, cadline is told energy/: it connects
+    // and subscribes fine, and nothing ever arrives.
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let start = Instant::now();
+    let c = Cadline::spawn(
+        &[
+            "--broker",
+            &url,
+            "--prefix",
+            "energy",
+            "--silence-warning",
+            "1",
+        ],
+        &[],
+    );
+    c.wait_connected();
+    broker.publish(E, &electricity(1), 1);
+    assert!(
+        c.wait_for_stderr("Nothing received", SECS(5)),
+        "no silence warning: {:?}",
+        c.stderr()
+    );
+    let first = lines_with(&c, "Nothing received").remove(0);
+    assert!(first.starts_with("W! "), "{first}");
+    for needle in [
+        "energy/+/STATE",
+        "--prefix energy",
+        "mosquitto_sub -v",
+        "-t '#'",
+    ] {
+        assert!(first.contains(needle), "no {needle:?} in {first}");
+    }
+    // Again after 2 s of silence, then after 4 s: less and less often.
+    let deadline = Instant::now() + SECS(10);
+    let times = loop {
+        let times: Vec<f64> = c
+            .stderr_since(start)
+            .into_iter()
+            .filter(|l| l.contains("Nothing received"))
+            .filter_map(|l| l.split('s').next().and_then(|t| t.parse().ok()))
+            .collect();
+        if times.len() >= 3 || Instant::now() > deadline {
+            break times;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(times.len(), 3, "three warnings in 10 s: {:?}", c.stderr());
+    let (gap1, gap2) = (times[1] - times[0], times[2] - times[1]);
+    assert!(
+        gap1 >= 0.8 && gap2 >= 1.5 * gap1,
+        "warnings at {times:?}: not less and less often"
+    );
+    // Once messages arrive, it says so.
+    broker.publish(
+        "energy/0A1B2C3D4E5F/SENSOR/electricitymeter",
+        &electricity(2),
+        1,
+    );
+    assert_eq!(c.next_line(SECS(5)).as_deref().and_then(seq_of), Some(2));
+    assert!(
+        c.wait_for_stderr("Messages arriving again", SECS(3)),
+        "{:?}",
+        c.stderr()
+    );
+}
+
+#[test]
+fn stdin_on_dev_null_is_said_before_it_exits() {
+    let broker = Mosquitto::start();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
+        .args(["--broker", &broker.url()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cadline starts");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > SECS(5) {
+            let _ = child.kill();
+            panic!("cadline with stdin on /dev/null did not exit within 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    let stderr = crate::rig::read_all(child.stderr.take().expect("stderr"));
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("/dev/null"))
+        .unwrap_or_else(|| panic!("nothing names /dev/null: {stderr}"));
+    assert!(
+        warning.starts_with("W! ") && warning.contains("sleep infinity | cadline"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn passwords_work_the_obvious_way_or_say_what_happened() {
+    let broker = Mosquitto::with(BrokerConfig {
+        login: Some(("meter".into(), "horse-battery".into())),
+        ..BrokerConfig::default()
+    });
+    let url = broker.url();
+    let dir = TempDir::new("pw-cases");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("utf-8").to_owned()
+    };
+    let with_file = |path: &str, envs: &[(&str, &str)]| {
+        Cadline::spawn(
+            &[
+                "--broker",
+                &url,
+                "--username",
+                "meter",
+                "--password-file",
+                path,
+            ],
+            envs,
+        )
+    };
+    let flows = |c: &Cadline, seq: u64| {
+        c.wait_connected();
+        broker.publish(E, &electricity(seq), 1);
+        assert_eq!(
+            c.next_line(SECS(5)).as_deref().and_then(seq_of),
+            Some(seq),
+            "{:?}",
+            c.stderr()
+        );
+    };
+
+    // A UTF-8 byte order mark (Notepad) is not part of the password.
+    let bom = file("bom", "\u{feff}horse-battery\r\n");
+    let c = with_file(&bom, &[]);
+    flows(&c, 1);
+    assert!(
+        c.stderr().iter().all(|l| !l.starts_with("W! ")),
+        "{:?}",
+        c.stderr()
+    );
+
+    // An empty file, or a blank first line: refused at start, not sent.
+    for (name, text, why) in [
+        ("empty", "", "is empty"),
+        ("blank-first", "\nhorse-battery\n", "first line is empty"),
+    ] {
+        let path = file(name, text);
+        let mut c = with_file(&path, &[]);
+        let status = exits_within(&mut c, "an unusable password file", SECS(5));
+        assert!(!status.success());
+        let stderr = c.stderr();
+        assert_eq!(stderr.len(), 1, "{stderr:?}");
+        assert!(
+            stderr[0].starts_with("E! ") && stderr[0].contains(&path) && stderr[0].contains(why),
+            "{stderr:?}"
+        );
+    }
+
+    // The variable loses one trailing newline, as the file does.
+    let c = Cadline::spawn(
+        &["--broker", &url, "--username", "meter"],
+        &[("CADLINE_MQTT_PASSWORD", "horse-battery\n")],
+    );
+    flows(&c, 2);
+
+    // Both set: the file wins, and that is said.
+    let good = file("good", "horse-battery\n");
+    let c = with_file(&good, &[("CADLINE_MQTT_PASSWORD", "something-else")]);
+    flows(&c, 3);
+    assert_eq!(
+        lines_with(&c, "using --password-file").len(),
+        1,
+        "{:?}",
+        c.stderr()
+    );
+
+    // CADLINE_PASSWORD is not a variable cadline reads: said, with the one it does.
+    let c = Cadline::spawn(
+        &["--broker", &url, "--username", "meter"],
+        &[("CADLINE_PASSWORD", "horse-battery")],
+    );
+    assert!(
+        c.wait_for_stderr("CADLINE_PASSWORD is not read", SECS(5)),
+        "{:?}",
+        c.stderr()
+    );
+    assert!(
+        lines_with(&c, "CADLINE_PASSWORD is not read")[0].contains("CADLINE_MQTT_PASSWORD"),
+        "{:?}",
+        c.stderr()
+    );
+    assert!(
+        c.wait_for_stderr("without a password", SECS(5)),
+        "a user name alone is said too: {:?}",
+        c.stderr()
+    );
+
+    // Spaces around the password are kept, with a note.
+    let spaced = file("spaced", " horse-battery \n");
+    let c = with_file(&spaced, &[]);
+    assert!(
+        c.wait_for_stderr("white space", SECS(5)),
+        "{:?}",
+        c.stderr()
+    );
+}
+
+#[test]
+fn bad_tls_files_are_one_error_at_start() {
+    let dir = TempDir::new("tls-files");
+    let tls = make_tls(dir.path());
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let der = dir.path().join("ca.der");
+    let out = std::process::Command::new(crate::rig::tool("openssl", "openssl"))
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(&tls.ca)
+        .arg("-out")
+        .arg(&der)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success());
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "the broker's CA is on the wiki\n").expect("write");
+    // No broker needed: the files are checked before connecting.
+    let url = format!("mqtts://localhost:{}", crate::rig::free_port());
+    let (ca, cert, key, server_key) = (
+        path(&tls.ca),
+        path(&tls.client_cert),
+        path(&tls.client_key),
+        path(&tls.server_key),
+    );
+    for (args, flag) in [
+        (vec!["--ca-file".to_owned(), path(&der)], "--ca-file"),
+        (vec!["--ca-file".to_owned(), key.clone()], "--ca-file"),
+        (vec!["--ca-file".to_owned(), path(&text)], "--ca-file"),
+        (
+            vec![
+                "--ca-file".into(),
+                ca.clone(),
+                "--cert-file".into(),
+                key.clone(),
+                "--key-file".into(),
+                key.clone(),
+            ],
+            "--cert-file",
+        ),
+        (
+            vec![
+                "--ca-file".into(),
+                ca.clone(),
+                "--cert-file".into(),
+                cert.clone(),
+                "--key-file".into(),
+                cert.clone(),
+            ],
+            "--key-file",
+        ),
+        (
+            vec![
+                "--ca-file".into(),
+                ca.clone(),
+                "--cert-file".into(),
+                cert.clone(),
+                "--key-file".into(),
+                server_key,
+            ],
+            "do not belong together",
+        ),
+    ] {
+        let mut all = vec!["--broker".to_owned(), url.clone()];
+        all.extend(args);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut c = Cadline::spawn(&refs, &[]);
+        let status = exits_within(&mut c, "a bad TLS file", SECS(5));
+        assert!(!status.success(), "{refs:?}");
+        // The stderr reader may be a moment behind the exit.
+        c.wait_for_stderr("E! ", SECS(2));
+        let stderr = c.stderr();
+        let errors: Vec<&String> = stderr.iter().filter(|l| !l.contains("/dev/null")).collect();
+        assert_eq!(errors.len(), 1, "{refs:?}: {stderr:?}");
+        assert!(
+            errors[0].starts_with("E! ") && errors[0].contains(flag),
+            "{refs:?}: {stderr:?}"
+        );
+        if flag != "do not belong together" {
+            assert!(errors[0].contains("PEM"), "{stderr:?}");
+        }
+    }
+}
+
+/// A server certificate for localhost that expired on 2020-07-01 00:00:00
+/// UTC: signed by `ca` with the clock set to 2020-06-01 by libfaketime.
+fn expired_server_cert(dir: &std::path::Path, tls: &crate::rig::TlsFiles) -> std::path::PathBuf {
+    let lib = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .expect("libfaketime.so.1 not found: install it with `apt-get install -y libfaketime` (or run tests/run.sh, which does)");
+    let out = dir.join("expired.pem");
+    let status = std::process::Command::new(crate::rig::tool("openssl", "openssl"))
+        .current_dir(dir)
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME", "@2020-06-01 00:00:00")
+        .args(["x509", "-req", "-in", "server.csr", "-CA"])
+        .arg(&tls.ca)
+        .args([
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "server.ext",
+            "-out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    out
+}
+
+#[test]
+fn tls_mix_ups_are_recognised_and_the_fix_named() {
+    let dir = TempDir::new("tls-mixups");
+    let tls = make_tls(dir.path());
+    let tls_broker = tls_broker(&tls, false);
+    let plain = Mosquitto::start();
+    let ca = tls.ca.to_str().expect("utf-8");
+    let needs_cert = tls_broker_requiring_cert(&tls);
+    let expired = Mosquitto::with(BrokerConfig {
+        tls: Some(BrokerTls {
+            ca: tls.ca.clone(),
+            cert: expired_server_cert(dir.path(), &tls),
+            key: tls.server_key.clone(),
+            require_client_cert: false,
+            publisher_cert: None,
+        }),
+        ..BrokerConfig::default()
+    });
+    let cases = [
+        (
+            format!("mqtt://127.0.0.1:{}", tls_broker.port),
+            None,
+            "use mqtts://",
+        ),
+        (
+            format!("mqtts://localhost:{}", plain.port),
+            Some(ca),
+            "use mqtt://",
+        ),
+        (tls_broker.url(), None, "--ca-file"),
+        (needs_cert.url(), Some(ca), "--cert-file and --key-file"),
+        (
+            expired.url(),
+            Some(ca),
+            "expired on 2020-07-01 00:00:00 UTC",
+        ),
+    ];
+    let running: Vec<(Cadline, &str)> = cases
+        .iter()
+        .map(|(url, ca, fix)| {
+            let mut args = vec!["--broker", url.as_str()];
+            if let Some(ca) = ca {
+                args.extend(["--ca-file", ca]);
+            }
+            (Cadline::spawn(&args, &[]), *fix)
+        })
+        .collect();
+    for (c, fix) in &running {
+        assert!(
+            c.wait_for_stderr(fix, SECS(10)),
+            "no {fix:?} in {:?}",
+            c.stderr()
+        );
+        assert!(
+            c.stderr().iter().all(|l| !l.contains("verification time")),
+            "{:?}",
+            c.stderr()
+        );
+    }
+}
+
+fn tls_broker_requiring_cert(tls: &crate::rig::TlsFiles) -> Mosquitto {
+    tls_broker(tls, true)
+}
+
+#[test]
+fn ipv6_brokers_in_brackets_and_schemes_in_any_case() {
+    let v6 = crate::rig::free_port();
+    let broker = Mosquitto::with(BrokerConfig {
+        extra: vec![format!("listener {v6} ::1")],
+        ..BrokerConfig::default()
+    });
+    for url in [
+        format!("mqtt://[::1]:{v6}"),
+        format!("MQTT://127.0.0.1:{}", broker.port),
+        format!("tcp://127.0.0.1:{}", broker.port),
+    ] {
+        let c = Cadline::spawn(&["--broker", &url], &[]);
+        c.wait_connected();
+        broker.publish(E, &electricity(21), 1);
+        assert_eq!(
+            c.next_line(SECS(5)).as_deref().and_then(seq_of),
+            Some(21),
+            "{url}: {:?}",
+            c.stderr()
+        );
+        if url.contains("::1") {
+            assert_eq!(
+                lines_with(&c, &format!("Connected to mqtt://[::1]:{v6} ")).len(),
+                1,
+                "{:?}",
+                c.stderr()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_default_client_id_is_as_documented_and_fits_23_bytes() {
+    // The README and --help say the same (they once said two things).
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for (what, text) in [
+        ("--help", String::from_utf8_lossy(&help.stdout).into_owned()),
+        ("README", readme),
+    ] {
+        assert!(
+            text.contains("cadline-<pid>-<n>"),
+            "{what} does not document cadline-<pid>-<n>"
+        );
+    }
+    let broker = Mosquitto::start();
+    let c = cadline(&broker, &[]);
+    let pid = c.pid();
+    let log = broker.log();
+    let id = log
+        .lines()
+        .filter_map(|l| l.split(" as ").nth(1))
+        .filter_map(|rest| rest.split(' ').next())
+        .find(|id| id.starts_with(&format!("cadline-{pid}-")))
+        .unwrap_or_else(|| panic!("no client cadline-{pid}-<n> in the broker's log:\n{log}"));
+    assert!(id.len() <= 23, "{id} is {} bytes", id.len());
+    assert!(
+        id[format!("cadline-{pid}-").len()..]
+            .bytes()
+            .all(|b| b.is_ascii_digit()),
+        "{id}"
+    );
+}
+
+#[test]
+fn the_default_client_id_fits_23_bytes_with_a_7_digit_pid() {
+    // Linux pids go up to 4 194 304. A pid namespace of our own (user
+    // namespaces need no root) lets cadline run as pid 4194001.
+    let broker = Mosquitto::start();
+    let mut child = std::process::Command::new(crate::rig::tool("unshare", "util-linux"))
+        .args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+        ])
+        .args([
+            "sh",
+            "-c",
+            "echo 4194000 > /proc/sys/kernel/ns_last_pid && ( exec \"$0\" \"$@\" )",
+        ])
+        .arg(env!("CARGO_BIN_EXE_cadline"))
+        .args(["--broker", &broker.url()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare starts");
+    let start = Instant::now();
+    let id = loop {
+        let log = broker.log();
+        if let Some(id) = log
+            .lines()
+            .filter_map(|l| l.split(" as ").nth(1))
+            .filter_map(|rest| rest.split(' ').next())
+            .find(|id| id.starts_with("cadline-"))
+        {
+            break id.to_owned();
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let stderr = crate::rig::read_all(child.stderr.take().expect("stderr"));
+            panic!("cadline in a pid namespace exited ({status:?}) without connecting: {stderr}");
+        }
+        assert!(
+            start.elapsed() < SECS(10),
+            "no cadline client in the broker's log within 10 s:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(id.starts_with("cadline-4194001-"), "{id}");
+    assert!(id.len() <= 23, "{id} is {} bytes", id.len());
+}
+
+#[test]
+fn silence_is_not_counted_while_the_broker_is_down() {
+    // A broker outage is told by the connection's own errors; a "nothing
+    // received, check your prefix" on top of them would point the wrong way.
+    let mut broker = Mosquitto::start();
+    let url = broker.url();
+    let c = Cadline::spawn(&["--broker", &url, "--silence-warning", "2"], &[]);
+    assert!(
+        c.wait_for_stderr("Connected to", SECS(10)),
+        "{:?}",
+        c.stderr()
+    );
+    broker.kill();
+    assert!(
+        c.wait_for_stderr("Connection lost", SECS(5)),
+        "{:?}",
+        c.stderr()
+    );
+    std::thread::sleep(SECS(4));
+    assert!(
+        lines_with(&c, "Nothing received").is_empty(),
+        "{:?}",
+        c.stderr()
+    );
+}

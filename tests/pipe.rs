@@ -432,3 +432,342 @@ fn a_host_clock_that_is_wrong_keeps_the_meter_time() {
         "{stdout}"
     );
 }
+/// Runs `cadline --stdin <args>` on `input`, failing (and killing it) if it
+/// has not exited within `timeout`.
+fn pipe_within(args: &[&str], envs: &[(&str, &str)], input: &[u8], timeout: Duration) -> Output {
+    let mut child = spawn(args, envs, Stdio::piped());
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cadline --stdin {args:?} did not finish its input within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    feeder.join().expect("feeder");
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// A STATE payload pretty-printed over `keys + 2` short lines.
+fn pretty_state(keys: usize) -> String {
+    let mut p = String::from("{\n  \"software\": \"v3.1.4\",\n");
+    for i in 0..keys {
+        p.push_str(&format!("  \"x{i}\": [{i}],\n"));
+    }
+    p.push_str("  \"hardware\": \"GLOW-T\"\n}");
+    p
+}
+
+#[test]
+fn a_megabyte_pretty_printed_over_short_lines_is_read_whole() {
+    // 80 000 lines of about 14 bytes: 1.1 MB in one message. Before bracket
+    // counting kept its state across lines this took minutes.
+    let payload = pretty_state(80_000);
+    assert!(payload.len() > 1_000_000);
+    let input = format!("glow/AB12/STATE {payload}\nglow/AB12/STATE {{\"software\":\"v9\"}}\n");
+    let output = pipe_within(
+        &["--max-message-size", "2000000"],
+        &[],
+        input.as_bytes(),
+        Duration::from_secs(20),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert_eq!(
+        text(&output.stdout)
+            .lines()
+            .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        [
+            "cadstate,device=AB12 software=\"v3.1.4\",hardware=\"GLOW-T\"",
+            "cadstate,device=AB12 software=\"v9\""
+        ]
+    );
+}
+
+#[test]
+fn an_oversized_pretty_printed_payload_is_one_warning() {
+    let mut input = String::from("glow/AB12/STATE {\"software\":\"v1\"}\n");
+    input.push_str(&format!("glow/AB12/STATE {}\n", pretty_state(5000)));
+    input.push_str("glow/AB12/STATE {\"software\":\"v2\"}\n");
+    let output = pipe_within(
+        &["--max-message-size", "1000"],
+        &[],
+        input.as_bytes(),
+        Duration::from_secs(20),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("software=\"v1\"") && stdout.contains("software=\"v2\""));
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one warning for one skipped message:\n{stderr}"
+    );
+    assert!(
+        lines[0].starts_with("W! stdin line 2: ") && lines[0].contains("longer than"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn timestamped_captures_keep_their_time() {
+    // `mosquitto_sub -v -F '%I %t %p'` prints the time of arrival first.
+    // With --timestamp receive that time stamps the line: 2026-12-01
+    // 08:23:06 UTC is 1796113386 (`date -u -d 2026-12-01T08:23:06Z +%s`).
+    let input = "2026-12-01T08:23:06+0000 glow/AB12/STATE {\"software\":\"v1\"}\n\
+                 2026-12-01T09:23:16+0100 glow/AB12/STATE {\n  \"software\": \"v2\"\n}\n";
+    let output = pipe_within(
+        &["--timestamp", "receive"],
+        &[],
+        input.as_bytes(),
+        Duration::from_secs(10),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert_eq!(
+        text(&output.stdout),
+        "cadstate,device=AB12 software=\"v1\" 1796113386000000000\n\
+         cadstate,device=AB12 software=\"v2\" 1796113396000000000\n"
+    );
+    assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
+}
+
+#[test]
+fn a_capture_without_topics_is_one_warning_naming_dash_v() {
+    // `mosquitto_sub -t 'glow/#'` without -v: payloads only, compact and
+    // pretty-printed.
+    let mut input = String::new();
+    for _ in 0..3 {
+        input.push_str("{\"software\":\"v1\"}\n");
+        input.push_str("{\n  \"electricitymeter\": {\n    \"power\": {\"value\": 0.5}\n  }\n}\n");
+    }
+    let output = pipe_within(&[], &[], input.as_bytes(), Duration::from_secs(10));
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert!(output.stdout.is_empty());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("without -v") && stderr.contains("mosquitto_sub -v"),
+        "{stderr}"
+    );
+}
+
+/// Runs cadline with `args` and `envs` and stdin closed; (exit code,
+/// stderr). Fails if it has not exited within 10 s.
+fn start_error(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cadline starts");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cadline {args:?} did not exit within 10 s");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let _ = child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout);
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    assert!(stdout.is_empty(), "{stdout}");
+    (status.code(), stderr)
+}
+
+#[test]
+fn usage_errors_keep_the_part_that_names_the_fix() {
+    for (args, needles) in [
+        (
+            &["--broker", "mqtts://b.lan", "--cert-file", "c.pem"][..],
+            &["--key-file"][..],
+        ),
+        (
+            &["--password", "hunter2"],
+            &["--password-file", "CADLINE_MQTT_PASSWORD"],
+        ),
+        (
+            &["--password=hunter2"],
+            &["--password-file", "CADLINE_MQTT_PASSWORD"],
+        ),
+        (&["--log-level", "warning"], &["error, warn, info, debug"]),
+        (&["--mqtt-version", "3"], &["3.1.1, 5"]),
+        (&["--timestamp", "arrival"], &["meter, receive"]),
+        (&["--pasword-file", "pw"], &["'--password-file'"]),
+    ] {
+        let (code, stderr) = start_error(args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("E! "), "{stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password was logged: {stderr}"
+        );
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{args:?}: no {needle:?} in {stderr}"
+            );
+        }
+    }
+}
+
+/// A capture with a real MPAN, so that `--meter-tags` shows in the output.
+const WITH_MPAN: &str = "glow/AB12/SENSOR/electricitymeter {\"electricitymeter\":{\"timestamp\":\"2026-03-01T11:59:50Z\",\"energy\":{\"import\":{\"cumulative\":12.5,\"units\":\"kWh\",\"mpan\":\"1200012345678\"}}}}\n";
+
+#[test]
+fn boolean_environment_variables_take_the_usual_spellings() {
+    for value in ["1", "yes", "ON", "True", "y"] {
+        let output = pipe_within(
+            &[],
+            &[("CADLINE_METER_TAGS", value)],
+            WITH_MPAN.as_bytes(),
+            Duration::from_secs(10),
+        );
+        assert!(output.status.success(), "{value}: {output:?}");
+        assert!(
+            text(&output.stdout).contains("mpan=1200012345678"),
+            "CADLINE_METER_TAGS={value}: {}",
+            text(&output.stdout)
+        );
+    }
+    for value in ["0", "no", "OFF", "False", ""] {
+        let output = pipe_within(
+            &[],
+            &[("CADLINE_METER_TAGS", value)],
+            WITH_MPAN.as_bytes(),
+            Duration::from_secs(10),
+        );
+        assert!(output.status.success(), "{value:?}: {output:?}");
+        let stdout = text(&output.stdout);
+        assert!(
+            stdout.contains("cumulative=12.5") && !stdout.contains("mpan"),
+            "{value:?}: {stdout}"
+        );
+    }
+    let (code, stderr) = start_error(&["--stdin"], &[("CADLINE_METER_TAGS", "maybe")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("CADLINE_METER_TAGS")
+            && stderr.contains("1/0, yes/no, on/off or true/false"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn empty_environment_variables_mean_unset() {
+    // Every flag's variable set to "" (a unit file's `Environment=CADLINE_PREFIX=`):
+    // all defaults, as if none were set.
+    let help = text(
+        &Command::new(BIN)
+            .arg("--help")
+            .output()
+            .expect("runs")
+            .stdout,
+    );
+    let flat = help.split_whitespace().collect::<String>();
+    let vars: Vec<String> = flat
+        .split("[env:")
+        .skip(1)
+        .filter_map(|s| s.split(['=', ']']).next().map(str::to_owned))
+        .filter(|v| v != "CADLINE_STDIN")
+        .collect();
+    assert!(vars.len() >= 15, "{vars:?}");
+    let envs: Vec<(&str, &str)> = vars.iter().map(|v| (v.as_str(), "")).collect();
+    let output = pipe_within(&[], &envs, &example_capture(), Duration::from_secs(10));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).lines().count(), 8);
+}
+
+#[test]
+fn broker_flags_with_stdin_are_refused() {
+    let (code, stderr) = start_error(&["--stdin", "--ca-file", "/nope"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--stdin") && stderr.contains("--ca-file"),
+        "{stderr}"
+    );
+    let (code, stderr) = start_error(&["--stdin", "--username", "u", "--qos", "0"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--username, --qos"), "{stderr}");
+}
+
+#[test]
+fn broker_urls_say_how_to_write_them() {
+    let (code, stderr) = start_error(&["--broker", "mqtt://::1"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("mqtt://[::1]:1883"), "{stderr}");
+    let (code, stderr) = start_error(&["--broker", "http://b.lan"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("mqtt://") && stderr.contains("ssl://"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_topic_outside_the_prefix_is_refused_naming_the_prefix() {
+    let (code, stderr) = start_error(&["--topic", "energy/+/STATE"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--prefix energy"), "{stderr}");
+    // Under the prefix it is fine (stdin closed: it exits 0 at once).
+    let (code, stderr) = start_error(
+        &[
+            "--prefix",
+            "energy",
+            "--topic",
+            "energy/+/STATE",
+            "--broker",
+            "mqtt://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}

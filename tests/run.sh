@@ -5,7 +5,8 @@
 #   influxdb                      a real InfluxDB 1.x (end-to-end test)
 #   nix-bin                       nix-instantiate, to parse the Nix files
 #   openssl                       certificates for the TLS tests
-#   libfaketime                   a shifted host clock (pipe mode clock test)
+#   libfaketime                   a shifted host clock (pipe mode clock test,
+#                                 an expired certificate for the TLS tests)
 # Tests never skip: without these they fail and name the install command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v influxd >/dev/null || need+=(influxdb)
 command -v nix-instantiate >/dev/null || need+=(nix-bin)
 command -v openssl >/dev/null || need+=(openssl)
-[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(libfaketime)
+compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || need+=(libfaketime)
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "Installing test dependencies: ${need[*]}"

@@ -1,0 +1,268 @@
+//! Saying so when nothing arrives.
+//!
+//! A wrong `--prefix` or an ACL that silently delivers nothing looks, from
+//! the log, exactly like a working setup: "Connected … subscribing to …"
+//! and then nothing, for ever. A CAD publishes every 10 s, so once
+//! `--silence-warning` seconds pass without a message while connected,
+//! cadline warns (naming the filters, the prefix and the command that shows
+//! what the broker carries), then again at doubling intervals while it
+//! lasts, and says when messages arrive again.
+//!
+//! `Episode` is the pure part (when to warn); `Watch` is the thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use crate::messages::{self, LogLevel};
+
+/// The longest gap between two warnings of one silence.
+const LONGEST_REPEAT: Duration = Duration::from_secs(6 * 3600);
+
+/// When to warn during one silence: after `first`, then each time the
+/// silence has doubled, at most `LONGEST_REPEAT` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Episode {
+    first: Duration,
+    next: Duration,
+    warnings: u32,
+}
+
+impl Episode {
+    /// A silence that has not been warned about yet.
+    pub fn new(first: Duration) -> Episode {
+        Episode {
+            first,
+            next: first,
+            warnings: 0,
+        }
+    }
+
+    /// Whether a silence of `silent_for` calls for a warning now; if so, the
+    /// next one is scheduled.
+    pub fn due(&mut self, silent_for: Duration) -> bool {
+        if silent_for < self.next {
+            return false;
+        }
+        self.warnings += 1;
+        let step = (self.next.max(self.first)).min(LONGEST_REPEAT);
+        self.next = silent_for.max(self.next) + step;
+        true
+    }
+
+    /// How long the silence must last for the next warning.
+    pub fn next_at(&self) -> Duration {
+        self.next
+    }
+
+    /// Whether any warning was given in this silence.
+    pub fn warned(&self) -> bool {
+        self.warnings > 0
+    }
+}
+
+/// A duration as a person reads it: `45 s`, `4 min`, `3 h`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s} s")
+    } else if s < 120 * 60 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{} h", s / 3600)
+    }
+}
+
+/// What the warnings name.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    /// The filters subscribed to, as the user would type them.
+    pub filters: Vec<String>,
+    /// `--prefix`, the usual culprit.
+    pub prefix: String,
+    /// `mosquitto_sub -v …` for the broker cadline uses.
+    pub probe: String,
+}
+
+impl Setting {
+    /// What to name for `config`: its filters, its prefix, and the
+    /// `mosquitto_sub` command that subscribes to everything on the same
+    /// broker (the password left for the user to fill in).
+    pub fn for_config(config: &crate::cli::Config) -> Setting {
+        let mut probe = format!(
+            "mosquitto_sub -v -h {} -p {} -t '#'",
+            config.broker.host, config.broker.port
+        );
+        if let Some(user) = &config.username {
+            probe.push_str(&format!(" -u {user} -P ..."));
+        }
+        if let Some(ca) = &config.ca_file {
+            probe.push_str(&format!(" --cafile {}", ca.display()));
+        } else if config.broker.tls {
+            probe.push_str(" --capath /etc/ssl/certs");
+        }
+        Setting {
+            filters: config.filters.clone(),
+            prefix: config.prefix.clone(),
+            probe,
+        }
+    }
+}
+
+/// The silence watcher, shared with the connection loop, which reports
+/// every connection and every message.
+#[derive(Clone)]
+pub struct Watch {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    start: Instant,
+    /// Milliseconds since `start` of the last connection or message;
+    /// `u64::MAX` while not connected (the connection's own errors then say
+    /// what is wrong).
+    last_ms: AtomicU64,
+    heard: AtomicBool,
+    /// Set with a warning; the next message clears it and says so.
+    warned: AtomicBool,
+}
+
+impl Watch {
+    /// Starts the watcher thread (none when `after` is `None`). It ends when
+    /// `stop` disconnects.
+    pub fn start(after: Option<Duration>, setting: Setting, stop: Receiver<()>) -> Watch {
+        let shared = Arc::new(Shared {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(u64::MAX),
+            heard: AtomicBool::new(false),
+            warned: AtomicBool::new(false),
+        });
+        if let Some(after) = after {
+            let s = shared.clone();
+            let spawned = thread::Builder::new()
+                .name("silence".into())
+                .spawn(move || watch(&s, after, &setting, &stop));
+            if let Err(e) = spawned {
+                crate::warn!("Cannot start the silence warning ({e}); going on without it");
+            }
+        }
+        Watch { shared }
+    }
+
+    /// Records activity now; returns the milliseconds of the one before.
+    fn touch(&self) -> u64 {
+        let ms = u64::try_from(self.shared.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.shared.last_ms.swap(ms, Ordering::Relaxed)
+    }
+
+    /// The connection is up (and subscribed): the silence starts now.
+    pub fn connected(&self) {
+        self.touch();
+    }
+
+    /// The connection is down: its own errors are being logged, so the
+    /// silence is not counted until it is up again.
+    pub fn disconnected(&self) {
+        self.shared.last_ms.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// A message arrived. Says so if a silence was warned about: one atomic
+    /// load per message otherwise.
+    pub fn heard(&self) {
+        self.shared.heard.store(true, Ordering::Relaxed);
+        let before = self.touch();
+        if self.shared.warned.load(Ordering::Relaxed)
+            && self.shared.warned.swap(false, Ordering::Relaxed)
+        {
+            let now = self.shared.start.elapsed();
+            messages::always(
+                LogLevel::Info,
+                &format!(
+                    "Messages arriving again after {} of silence",
+                    human(now.saturating_sub(Duration::from_millis(before)))
+                ),
+            );
+        }
+    }
+}
+
+fn watch(shared: &Shared, after: Duration, setting: &Setting, stop: &Receiver<()>) {
+    let mut episode = Episode::new(after);
+    let mut episode_from = u64::MAX;
+    loop {
+        let last = shared.last_ms.load(Ordering::Relaxed);
+        let now = shared.start.elapsed();
+        let wait = if last == u64::MAX {
+            after
+        } else {
+            if last != episode_from {
+                episode = Episode::new(after);
+                episode_from = last;
+            }
+            let silent_for = now.saturating_sub(Duration::from_millis(last));
+            if episode.due(silent_for) {
+                warn(
+                    setting,
+                    silent_for,
+                    shared.heard.load(Ordering::Relaxed),
+                    episode.next_at(),
+                );
+                shared.warned.store(true, Ordering::Relaxed);
+            }
+            episode.next_at().saturating_sub(silent_for)
+        };
+        // Wake a little after the deadline so that it has surely passed;
+        // a shutdown (the channel disconnected) ends the thread at once.
+        match stop.recv_timeout(wait + Duration::from_millis(20)) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    }
+}
+
+fn warn(setting: &Setting, silent_for: Duration, heard: bool, next: Duration) {
+    let what = if heard {
+        "the CAD may be offline or have stopped publishing, or the broker stopped forwarding"
+            .to_owned()
+    } else {
+        format!(
+            "check that the CAD publishes under --prefix {} (set on the device; often glow or energy) \
+             and that the broker's ACL lets this user read it",
+            setting.prefix
+        )
+    };
+    crate::warn!(
+        "Nothing received for {} while subscribed to {}: {what}; `{}` shows what the broker carries \
+         (next warning after {} of silence)",
+        human(silent_for),
+        setting.filters.join(" "),
+        setting.probe,
+        human(next)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_come_after_the_delay_then_less_and_less_often() {
+        let s = Duration::from_secs;
+        let mut e = Episode::new(s(120));
+        let warned_at: Vec<u64> = (0..=20_000).filter(|&t| e.due(s(t))).collect();
+        assert_eq!(warned_at, [120, 240, 480, 960, 1920, 3840, 7680, 15360]);
+        let mut e = Episode::new(s(3600));
+        let at: Vec<u64> = (0..=100_000).step_by(60).filter(|&t| e.due(s(t))).collect();
+        assert_eq!(at, [3600, 7200, 14_400, 28_800, 50_400, 72_000, 93_600]);
+    }
+
+    #[test]
+    fn durations_for_people() {
+        assert_eq!(human(Duration::from_secs(1)), "1 s");
+        assert_eq!(human(Duration::from_secs(240)), "4 min");
+        assert_eq!(human(Duration::from_secs(3 * 3600 + 5)), "3 h");
+    }
+}
