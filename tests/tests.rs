@@ -9,6 +9,8 @@ mod rig;
 mod mqtt;
 // A day of traffic through Mosquitto, cadline and a real InfluxDB.
 mod end_to_end;
+// cadline under the real Telegraf: shipped configs, the execd contract, faults.
+mod telegraf;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
