@@ -243,8 +243,8 @@ fn cadline_stderr_lines_appear_at_their_level_in_telegrafs_log() {
     let influx = Influx::start();
     let conf = |password: &str| {
         let execd = shipped_cadline_conf(&broker.url(), "glow", None).replace(
-            "\"--prefix\", \"glow\"]",
-            "\"--prefix\", \"glow\", \"--username\", \"meter\"]",
+            "\"--client-id\", \"cadline\"]",
+            "\"--client-id\", \"cadline\", \"--username\", \"meter\"]",
         );
         test_agent()
             + &with_environment(
@@ -306,12 +306,10 @@ fn cadline_stderr_lines_appear_at_their_level_in_telegrafs_log() {
     }
 }
 
-/// The shipped cadline.conf with its persistent-session alternative
-/// running, under the test agent, writing to `db`.
+/// The shipped cadline.conf (a persistent session with a fixed client id)
+/// under the test agent, writing to `db`.
 fn persistent_config(broker: &Mosquitto, influx: &Influx, db: &str) -> String {
-    test_agent()
-        + &shipped_cadline_conf(&broker.url(), "glow", Some("--persistent-session"))
-        + &influx_output(influx, db)
+    test_agent() + &shipped_cadline_conf(&broker.url(), "glow", None) + &influx_output(influx, db)
 }
 
 #[test]
@@ -446,4 +444,291 @@ fn sigkill_of_telegraf_leaves_no_cadline_and_the_next_start_carries_on_the_sessi
     );
     assert_eq!(got, 100, "the session carried on:\n{}", telegraf.log());
     assert_eq!(cadline_pids(&broker.url()).len(), 1);
+}
+
+/// A simple deterministic generator for "random" fault moments.
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Publishes `reading(seq)` for seq = 1, 2, … at about `per_second`, in
+/// small `mosquitto_pub -q 1` runs; a run that fails (broker down) is
+/// repeated until the broker has acknowledged it, so every seq below the
+/// returned `published` counter reached the broker.
+struct SteadyPublisher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pause: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    published: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SteadyPublisher {
+    fn start(port: u16, per_second: u64) -> SteadyPublisher {
+        use std::sync::atomic::Ordering::SeqCst;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pause = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let published = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (s, p, n) = (stop.clone(), pause.clone(), published.clone());
+        let pub_bin = crate::rig::tool("mosquitto_pub", "mosquitto-clients");
+        let batch = (per_second / 5).max(1);
+        let thread = std::thread::spawn(move || {
+            let mut next = 1;
+            while !s.load(SeqCst) {
+                if p.load(SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                let t0 = Instant::now();
+                let lines: String = (next..next + batch).map(|q| reading(q) + "\n").collect();
+                let ok = publish_once(&pub_bin, port, &lines);
+                if ok {
+                    next += batch;
+                    n.store(next - 1, SeqCst);
+                }
+                let spent = t0.elapsed();
+                std::thread::sleep(Duration::from_millis(200).saturating_sub(spent));
+            }
+        });
+        SteadyPublisher {
+            stop,
+            pause,
+            published,
+            thread: Some(thread),
+        }
+    }
+
+    fn published(&self) -> u64 {
+        self.published.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn pause(&self, on: bool) {
+        self.pause.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.published()
+    }
+}
+
+impl Drop for SteadyPublisher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// One `mosquitto_pub -l -q 1` run, given up after 5 s.
+fn publish_once(bin: &std::path::Path, port: u16, lines: &str) -> bool {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new(bin)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            E,
+            "-q",
+            "1",
+            "-l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(lines.as_bytes());
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+/// The stored electricity points as (seq from the time, cumulative).
+fn stored_readings(influx: &Influx, db: &str) -> Vec<(u64, Option<f64>)> {
+    influx
+        .rows(db, "SELECT cumulative FROM electricitymeter")
+        .iter()
+        .map(|r| {
+            let t = r[0].as_i64().unwrap_or(0) / 1_000_000_000;
+            ((t - 1_772_323_200).max(0) as u64, r[1].as_f64())
+        })
+        .collect()
+}
+
+/// Ranges of the numbers in 1..=n that are not in `have`.
+fn missing_ranges(n: u64, have: &std::collections::BTreeSet<u64>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for q in 1..=n {
+        if !have.contains(&q) {
+            match out.last_mut() {
+                Some((_, end)) if *end + 1 == q => *end = q,
+                _ => out.push((q, q)),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
+    let seed = std::env::var("CADLINE_SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x7E1E);
+    let mut rng = Lcg(seed);
+    let t0 = Instant::now();
+    let mut timeline: Vec<String> = Vec::new();
+    let event = |timeline: &mut Vec<String>, what: &str| {
+        timeline.push(format!("{:.2}s {what}", t0.elapsed().as_secs_f64()));
+    };
+    let mut broker = Mosquitto::with(BrokerConfig::persistent());
+    let mut influx = Influx::start();
+    let buffer = crate::rig::TempDir::new("telegraf-buffer");
+    // The shipped telegraf.conf with the shipped cadline command, changed
+    // only for this machine (binary, URLs, buffer directory, 1 s flush).
+    let mut telegraf = Telegraf::start(&shipped_telegraf_conf(
+        &broker.url(),
+        &influx,
+        buffer.path(),
+    ));
+    assert!(
+        telegraf.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        telegraf.log()
+    );
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    let pause = |rng: &mut Lcg, lo: u64, span: u64| {
+        std::thread::sleep(Duration::from_millis(lo + rng.below(span)));
+    };
+
+    // The faults, in an order the seed shuffles.
+    let mut faults = vec![
+        "telegraf", "telegraf", "telegraf", "influx", "broker", "cadline",
+    ];
+    for i in (1..faults.len()).rev() {
+        faults.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for fault in faults {
+        pause(&mut rng, 1500, 2500);
+        match fault {
+            "telegraf" => {
+                telegraf.kill();
+                event(
+                    &mut timeline,
+                    &format!("Telegraf SIGKILLed at seq {}", publisher.published()),
+                );
+                pause(&mut rng, 200, 2000);
+                telegraf.start_again();
+                event(&mut timeline, "Telegraf started again");
+            }
+            "influx" => {
+                // With cadline running (it may be waiting out its restart
+                // delay), so that readings flow into Telegraf's buffer.
+                wait_for_cadlines(&broker.url(), 1, Duration::from_secs(15));
+                std::thread::sleep(Duration::from_millis(500));
+                influx.stop();
+                event(
+                    &mut timeline,
+                    &format!("InfluxDB stopped at seq {}", publisher.published()),
+                );
+                // Longer than several flush intervals, with a Telegraf crash
+                // in the middle: what its buffer held must not be lost.
+                pause(&mut rng, 3000, 1000);
+                telegraf.kill();
+                event(&mut timeline, "Telegraf SIGKILLed during the outage");
+                pause(&mut rng, 500, 1000);
+                telegraf.start_again();
+                event(&mut timeline, "Telegraf started again");
+                pause(&mut rng, 3000, 1000);
+                influx.start_again();
+                event(&mut timeline, "InfluxDB started again");
+            }
+            "broker" => {
+                // Mosquitto saves its sessions every autosave_interval (1 s
+                // here): a reading it acknowledged since the last save dies
+                // with it, whoever subscribes. The pause keeps the broker's
+                // own durability out of this count.
+                publisher.pause(true);
+                std::thread::sleep(Duration::from_millis(2600));
+                broker.kill();
+                event(
+                    &mut timeline,
+                    &format!("Mosquitto SIGKILLed at seq {}", publisher.published()),
+                );
+                publisher.pause(false);
+                pause(&mut rng, 200, 1000);
+                broker.restart();
+                event(&mut timeline, "Mosquitto started again");
+            }
+            _ => {
+                for pid in cadline_pids(&broker.url()) {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-s", "KILL", &pid.to_string()])
+                        .status();
+                }
+                event(
+                    &mut timeline,
+                    &format!("cadline SIGKILLed at seq {}", publisher.published()),
+                );
+            }
+        }
+    }
+    pause(&mut rng, 1000, 1000);
+    let published = publisher.finish();
+    event(&mut timeline, &format!("published 1..={published}"));
+    let got = wait_for_points(
+        &influx,
+        "energy",
+        "electricitymeter",
+        "cumulative",
+        published,
+        Duration::from_secs(60),
+    );
+    event(&mut timeline, &format!("{got} points stored"));
+    let stored = stored_readings(&influx, "energy");
+    let have: std::collections::BTreeSet<u64> = stored.iter().map(|(q, _)| *q).collect();
+    let missing = missing_ranges(published, &have);
+    let lost: u64 = missing.iter().map(|(a, b)| b - a + 1).sum();
+    eprintln!(
+        "at-least-once: published {published}, stored {} distinct, lost {lost} in {missing:?}\n{}",
+        have.len(),
+        timeline.join("\n")
+    );
+    assert!(
+        missing.is_empty(),
+        "lost {lost} of {published} readings: {missing:?}\n{}\n--- Telegraf log ---\n{}",
+        timeline.join("\n"),
+        telegraf.log()
+    );
+    // A duplicate is the same point: the value stored at each time is the
+    // one published for it, and nothing beyond what was published is there.
+    for (q, value) in &stored {
+        assert_eq!(*value, Some(*q as f64), "the point at seq {q}");
+    }
+    assert_eq!(
+        have.len() as u64,
+        published,
+        "nothing stored that was not published"
+    );
 }
