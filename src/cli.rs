@@ -82,6 +82,13 @@ pub struct Cli {
     #[arg(long, env = "CADLINE_QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub qos: u8,
 
+    /// Hold each QoS 1 acknowledgement this many seconds after the message's lines were
+    /// written, so that a reading Telegraf lost in a crash before its next flush is
+    /// redelivered; acknowledgements still held at exit are not sent. See the README.
+    #[arg(long, env = "CADLINE_ACK_DELAY", default_value_t = 0.0, value_name = "SECONDS",
+          value_parser = parse_ack_delay)]
+    pub ack_delay: f64,
+
     /// Ask the broker to keep our subscriptions and queue QoS 1 messages while cadline
     /// is down (clean session off). Needs a fixed --client-id.
     #[arg(long, env = "CADLINE_PERSISTENT_SESSION")]
@@ -209,6 +216,17 @@ impl std::str::FromStr for Broker {
     }
 }
 
+/// `--ack-delay`: seconds, from 0 to an hour (a longer hold only fills the
+/// broker's in-flight window).
+fn parse_ack_delay(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 3600"
+        )),
+    }
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -221,6 +239,7 @@ pub struct Config {
     pub password_file: Option<PathBuf>,
     pub client_id: Option<String>,
     pub qos: u8,
+    pub ack_delay: std::time::Duration,
     pub persistent_session: bool,
     pub keep_alive: u64,
     pub ca_file: Option<PathBuf>,
@@ -287,6 +306,7 @@ impl Config {
             password_file: cli.password_file,
             client_id: cli.client_id.filter(|c| !c.is_empty()),
             qos: cli.qos,
+            ack_delay: std::time::Duration::from_secs_f64(cli.ack_delay),
             persistent_session: cli.persistent_session,
             keep_alive: cli.keep_alive,
             ca_file: cli.ca_file,

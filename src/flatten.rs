@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::line_protocol::write_line;
+use crate::line_protocol::{write_line, LineError, MAX_LINE_BYTES};
 use crate::meter_time::{parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, MAX_FUTURE_NS};
 use crate::reading::Reading;
 use crate::tolerant::{Num, Obj, Text};
@@ -73,6 +73,20 @@ pub struct Flattener {
 const EXCERPT: usize = 80;
 
 /// A short, quoted, single-line excerpt of foreign text for a note.
+/// `s` itself when short (real topics are), else its first `EXCERPT` bytes
+/// and `…`: a note must never carry a hostile megabyte-long topic, since
+/// notes are kept for counting repeats.
+fn short(s: &str) -> Cow<'_, str> {
+    if s.len() <= EXCERPT {
+        return Cow::Borrowed(s);
+    }
+    let mut end = EXCERPT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &s[..end]))
+}
+
 pub fn excerpt(s: &str) -> String {
     let mut end = s.len().min(EXCERPT);
     while !s.is_char_boundary(end) {
@@ -170,8 +184,17 @@ pub(crate) struct Context<'a> {
 impl Context<'_> {
     /// Writes one reading as a line (nothing if no field survived).
     pub fn emit(&mut self, reading: &Reading<'_>) {
-        if write_line(reading, self.out).is_ok() {
-            self.lines += 1;
+        match write_line(reading, self.out) {
+            Ok(()) => self.lines += 1,
+            Err(LineError::NoFields) => {}
+            Err(LineError::TooLong(len)) => self.note(
+                Level::Warn,
+                format_args!(
+                    "its {} line would be {len} bytes, over the {MAX_LINE_BYTES}-byte limit \
+                     (an id or string far longer than any device sends); left out",
+                    reading.measurement
+                ),
+            ),
         }
     }
 
@@ -183,7 +206,7 @@ impl Context<'_> {
         }
         self.notes.push(Note {
             level,
-            text: format!("{} payload on {}: {what}", self.kind, self.topic),
+            text: format!("{} payload on {}: {what}", self.kind, short(self.topic)),
         });
     }
 

@@ -5,7 +5,8 @@
 //! influxdb-line-protocol crate's builder (the project's reference; the tests
 //! compare the two byte for byte), and adds what the builder leaves to the
 //! caller: non-finite floats, control characters (a raw `\n` would split the
-//! line), empty tag values, and lines without fields.
+//! line; C1 controls such as U+0085 too), empty tag values, lines without
+//! fields, and lines longer than `MAX_LINE_BYTES`.
 //!
 //! It is hand-written rather than built on the crate's builder because the
 //! builder formats every character through `fmt::Write`, which measured as
@@ -15,14 +16,30 @@ use std::io::Write;
 
 use crate::reading::{FieldValue, Reading};
 
+/// The longest line written, newline included: `PIPE_BUF` on Linux.
+///
+/// Two promises rest on it. A write of at most `PIPE_BUF` bytes to a pipe is
+/// atomic, so the writer can hand stdout whole lines in chunks that never
+/// end mid-line, whatever moment the process is stopped or killed (a cut
+/// line would be a wrong reading InfluxDB accepts). And every InfluxDB limit
+/// on a line's parts (a series key of 65 535 bytes, a string field of
+/// 64 KiB) lies far beyond it, so a hostile device id or string can only
+/// ever cost its own line. Real lines are 150 to 400 bytes.
+pub const MAX_LINE_BYTES: usize = 4096;
+
 /// Why a reading produced no line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineError {
     /// No field survived (InfluxDB and Telegraf drop such a line).
     NoFields,
+    /// The line would be longer than `MAX_LINE_BYTES` (the length it
+    /// would have had); nothing was appended.
+    TooLong(usize),
 }
 
-/// A table of the bytes to escape: every control character, and `extra`.
+/// A table of the bytes to escape: every control character, the lead byte
+/// of the C1 controls (U+0080–U+009F are `C2 80`–`C2 9F` in UTF-8; `C2`
+/// also leads `£`, which the slow path then copies unchanged), and `extra`.
 /// A table, because the checks run over every byte of every key and tag.
 const fn escape_table(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
@@ -32,6 +49,7 @@ const fn escape_table(extra: &[u8]) -> [bool; 256] {
         b += 1;
     }
     t[0x7f] = true;
+    t[0xc2] = true;
     let mut i = 0;
     while i < extra.len() {
         t[extra[i] as usize] = true;
@@ -58,13 +76,38 @@ fn push_key(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(s.as_bytes());
         return;
     }
-    for &b in s.as_bytes() {
+    each_byte(s, |b| match b {
+        Byte::Plain(b @ (b',' | b'=' | b' ')) => out.extend_from_slice(&[b'\\', b]),
+        Byte::Plain(b'\\') => out.push(b'/'),
+        Byte::Plain(b) => out.push(b),
+        Byte::Control => out.extend_from_slice(b"\\ "),
+    });
+}
+
+/// A byte of text as the escapers see it.
+enum Byte {
+    Plain(u8),
+    /// A C0 control, DEL, or a whole C1 control (two bytes in UTF-8).
+    Control,
+}
+
+/// Calls `f` for each byte of `s`, with every control character (C0, DEL
+/// and C1 alike) reported once as `Byte::Control`: one place decides what a
+/// control character is, for every part of a line.
+fn each_byte(s: &str, mut f: impl FnMut(Byte)) {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
         match b {
-            b',' | b'=' | b' ' => out.extend_from_slice(&[b'\\', b]),
-            b'\\' => out.push(b'/'),
-            0..=0x1f | 0x7f => out.extend_from_slice(b"\\ "),
-            _ => out.push(b),
+            0..=0x1f | 0x7f => f(Byte::Control),
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => {
+                f(Byte::Control);
+                i += 1;
+            }
+            _ => f(Byte::Plain(b)),
         }
+        i += 1;
     }
 }
 
@@ -77,13 +120,11 @@ fn push_string(out: &mut Vec<u8>, s: &str) {
         out.push(b'"');
         return;
     }
-    for &b in s.as_bytes() {
-        match b {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            0..=0x1f | 0x7f => out.push(b' '),
-            _ => out.push(b),
-        }
-    }
+    each_byte(s, |b| match b {
+        Byte::Plain(b @ (b'"' | b'\\')) => out.extend_from_slice(&[b'\\', b]),
+        Byte::Plain(b) => out.push(b),
+        Byte::Control => out.push(b' '),
+    });
     out.push(b'"');
 }
 
@@ -200,23 +241,23 @@ fn push_measurement(out: &mut Vec<u8>, name: &str) {
         out.extend_from_slice(name.as_bytes());
         return;
     }
-    for &b in name.as_bytes() {
-        match b {
-            b',' | b' ' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            0..=0x1f | 0x7f => out.push(b'_'),
-            _ => out.push(b),
-        }
-    }
+    each_byte(name, |b| match b {
+        Byte::Plain(b @ (b',' | b' ' | b'\\')) => out.extend_from_slice(&[b'\\', b]),
+        Byte::Plain(b) => out.push(b),
+        Byte::Control => out.push(b'_'),
+    });
 }
 
 /// Appends one line (ending in `\n`) for `reading` to `out`.
 ///
 /// Fields that cannot be written (NaN, infinities) and tags with empty values
-/// are left out; if no field is left, nothing is appended.
+/// are left out; if no field is left, or the line would be longer than
+/// `MAX_LINE_BYTES`, nothing is appended.
 pub fn write_line(reading: &Reading<'_>, out: &mut Vec<u8>) -> Result<(), LineError> {
     if !reading.fields.iter().any(|(_, v)| is_writable(v)) {
         return Err(LineError::NoFields);
     }
+    let start = out.len();
     // Enough for a typical line, so the pushes below never reallocate.
     out.reserve(256);
     push_measurement(out, reading.measurement);
@@ -250,6 +291,11 @@ pub fn write_line(reading: &Reading<'_>, out: &mut Vec<u8>) -> Result<(), LineEr
     out.push(b' ');
     push_i64(out, reading.time_ns);
     out.push(b'\n');
+    let len = out.len() - start;
+    if len > MAX_LINE_BYTES {
+        out.truncate(start);
+        return Err(LineError::TooLong(len));
+    }
     Ok(())
 }
 
@@ -297,8 +343,8 @@ mod tests {
     #[test]
     fn escape_tables_hold_exactly_the_bytes_the_escapers_change() {
         for b in 0..=255u8 {
-            let key = matches!(b, b',' | b'=' | b' ' | b'\\' | 0..=0x1f | 0x7f);
-            let string = matches!(b, b'"' | b'\\' | 0..=0x1f | 0x7f);
+            let key = matches!(b, b',' | b'=' | b' ' | b'\\' | 0..=0x1f | 0x7f | 0xc2);
+            let string = matches!(b, b'"' | b'\\' | 0..=0x1f | 0x7f | 0xc2);
             assert_eq!(KEY_ESCAPE[usize::from(b)], key, "{b:#x}");
             assert_eq!(STRING_ESCAPE[usize::from(b)], string, "{b:#x}");
         }
@@ -321,6 +367,36 @@ mod tests {
             "cadstate,device=ab\\ cd software=\"line1  line2 end\" 1\n"
         );
         assert_eq!(text.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn c1_controls_are_control_characters_too() {
+        let mut r = Reading::new("cad\u{85}state", 1);
+        r.tag("device", "ab\u{9f}cd\u{a3}");
+        r.text("software", "v1\u{85}v2 \u{80}£\u{a0}");
+        assert_eq!(
+            line(&r),
+            "cad_state,device=ab\\ cd£ software=\"v1 v2  £\u{a0}\" 1\n"
+        );
+    }
+
+    #[test]
+    fn a_line_over_pipe_buf_is_not_written_and_nothing_is_left_behind() {
+        let mut out = b"before\n".to_vec();
+        let mut r = Reading::new("cadstate", 1);
+        r.tag("device", "D".repeat(MAX_LINE_BYTES));
+        r.text("software", "v1");
+        assert_eq!(
+            write_line(&r, &mut out),
+            Err(LineError::TooLong(MAX_LINE_BYTES + 33))
+        );
+        assert_eq!(out, b"before\n");
+        // The longest line that fits is written whole.
+        let mut r = Reading::new("cadstate", 1);
+        r.text("software", "s".repeat(MAX_LINE_BYTES - 23));
+        let mut out = Vec::new();
+        assert_eq!(write_line(&r, &mut out), Ok(()));
+        assert_eq!(out.len(), MAX_LINE_BYTES);
     }
 
     #[test]

@@ -17,6 +17,51 @@ use cadline::messages::{self, LogLevel};
 use cadline::shutdown::{self, Shutdown};
 use cadline::{error, mqtt_source, stdin_source, writer};
 
+/// Stdout as a plain file. Rust's `Stdout` reports success for writes to a
+/// closed descriptor (EBADF), which would acknowledge readings that went
+/// nowhere; a `File` on a duplicate of fd 1 reports every error.
+struct StdoutFile {
+    file: std::fs::File,
+    /// A pipe or socket (Telegraf, `| head`), where only writes of at most
+    /// PIPE_BUF bytes are atomic.
+    is_pipe_or_socket: bool,
+}
+
+/// Whether fd 1 is the /dev/null that Rust's runtime opens read-write in
+/// place of a closed standard descriptor before `main` runs. A shell's
+/// `> /dev/null` opens it write-only, and stays allowed.
+fn was_closed(stdout: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let is_dev_null = stdout.file_type().is_char_device()
+        && std::fs::metadata("/dev/null").is_ok_and(|null| null.rdev() == stdout.rdev());
+    let read_write = std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|flags| flags & 0o3 == 0o2)
+    });
+    is_dev_null && read_write
+}
+
+impl StdoutFile {
+    fn open() -> io::Result<StdoutFile> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileTypeExt;
+        let file = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);
+        let metadata = file.metadata()?;
+        if was_closed(&metadata) {
+            return Err(io::Error::other(
+                "it was closed when cadline started (e.g. `>&-`)",
+            ));
+        }
+        let kind = metadata.file_type();
+        Ok(StdoutFile {
+            is_pipe_or_socket: kind.is_fifo() || kind.is_socket(),
+            file,
+        })
+    }
+}
+
 /// Messages queued between a source and the writer: enough to ride out a
 /// burst, small enough that a stalled stdout pushes back on the broker.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -33,6 +78,18 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const CLOSE_DEADLINE: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
+    // Before anything else can open a file descriptor: with fd 1 closed the
+    // next one opened (a socket, a pipe) would take its number.
+    let stdout = match StdoutFile::open() {
+        Ok(s) => s,
+        Err(e) => {
+            messages::emit(
+                LogLevel::Error,
+                &format!("Stdout is not usable: {e}; nothing could be written, exiting"),
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -58,7 +115,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&config) {
+    match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
@@ -67,7 +124,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &Config) -> Result<ExitCode, String> {
+fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
     let flattener = Flattener::new(FlattenOptions {
         prefix: config.prefix.clone(),
         timestamp: config.timestamp,
@@ -114,10 +171,14 @@ fn run(config: &Config) -> Result<ExitCode, String> {
     // deadline on draining even if stdout is blocked.
     let stop = shutdown.receiver();
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let options = writer::Options {
+        ack_delay: config.ack_delay,
+        whole_line_writes: stdout.is_pipe_or_socket,
+    };
     thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
-            let result = writer::run(&rx, &stop, &flattener, io::stdout().lock());
+            let result = writer::run(&rx, &stop, &flattener, stdout.file, options);
             let _ = done_tx.send(result);
         })
         .map_err(|e| e.to_string())?;

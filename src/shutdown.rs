@@ -6,6 +6,7 @@
 //! on, so the writer drains, flushes and returns the same way each time.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -19,6 +20,11 @@ use signal_hook::iterator::Signals;
 pub struct Shutdown {
     tx: Mutex<Option<Sender<()>>>,
     rx: Receiver<()>,
+    /// A stop *signal* has arrived. Only a second signal may skip the
+    /// drain: `systemctl stop` on a unit without `KillMode=mixed` closes
+    /// Telegraf's end of our stdin and sends us SIGTERM at the same moment,
+    /// and that is one stop, not two.
+    signalled: AtomicBool,
 }
 
 impl Shutdown {
@@ -28,6 +34,7 @@ impl Shutdown {
         Arc::new(Shutdown {
             tx: Mutex::new(Some(tx)),
             rx,
+            signalled: AtomicBool::new(false),
         })
     }
 
@@ -61,12 +68,20 @@ pub fn watch_signals(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
         .spawn(move || {
             for signal in signals.forever() {
                 match signal {
-                    SIGTERM | SIGINT if shutdown.is_triggered() => {
+                    SIGTERM | SIGINT if shutdown.signalled.swap(true, Ordering::SeqCst) => {
                         crate::warn!("Second stop signal; exiting without waiting");
                         std::process::exit(130);
                     }
                     SIGTERM | SIGINT => {
-                        crate::debug!("Stop signal {signal}; flushing and exiting");
+                        let name = if signal == SIGTERM {
+                            "SIGTERM"
+                        } else {
+                            "SIGINT"
+                        };
+                        crate::messages::always(
+                            crate::messages::LogLevel::Info,
+                            &format!("{name} received; flushing and exiting"),
+                        );
                         shutdown.trigger();
                     }
                     other => crate::debug!("Signal {other} ignored"),
@@ -94,7 +109,12 @@ pub fn watch_stdin(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
                 }
             }
         }
-        crate::debug!("Stdin closed; flushing and exiting");
+        if !shutdown.is_triggered() {
+            crate::messages::always(
+                crate::messages::LogLevel::Info,
+                "Stdin closed (Telegraf is stopping or reloading); flushing and exiting",
+            );
+        }
         shutdown.trigger();
     })?;
     Ok(())

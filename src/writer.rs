@@ -1,30 +1,45 @@
 //! The one thread that owns stdout.
 //!
 //! Messages from a source arrive over one bounded channel; the writer
-//! flattens each into a reused buffer and writes it. It flushes whenever the
-//! channel is empty: a burst costs one write syscall per buffer rather than
-//! per line, yet a line is never held back once the stream goes quiet (a
-//! person watching sees each reading, and Telegraf gets it before we exit).
-//! MQTT acknowledgements run after the flush that carried their lines; one
-//! the connection cannot take yet is retried, never waited for.
+//! flattens each into a buffer and writes it when the channel is empty (or
+//! the buffer is full): a burst costs a few write syscalls rather than one
+//! per line, yet a line is never held back once the stream goes quiet.
+//!
+//! Two rules make stdout safe to stop at any moment:
+//! - **Whole lines only.** To a pipe or socket the buffer goes out in
+//!   chunks of at most `PIPE_BUF` bytes that end on a line boundary (every
+//!   line is at most that long, see `line_protocol::MAX_LINE_BYTES`); such a
+//!   write to a pipe is atomic, so SIGKILL, a drain deadline or a closed
+//!   reader can lose whole lines but never cut one into a wrong reading.
+//! - **Acknowledge only what was written.** A message's MQTT ack runs only
+//!   after every byte carrying its lines was accepted by stdout, and, with
+//!   `ack_delay`, only that long afterwards (Telegraf holds what it read in
+//!   memory until its next flush; see the README). An ack the connection
+//!   cannot take yet is retried, never waited for. Acks not yet due when the
+//!   writer stops are not sent: the broker redelivers those messages, and
+//!   their duplicates carry the meter's timestamp.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, TryRecvError};
 
 use crate::flatten::{Flattener, Note};
-use crate::message::{retry_acks, Ack, Message};
+use crate::line_protocol::MAX_LINE_BYTES;
+use crate::message::{Ack, Message};
 use crate::messages;
 
 /// How soon to try again to hand over acks the connection could not take,
-/// when no message arrives meanwhile. Only while some are waiting: an idle
-/// writer with nothing to acknowledge sleeps until the next message.
+/// when no message arrives meanwhile.
 const ACK_RETRY: Duration = Duration::from_millis(5);
 
 /// How long the last acks may take to be handed over at the end (the
 /// connection thread keeps draining its queue until `main` closes it).
 const LAST_ACKS: Duration = Duration::from_millis(500);
+
+/// Output gathered before it is written even though more messages wait.
+const BUFFER: usize = 64 * 1024;
 
 /// What the writer did, for the exit summary and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -33,33 +48,114 @@ pub struct Stats {
     pub lines: u64,
 }
 
+/// How the writer treats its output.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// How long after its lines were written a message is acknowledged.
+    pub ack_delay: Duration,
+    /// Write in line-aligned chunks of at most `PIPE_BUF` bytes (a pipe or
+    /// socket), rather than in one go (a regular file, /dev/null, a Vec).
+    pub whole_line_writes: bool,
+}
+
+/// Acks in the order their lines were written, each with the time it falls
+/// due; the front is the next to go.
+#[derive(Default)]
+struct HeldAcks(VecDeque<(Instant, Ack)>);
+
+impl HeldAcks {
+    fn hold(&mut self, acks: &mut Vec<Ack>, due: Instant) {
+        self.0.extend(acks.drain(..).map(|ack| (due, ack)));
+    }
+
+    /// Hands over every ack that is due and that the connection takes now;
+    /// returns when to try again (`None`: nothing held).
+    fn release(&mut self, now: Instant) -> Option<Instant> {
+        while let Some((due, ack)) = self.0.front_mut() {
+            if *due > now {
+                return Some(*due);
+            }
+            if !ack() {
+                return Some(now + ACK_RETRY);
+            }
+            self.0.pop_front();
+        }
+        None
+    }
+
+    /// Whether acks that are already due are still waiting for the connection.
+    fn any_due(&self, now: Instant) -> bool {
+        self.0.front().is_some_and(|(due, _)| *due <= now)
+    }
+}
+
+/// Writes `bytes` (whole lines) to `out`, in line-aligned chunks of at most
+/// `MAX_LINE_BYTES` when `whole_lines` is set.
+fn write_lines<W: Write>(out: &mut W, bytes: &[u8], whole_lines: bool) -> io::Result<()> {
+    if !whole_lines {
+        return out.write_all(bytes);
+    }
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = if rest.len() <= MAX_LINE_BYTES {
+            rest.len()
+        } else {
+            // The last newline within the limit; every line fits, so there is
+            // one (a longer line is never produced, but write it whole anyway).
+            rest[..MAX_LINE_BYTES]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or_else(
+                    || {
+                        rest.iter()
+                            .position(|&b| b == b'\n')
+                            .map_or(rest.len(), |i| i + 1)
+                    },
+                    |i| i + 1,
+                )
+        };
+        out.write_all(&rest[..end])?;
+        rest = &rest[end..];
+    }
+    Ok(())
+}
+
 /// Flattens and writes messages until the channel closes or `stop` fires,
-/// then drains what is already queued and flushes. An error is a write to
-/// `out` that failed (EPIPE when Telegraf or `head` has gone).
+/// then drains what is already queued and writes it. An error is a write to
+/// `out` that failed (EPIPE when Telegraf or `head` has gone, EBADF for a
+/// closed stdout): nothing written after the last successful write is
+/// acknowledged.
 pub fn run<W: Write>(
     rx: &Receiver<Message>,
     stop: &Receiver<()>,
     flattener: &Flattener,
-    out: W,
+    mut out: W,
+    options: Options,
 ) -> io::Result<Stats> {
-    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(BUFFER + 2 * MAX_LINE_BYTES);
     let mut notes: Vec<Note> = Vec::new();
-    let mut acks: Vec<Ack> = Vec::new();
+    // Acks of the messages whose lines are in `buf`.
+    let mut unwritten: Vec<Ack> = Vec::new();
+    let mut held = HeldAcks::default();
     let mut stats = Stats::default();
     let mut stopping = false;
+    let mut write = |buf: &mut Vec<u8>, unwritten: &mut Vec<Ack>, held: &mut HeldAcks| {
+        write_lines(&mut out, buf, options.whole_line_writes)?;
+        out.flush()?;
+        buf.clear();
+        held.hold(unwritten, Instant::now() + options.ack_delay);
+        io::Result::Ok(())
+    };
     loop {
         let message = match rx.try_recv() {
             Ok(m) => m,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) if stopping => break,
             Err(TryRecvError::Empty) => {
-                out.flush()?;
-                retry_acks(&mut acks);
-                let retry = if acks.is_empty() {
-                    crossbeam_channel::never()
-                } else {
-                    crossbeam_channel::after(ACK_RETRY)
+                write(&mut buf, &mut unwritten, &mut held)?;
+                let wake = match held.release(Instant::now()) {
+                    Some(at) => crossbeam_channel::at(at),
+                    None => crossbeam_channel::never(),
                 };
                 select! {
                     recv(rx) -> m => match m {
@@ -70,11 +166,10 @@ pub fn run<W: Write>(
                         stopping = true;
                         continue;
                     }
-                    recv(retry) -> _ => continue,
+                    recv(wake) -> _ => continue,
                 }
             }
         };
-        buf.clear();
         notes.clear();
         let lines = flattener.flatten(
             &message.topic,
@@ -84,17 +179,22 @@ pub fn run<W: Write>(
             &mut notes,
         );
         notes.iter().for_each(messages::note);
-        out.write_all(&buf)?;
         stats.messages += 1;
         stats.lines += lines as u64;
-        acks.extend(message.ack);
+        unwritten.extend(message.ack);
+        if buf.len() >= BUFFER {
+            write(&mut buf, &mut unwritten, &mut held)?;
+            held.release(Instant::now());
+        }
     }
-    out.flush()?;
+    write(&mut buf, &mut unwritten, &mut held)?;
+    // The acks that are due go out; those still held are left for the
+    // broker to redeliver.
     let deadline = Instant::now() + LAST_ACKS;
-    retry_acks(&mut acks);
-    while !acks.is_empty() && Instant::now() < deadline {
+    held.release(Instant::now());
+    while held.any_due(Instant::now()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
-        retry_acks(&mut acks);
+        held.release(Instant::now());
     }
     Ok(stats)
 }
@@ -136,7 +236,14 @@ mod tests {
             .expect("channel open");
         drop(tx);
         let mut out = Vec::new();
-        let stats = run(&rx, &stop, &Flattener::default(), &mut out).expect("writes to a Vec");
+        let stats = run(
+            &rx,
+            &stop,
+            &Flattener::default(),
+            &mut out,
+            Options::default(),
+        )
+        .expect("writes to a Vec");
         assert_eq!(
             stats,
             Stats {
@@ -171,7 +278,14 @@ mod tests {
             .expect("open");
         let writer = std::thread::spawn(move || {
             let mut out = Vec::new();
-            run(&rx, &stop, &Flattener::default(), &mut out).map(|_| out)
+            run(
+                &rx,
+                &stop,
+                &Flattener::default(),
+                &mut out,
+                Options::default(),
+            )
+            .map(|_| out)
         });
         // The writer takes the next message while the ack is still waiting.
         tx.send(message("glow/A/STATE", payload, None))
@@ -195,7 +309,14 @@ mod tests {
             .expect("open");
         drop(stop_tx);
         let mut out = Vec::new();
-        let stats = run(&rx, &stop, &Flattener::default(), &mut out).expect("writes");
+        let stats = run(
+            &rx,
+            &stop,
+            &Flattener::default(),
+            &mut out,
+            Options::default(),
+        )
+        .expect("writes");
         assert_eq!(stats.lines, 1);
         drop(tx);
     }
@@ -217,7 +338,209 @@ mod tests {
         tx.send(message("glow/A/STATE", r#"{"software":"v1"}"#, None))
             .expect("open");
         drop(tx);
-        let err = run(&rx, &stop, &Flattener::default(), Closed).expect_err("EPIPE");
+        let err = run(
+            &rx,
+            &stop,
+            &Flattener::default(),
+            Closed,
+            Options::default(),
+        )
+        .expect_err("EPIPE");
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    /// Records every write call and the bytes accepted so far, so a test can
+    /// check what an ack saw at the moment it ran.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        writes: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+        fail_after: Option<usize>,
+    }
+    impl Recorder {
+        fn written(&self) -> Vec<u8> {
+            self.writes.lock().expect("lock").concat()
+        }
+    }
+    impl Write for Recorder {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let mut w = self.writes.lock().expect("lock");
+            if self.fail_after.is_some_and(|n| w.len() >= n) {
+                return Err(io::Error::from_raw_os_error(9)); // EBADF
+            }
+            w.push(b.to_vec());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn state(i: usize) -> String {
+        format!(r#"{{"software":"v{i}","timestamp":"2023-01-01T00:00:00Z"}}"#)
+    }
+
+    /// An ack that checks, when it runs, that its message's line is already
+    /// in what stdout accepted, and counts itself.
+    fn checking_ack(rec: &Recorder, i: usize, acked: &Arc<AtomicUsize>) -> Ack {
+        let (rec, acked) = (rec.clone(), acked.clone());
+        Box::new(move || {
+            let written = String::from_utf8(rec.written()).expect("utf-8");
+            assert!(
+                written.contains(&format!("software=\"v{i}\"")),
+                "message {i} acknowledged before its line was written"
+            );
+            acked.fetch_add(1, Ordering::SeqCst);
+            true
+        })
+    }
+
+    #[test]
+    fn no_ack_runs_before_the_bytes_carrying_its_lines_were_written() {
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let rec = Recorder::default();
+        let acked = Arc::new(AtomicUsize::new(0));
+        // Enough for several buffer-full writes within one burst.
+        let n = 1500;
+        for i in 0..n {
+            let payload = format!("{}{}", state(i), " ".repeat(50));
+            tx.send(message(
+                "glow/A/STATE",
+                &payload,
+                Some(checking_ack(&rec, i, &acked)),
+            ))
+            .expect("open");
+        }
+        drop(tx);
+        let options = Options {
+            whole_line_writes: true,
+            ..Options::default()
+        };
+        run(&rx, &stop, &Flattener::default(), rec.clone(), options).expect("writes");
+        assert_eq!(acked.load(Ordering::SeqCst), n);
+    }
+
+    #[test]
+    fn a_failed_write_acknowledges_nothing_it_carried() {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let a = acked.clone();
+        tx.send(message(
+            "glow/A/STATE",
+            &state(1),
+            Some(Box::new(move || {
+                a.fetch_add(1, Ordering::SeqCst);
+                true
+            })),
+        ))
+        .expect("open");
+        drop(tx);
+        let rec = Recorder {
+            fail_after: Some(0),
+            ..Recorder::default()
+        };
+        let err = run(&rx, &stop, &Flattener::default(), rec, Options::default())
+            .expect_err("EBADF is an error");
+        assert_eq!(err.raw_os_error(), Some(9));
+        assert_eq!(acked.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn to_a_pipe_every_write_is_whole_lines_within_pipe_buf() {
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        for i in 0..3000 {
+            // Lines of varied length, some near the limit.
+            let software = "x".repeat((i * 37) % (MAX_LINE_BYTES - 100));
+            let payload =
+                format!(r#"{{"software":"{software}","timestamp":"2023-01-01T00:00:00Z"}}"#);
+            tx.send(message("glow/A/STATE", &payload, None))
+                .expect("open");
+        }
+        drop(tx);
+        let rec = Recorder::default();
+        let options = Options {
+            whole_line_writes: true,
+            ..Options::default()
+        };
+        let stats = run(&rx, &stop, &Flattener::default(), rec.clone(), options).expect("writes");
+        let writes = rec.writes.lock().expect("lock");
+        assert!(writes.len() > 100, "{} writes", writes.len());
+        for w in writes.iter() {
+            assert!(w.len() <= MAX_LINE_BYTES, "a write of {} bytes", w.len());
+            assert_eq!(w.last(), Some(&b'\n'), "a write that ends mid-line");
+        }
+        assert_eq!(stats.lines, 3000);
+        assert_eq!(
+            writes.concat().iter().filter(|&&b| b == b'\n').count(),
+            3000
+        );
+    }
+
+    #[test]
+    fn with_an_ack_delay_acks_wait_and_those_not_due_at_the_end_are_not_sent() {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let rec = Recorder::default();
+        let delay = Duration::from_millis(300);
+        let options = Options {
+            ack_delay: delay,
+            whole_line_writes: true,
+        };
+        let writer = {
+            let rec = rec.clone();
+            std::thread::spawn(move || run(&rx, &stop, &Flattener::default(), rec, options))
+        };
+        let start = Instant::now();
+        tx.send(message(
+            "glow/A/STATE",
+            &state(1),
+            Some(checking_ack(&rec, 1, &acked)),
+        ))
+        .expect("open");
+        // Written at once, acknowledged only after the delay.
+        while rec.written().is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "line never written"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            acked.load(Ordering::SeqCst),
+            0,
+            "acknowledged before the delay"
+        );
+        while acked.load(Ordering::SeqCst) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(5), "ack never sent");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(start.elapsed() >= delay);
+        // A second message, then a stop before its ack is due: not sent.
+        tx.send(message(
+            "glow/A/STATE",
+            &state(2),
+            Some(checking_ack(&rec, 2, &acked)),
+        ))
+        .expect("open");
+        while !String::from_utf8(rec.written())
+            .expect("utf-8")
+            .contains("v2")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "second line never written"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(stop_tx);
+        writer.join().expect("no panic").expect("writes");
+        assert_eq!(
+            acked.load(Ordering::SeqCst),
+            1,
+            "an ack not yet due was sent at stop"
+        );
     }
 }

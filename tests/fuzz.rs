@@ -639,30 +639,24 @@ impl Case {
 }
 
 /// A tag value as written: trimmed, backslashes as `/`, control characters
-/// as spaces; `None` when nothing is left (no empty tags).
+/// (C0, DEL and C1) as spaces; `None` when nothing is left (no empty tags).
 fn tag_value(v: &str) -> Option<String> {
     let v = v.trim();
     (!v.is_empty()).then(|| {
         v.chars()
             .map(|c| match c {
                 '\\' => '/',
-                c if (c as u32) < 0x20 || c == '\u{7f}' => ' ',
+                c if c.is_control() => ' ',
                 c => c,
             })
             .collect()
     })
 }
 
-/// A string field as written: control characters as spaces.
+/// A string field as written: control characters (C0, DEL and C1) as spaces.
 fn string_value(v: &str) -> String {
     v.chars()
-        .map(|c| {
-            if (c as u32) < 0x20 || c == '\u{7f}' {
-                ' '
-            } else {
-                c
-            }
-        })
+        .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
 

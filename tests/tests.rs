@@ -11,6 +11,8 @@ mod mqtt;
 mod end_to_end;
 // cadline under the real Telegraf: shipped configs, the execd contract, faults.
 mod telegraf;
+// Every way cadline stops: whole lines only, acks only for what was written.
+mod exits;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
