@@ -243,8 +243,8 @@ fn cadline_stderr_lines_appear_at_their_level_in_telegrafs_log() {
     let influx = Influx::start();
     let conf = |password: &str| {
         let execd = shipped_cadline_conf(&broker.url(), "glow", None).replace(
-            "\"--client-id\", \"cadline\"]",
-            "\"--client-id\", \"cadline\", \"--username\", \"meter\"]",
+            "\"--ack-delay\", \"1\"]",
+            "\"--ack-delay\", \"1\", \"--username\", \"meter\"]",
         );
         test_agent()
             + &with_environment(
@@ -296,7 +296,7 @@ fn cadline_stderr_lines_appear_at_their_level_in_telegrafs_log() {
     };
     assert!(at(&good, "I", "Connected to"), "{good}");
     assert!(at(&good, "W", "payload is not a JSON object"), "{good}");
-    assert!(at(&good, "D", "Stdin closed"), "{good}");
+    assert!(at(&good, "I", "Stdin closed"), "{good}");
     assert!(at(&bad, "E", "refused the user name or password"), "{bad}");
     for log in [&good, &bad] {
         assert!(
@@ -385,7 +385,7 @@ fn sigterm_to_telegraf_ends_cadline_through_stdin_within_a_second() {
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     let log = telegraf.log();
     // cadline saw stdin close, and Telegraf never had to signal it.
-    assert!(log.contains("D! [inputs.execd] Stdin closed"), "{log}");
+    assert!(log.contains("I! [inputs.execd] Stdin closed"), "{log}");
     assert!(
         log.contains("I! [inputs.execd] Process ") && log.contains(" shut down"),
         "{log}"
@@ -731,4 +731,171 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
         published,
         "nothing stored that was not published"
     );
+}
+
+/// The mqtt_consumer + json_v2 configuration of tests/bench, for `broker`.
+pub fn json_v2_conf(broker: &str, client_id: &str) -> String {
+    std::fs::read_to_string(repo_path("tests/bench/mqtt_consumer_json_v2.conf"))
+        .expect("tests/bench/mqtt_consumer_json_v2.conf")
+        .replace("@BROKER@", &broker.replace("mqtt://", "tcp://"))
+        .replace("@CLIENT_ID@", client_id)
+}
+
+/// Two outputs to one InfluxDB: mqtt_consumer's metrics (they carry its
+/// `topic` tag) into `json_db`, cadline's into `cadline_db`.
+pub fn split_outputs(influx: &Influx, cadline_db: &str, json_db: &str) -> String {
+    format!(
+        "\n[[outputs.influxdb]]\n  urls = [\"{u}\"]\n  database = \"{cadline_db}\"\n  \
+         [outputs.influxdb.tagdrop]\n    topic = [\"*\"]\n\n\
+         [[outputs.influxdb]]\n  urls = [\"{u}\"]\n  database = \"{json_db}\"\n  \
+         [outputs.influxdb.tagpass]\n    topic = [\"*\"]\n",
+        u = influx.url()
+    )
+}
+
+/// Field keys of `measurement` in `db`.
+fn field_keys(influx: &Influx, db: &str, measurement: &str) -> Vec<String> {
+    influx
+        .rows(db, &format!("SHOW FIELD KEYS FROM \"{measurement}\""))
+        .iter()
+        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn beside_mqtt_consumer_json_v2_on_the_same_stream() {
+    const DEV: &str = "0A1B2C3D4E5F";
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let config = test_agent()
+        + &shipped_cadline_conf(&broker.url(), "energy", None)
+        + "\n"
+        + &json_v2_conf(&broker.url(), "telegraf-json-v2")
+        + &split_outputs(&influx, "cadline", "jsonv2");
+    let mut telegraf = Telegraf::start(&config);
+    assert!(
+        telegraf.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        telegraf.log()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let elec = format!("energy/{DEV}/SENSOR/electricitymeter");
+    let gas = format!("energy/{DEV}/SENSOR/gasmeter");
+    let electricity = |minute: u32, power: &str| {
+        format!(
+            r#"{{"electricitymeter":{{"timestamp":"2026-03-01T10:{minute:02}:00Z","energy":{{"export":{{"cumulative":1.5,"units":"kWh"}},"import":{{"cumulative":{}.25,"day":3.5,"week":20.5,"month":80.5,"units":"kWh","price":{{"unitrate":0.2451,"standingcharge":0.5322}}}}}},"power":{{"value":{power},"units":"kW"}}}}}}"#,
+            8000 + minute
+        )
+    };
+    // Two half-hourly gas readings, each repeated 12 times as the CAD
+    // repeats it every 10 s (180 times in a real half hour).
+    let gas_reading = |half: u32| {
+        format!(
+            r#"{{"gasmeter":{{"timestamp":"2026-03-01T{:02}:{:02}:00Z","energy":{{"import":{{"cumulative":{}.5,"day":1.5,"week":9.5,"month":40.5,"units":"kWh","cumulativevol":{}.125,"cumulativevolunits":"m3","price":{{"unitrate":0.0621,"standingcharge":0.3105}}}}}}}}}}"#,
+            10 + half / 2,
+            half % 2 * 30,
+            20000 + half,
+            1800 + half
+        )
+    };
+    let null_1970 = r#"{"electricitymeter":{"timestamp":"1970-01-01T00:00:00Z","energy":{"export":{"cumulative":null,"units":""},"import":{"cumulative":null,"day":null,"week":null,"month":null,"units":"","price":{"unitrate":null,"standingcharge":null}}},"power":{"value":null,"units":""}}}"#;
+    let mut e_lines: Vec<String> = (1..=5).map(|m| electricity(m, "0.412")).collect();
+    e_lines.push(electricity(6, "-8388.608"));
+    e_lines.push(null_1970.to_owned());
+    broker.publish_lines(&elec, &e_lines, 1);
+    let g_lines: Vec<String> = (0..2)
+        .flat_map(|h| std::iter::repeat_n(gas_reading(h), 12))
+        .collect();
+    broker.publish_lines(&gas, &g_lines, 1);
+    broker.publish(
+        &format!("energy/{DEV}/STATE"),
+        r#"{"software":"v2.1.0","timestamp":"2026-03-01T10:00:00Z","hardware":"GLOW-IHD-02-1v4-SMETS2","wifistamac":"0A1B2C3D4E5F","smetsversion":"SMETS2","zigbee":"1.2.5","han":{"rssi":-70,"status":"joined","lqi":100}}"#,
+        1,
+    );
+    wait_for_points(
+        &influx,
+        "jsonv2",
+        "gasmeter",
+        "cumulative",
+        24,
+        Duration::from_secs(20),
+    );
+    wait_for_points(
+        &influx,
+        "cadline",
+        "gasmeter",
+        "cumulative",
+        2,
+        Duration::from_secs(20),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    telegraf.stop(Duration::from_secs(15));
+
+    // Gas: one point per reading against one per message.
+    assert_eq!(influx.count("cadline", "gasmeter", "cumulative"), 2);
+    assert_eq!(influx.count("jsonv2", "gasmeter", "cumulative"), 24);
+    // The gas volume, export and device state exist only with cadline.
+    let (c_gas, j_gas) = (
+        field_keys(&influx, "cadline", "gasmeter"),
+        field_keys(&influx, "jsonv2", "gasmeter"),
+    );
+    assert!(c_gas.contains(&"cumulativevol".to_owned()), "{c_gas:?}");
+    assert!(!j_gas.iter().any(|k| k.contains("vol")), "{j_gas:?}");
+    let (c_e, j_e) = (
+        field_keys(&influx, "cadline", "electricitymeter"),
+        field_keys(&influx, "jsonv2", "electricitymeter"),
+    );
+    assert!(c_e.contains(&"export.cumulative".to_owned()), "{c_e:?}");
+    assert!(!j_e.iter().any(|k| k.contains("export")), "{j_e:?}");
+    assert_eq!(influx.count("cadline", "cadstate", "han.rssi"), 1);
+    assert_eq!(influx.count("jsonv2", "cadstate", "han.rssi"), 0);
+    // Meter time against arrival time: cadline's points are at 10:01..10:06
+    // on the meter's clock, json_v2's at the moment Telegraf parsed them.
+    let c_times: Vec<i64> = influx
+        .rows("cadline", "SELECT cumulative FROM electricitymeter")
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect();
+    assert_eq!(
+        c_times,
+        (1..=6)
+            .map(|m| (1_772_359_200 + m * 60) * 1_000_000_000)
+            .collect::<Vec<i64>>()
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let j_times: Vec<i64> = influx
+        .rows("jsonv2", "SELECT cumulative FROM electricitymeter")
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect();
+    assert_eq!(
+        j_times.len(),
+        6,
+        "the null/1970 message stored nothing there either"
+    );
+    assert!(
+        j_times
+            .iter()
+            .all(|t| (now - t).abs() < 300 * 1_000_000_000),
+        "json_v2 stamps arrival time: {j_times:?}"
+    );
+    // The meter's error value: left out by cadline, stored by json_v2.
+    let c_power = influx.rows(
+        "cadline",
+        "SELECT power FROM electricitymeter WHERE power < -1000",
+    );
+    let j_power = influx.rows(
+        "jsonv2",
+        "SELECT power FROM electricitymeter WHERE power < -1000",
+    );
+    assert!(c_power.is_empty(), "{c_power:?}");
+    assert_eq!(j_power.len(), 1);
+    assert_eq!(j_power[0][1].as_f64(), Some(-8388.608));
+    assert_eq!(influx.count("cadline", "electricitymeter", "power"), 5);
+    // json_v2 tags every point with the whole topic and no device.
+    let j_tags = influx.rows("jsonv2", "SHOW TAG KEYS FROM electricitymeter");
+    assert_eq!(j_tags, vec![vec![serde_json::json!("topic")]]);
 }
