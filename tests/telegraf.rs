@@ -607,16 +607,31 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
     let buffer = crate::rig::TempDir::new("telegraf-buffer");
     // The shipped telegraf.conf with the shipped cadline command, changed
     // only for this machine (binary, URLs, buffer directory, 1 s flush).
-    let mut telegraf = Telegraf::start(&shipped_telegraf_conf(
-        &broker.url(),
-        &influx,
-        buffer.path(),
-    ));
+    let config = shipped_telegraf_conf(&broker.url(), &influx, buffer.path());
+    // CADLINE_VERSUS_JSON_V2=1 (tests/bench/versus_json_v2.sh sets it) runs
+    // the mqtt_consumer + json_v2 setup of tests/bench beside cadline, on
+    // the same stream and faults, into its own database, and reports what
+    // it lost; only cadline's count is asserted.
+    let versus = std::env::var("CADLINE_VERSUS_JSON_V2").is_ok_and(|v| v == "1");
+    // At its best settings json_v2 needs no disk buffer (it acknowledges
+    // only what an output wrote), and buffer_strategy is agent-wide: it
+    // runs in a second Telegraf of the same build, killed with the first.
+    let mut json_v2 = versus.then(|| {
+        Telegraf::start(
+            &(test_agent().replace("  debug = true\n", "")
+                + &json_v2_conf(&broker.url(), "telegraf-json-v2").replace("energy/", "glow/")
+                + &influx_output(&influx, "jsonv2")),
+        )
+    });
+    let mut telegraf = Telegraf::start(&config);
     assert!(
         telegraf.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
         "{}",
         telegraf.log()
     );
+    if versus {
+        std::thread::sleep(Duration::from_secs(2));
+    }
     let publisher = SteadyPublisher::start(broker.port, 10);
     let pause = |rng: &mut Lcg, lo: u64, span: u64| {
         std::thread::sleep(Duration::from_millis(lo + rng.below(span)));
@@ -634,12 +649,14 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
         match fault {
             "telegraf" => {
                 telegraf.kill();
+                json_v2.iter_mut().for_each(Telegraf::kill);
                 event(
                     &mut timeline,
                     &format!("Telegraf SIGKILLed at seq {}", publisher.published()),
                 );
                 pause(&mut rng, 200, 2000);
                 telegraf.start_again();
+                json_v2.iter_mut().for_each(Telegraf::start_again);
                 event(&mut timeline, "Telegraf started again");
             }
             "influx" => {
@@ -656,9 +673,11 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
                 // in the middle: what its buffer held must not be lost.
                 pause(&mut rng, 3000, 1000);
                 telegraf.kill();
+                json_v2.iter_mut().for_each(Telegraf::kill);
                 event(&mut timeline, "Telegraf SIGKILLed during the outage");
                 pause(&mut rng, 500, 1000);
                 telegraf.start_again();
+                json_v2.iter_mut().for_each(Telegraf::start_again);
                 event(&mut timeline, "Telegraf started again");
                 pause(&mut rng, 3000, 1000);
                 influx.start_again();
@@ -715,6 +734,29 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
         have.len(),
         timeline.join("\n")
     );
+    if versus {
+        wait_for_points(
+            &influx,
+            "jsonv2",
+            "electricitymeter",
+            "cumulative",
+            published,
+            Duration::from_secs(30),
+        );
+        let seqs: std::collections::BTreeSet<u64> = influx
+            .rows("jsonv2", "SELECT cumulative FROM electricitymeter")
+            .iter()
+            .filter_map(|r| r[1].as_f64())
+            .map(|v| v as u64)
+            .collect();
+        let points = influx.count("jsonv2", "electricitymeter", "cumulative");
+        let j_missing = missing_ranges(published, &seqs);
+        let j_lost: u64 = j_missing.iter().map(|(a, b)| b - a + 1).sum();
+        eprintln!(
+            "json_v2 beside it: {} distinct readings in {points} points, lost {j_lost} in {j_missing:?}",
+            seqs.len()
+        );
+    }
     assert!(
         missing.is_empty(),
         "lost {lost} of {published} readings: {missing:?}\n{}\n--- Telegraf log ---\n{}",
