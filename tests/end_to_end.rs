@@ -1,11 +1,13 @@
-//! A day of CAD traffic through a real Mosquitto, cadline (spawned as
-//! Telegraf's execd spawns it) and a real InfluxDB 1.x: what InfluxDB holds
-//! at the end is what the meters said, in normalised units.
+//! A day of CAD traffic through a real Mosquitto, the real Telegraf running
+//! the shipped cadline.conf, and a real InfluxDB 1.x written by Telegraf's
+//! outputs.influxdb: what InfluxDB holds at the end is what the meters
+//! said, in normalised units.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::rig::{BrokerConfig, Cadline, Influx, Mosquitto};
+use crate::rig::{shipped_cadline_conf, BrokerConfig, Influx, Mosquitto, Telegraf};
+use crate::telegraf::{influx_output, test_agent, wait_for_points};
 
 const DEVICE: &str = "0A1B2C3D4E5F";
 /// 2026-03-01T00:00:00Z.
@@ -103,23 +105,22 @@ fn f(v: &serde_json::Value) -> Option<f64> {
 }
 
 #[test]
-fn a_day_of_traffic_lands_in_influxdb_as_published() {
+fn a_day_of_traffic_through_telegraf_lands_in_influxdb_as_published() {
     let day = a_day();
     let mut broker = Mosquitto::with(BrokerConfig::persistent());
     let influx = Influx::start();
-    influx.create_db("energy");
-    let url = broker.url();
-    let mut cadline = Cadline::spawn(
-        &[
-            "--broker",
-            &url,
-            "--client-id",
-            "cadline-e2e",
-            "--persistent-session",
-        ],
-        &[],
+    // The shipped cadline.conf (binary, broker and prefix changed) under the
+    // tests' agent section (1 s flush), writing with outputs.influxdb.
+    let config = test_agent()
+        + &shipped_cadline_conf(&broker.url(), "glow", None)
+        + &influx_output(&influx, "energy");
+    let mut telegraf = Telegraf::start(&config);
+    assert!(
+        telegraf.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        telegraf.log()
     );
-    cadline.wait_connected();
+    std::thread::sleep(Duration::from_millis(300));
 
     let topic = |kind: &str| format!("glow/{DEVICE}/SENSOR/{kind}");
     let half_e = day.electricity.len() / 2;
@@ -128,39 +129,70 @@ fn a_day_of_traffic_lands_in_influxdb_as_published() {
     broker.publish_lines(&topic("electricitymeter"), &day.electricity[..half_e], 1);
     broker.publish_lines(&topic("gasmeter"), &day.gas[..half_g], 1);
     broker.publish_lines(&format!("glow/{DEVICE}/STATE"), &day.state[..half_s], 1);
-    let mut lines = cadline.until_quiet(Duration::from_secs(3));
+    let first_half = half_s as u64;
+    assert_eq!(
+        wait_for_points(
+            &influx,
+            "energy",
+            "cadstate",
+            "han.rssi",
+            first_half,
+            Duration::from_secs(60)
+        ),
+        first_half,
+        "the first half is written before the broker dies:\n{}",
+        telegraf.log()
+    );
 
     // The broker dies mid-day and comes back.
     broker.kill();
     std::thread::sleep(Duration::from_millis(500));
     broker.restart();
     assert!(
-        cadline.wait_for_stderr("Reconnected to", Duration::from_secs(30)),
-        "{:?}",
-        cadline.stderr()
+        telegraf.wait_for_log(
+            "I! [inputs.execd] Reconnected to",
+            1,
+            Duration::from_secs(30)
+        ),
+        "{}",
+        telegraf.log()
     );
     std::thread::sleep(Duration::from_millis(300));
     broker.publish_lines(&topic("electricitymeter"), &day.electricity[half_e..], 1);
     broker.publish_lines(&topic("gasmeter"), &day.gas[half_g..], 1);
     broker.publish_lines(&format!("glow/{DEVICE}/STATE"), &day.state[half_s..], 1);
-    lines.extend(cadline.until_quiet(Duration::from_secs(3)));
-    cadline.close_stdin();
-    assert!(cadline
-        .wait_exit(Duration::from_secs(2))
-        .is_some_and(|s| s.success()));
-
-    // Every line is accepted, in Telegraf-sized batches.
-    for batch in lines.chunks(5000) {
-        influx
-            .write("energy", &(batch.join("\n") + "\n"))
-            .expect("InfluxDB accepts every line");
-    }
-    let expected_lines = day.elec_expected.len() + day.gas.len() + day.state.len();
+    let states = day.state.len() as u64;
     assert_eq!(
-        lines.len(),
-        expected_lines,
-        "one line per message with readings"
+        wait_for_points(
+            &influx,
+            "energy",
+            "cadstate",
+            "han.rssi",
+            states,
+            Duration::from_secs(60)
+        ),
+        states,
+        "{}",
+        telegraf.log()
     );
+    let readings = day.elec_expected.len() as u64;
+    wait_for_points(
+        &influx,
+        "energy",
+        "electricitymeter",
+        "cumulative",
+        readings,
+        Duration::from_secs(30),
+    );
+    let status = telegraf.stop(Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+
+    // Every line was accepted: Telegraf logged no parse or write error
+    // (field type conflicts and bad lines are errors there). The warnings
+    // are cadline's own, about the null placeholders and the error value.
+    let log = telegraf.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" E! ")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 
     // Electricity: one point per reading, every value as published.
     let rows = influx.rows(

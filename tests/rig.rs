@@ -750,3 +750,283 @@ pub fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+impl Influx {
+    /// SIGKILL, as a crashed or stopped server looks to a client; the data
+    /// directory stays for `start_again`.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same port with the same data, and waits for
+    /// `/ping`.
+    pub fn start_again(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("influxd.log"))
+            .expect("log");
+        self.child = Command::new(tool("influxd", "influxdb"))
+            .arg("-config")
+            .arg(self.dir.path().join("influxdb.conf"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("influxd starts");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if self
+                .request("GET", "/ping", "")
+                .map(|(s, _)| s == 204)
+                .unwrap_or(false)
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("influxd did not answer /ping after a restart");
+    }
+
+    /// The URL Telegraf's `outputs.influxdb` writes to.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `SELECT count(field) FROM measurement`, 0 when there is none.
+    pub fn count(&self, db: &str, measurement: &str, field: &str) -> u64 {
+        self.rows(
+            db,
+            &format!("SELECT count(\"{field}\") FROM \"{measurement}\""),
+        )
+        .first()
+        .and_then(|r| r.get(1))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+    }
+}
+
+/// The repository's root (tests read the shipped files from it).
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The Telegraf the tests run: `$CADLINE_TELEGRAF`, or the pinned build
+/// `tests/run.sh` puts in the ignored `.tools/bin/`.
+pub fn telegraf_bin() -> PathBuf {
+    let path = std::env::var_os("CADLINE_TELEGRAF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path(".tools/bin/telegraf"));
+    assert!(
+        path.is_file(),
+        "Telegraf not found at {}: run tests/run.sh, which builds the pinned Telegraf there \
+         (or point CADLINE_TELEGRAF at a Telegraf 1.39.3)",
+        path.display()
+    );
+    path
+}
+
+/// The shipped `telegraf/cadline.conf` with only the cadline binary, the
+/// broker URL and the prefix changed, in every command line (active or
+/// commented). `variant` picks which command runs: `None` keeps the active
+/// one; `Some(flag)` uncomments the commented alternative that contains
+/// `flag` instead (e.g. "--persistent-session"). A test built on this
+/// breaks when the shipped file does.
+pub fn shipped_cadline_conf(broker: &str, prefix: &str, variant: Option<&str>) -> String {
+    let text = std::fs::read_to_string(repo_path("telegraf/cadline.conf")).expect("cadline.conf");
+    rewrite_execd(&text, broker, prefix, variant)
+}
+
+/// The rewrite behind `shipped_cadline_conf`, for any file with an execd
+/// block in the shipped style (telegraf.conf too).
+pub fn rewrite_execd(text: &str, broker: &str, prefix: &str, variant: Option<&str>) -> String {
+    let bin = env!("CARGO_BIN_EXE_cadline");
+    let mut out = Vec::new();
+    let mut swapped = 0;
+    for line in text.lines() {
+        let bare = line.trim_start().trim_start_matches('#').trim_start();
+        if !bare.starts_with("command = [") {
+            out.push(line.to_owned());
+            continue;
+        }
+        assert!(
+            bare.contains("\"/usr/local/bin/cadline\""),
+            "the shipped command no longer runs /usr/local/bin/cadline: {line}"
+        );
+        let mut cmd = bare.replace("\"/usr/local/bin/cadline\"", &format!("\"{bin}\""));
+        for url in ["mqtt://localhost:1883", "mqtts://broker.lan:8883"] {
+            cmd = cmd.replace(&format!("\"{url}\""), &format!("\"{broker}\""));
+        }
+        for p in ["glow", "energy"] {
+            cmd = cmd.replace(
+                &format!("\"--prefix\", \"{p}\""),
+                &format!("\"--prefix\", \"{prefix}\""),
+            );
+        }
+        let active = !line.trim_start().starts_with('#');
+        let run = match variant {
+            None => active,
+            Some(flag) => !active && bare.contains(flag),
+        };
+        if run {
+            swapped += 1;
+        }
+        let indent = &line[..line.len() - line.trim_start().len()];
+        out.push(if run {
+            format!("{indent}{cmd}")
+        } else {
+            format!("{indent}# {cmd}")
+        });
+    }
+    assert_eq!(
+        swapped, 1,
+        "exactly one command runs ({variant:?}):\n{text}"
+    );
+    out.join("\n") + "\n"
+}
+
+/// A real Telegraf running a configuration written by the test, its log
+/// (stderr, with its own timestamps) in a file. Stopped on drop; started
+/// again on the same configuration with `start_again`.
+pub struct Telegraf {
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Telegraf {
+    pub fn start(config: &str) -> Telegraf {
+        let dir = TempDir::new("telegraf");
+        std::fs::write(dir.path().join("telegraf.conf"), config).expect("config");
+        let mut t = Telegraf { dir, child: None };
+        t.start_again();
+        t
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("telegraf.conf")
+    }
+
+    /// Starts Telegraf (again) on the same configuration; the log goes on.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "Telegraf is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("telegraf.log"))
+            .expect("log");
+        // --strict-env-handling is v1.38's default; saying so silences the
+        // banner that warns about the change, which is not about our files.
+        let child = Command::new(telegraf_bin())
+            .arg("--strict-env-handling")
+            .arg("--config")
+            .arg(self.config_path())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("telegraf starts");
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("Telegraf runs")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("telegraf.log")).unwrap_or_default()
+    }
+
+    /// Waits until the log holds `needle` `times` times.
+    pub fn wait_for_log(&self, needle: &str, times: usize, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log().matches(needle).count() >= times {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// SIGKILL: Telegraf's buffers die with it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for Telegraf to exit.
+    pub fn stop(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &c.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+}
+
+impl Drop for Telegraf {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Processes of the test's cadline binary whose command line contains
+/// `marker` (e.g. a client id), wherever their parent is.
+pub fn cadline_pids(marker: &str) -> Vec<u32> {
+    let bin = std::fs::canonicalize(env!("CARGO_BIN_EXE_cadline")).expect("cadline binary");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        if exe != bin {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        // A zombie has an empty command line and is gone for the test.
+        if cmdline.contains(marker) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Waits until `cadline_pids(marker)` has `n` entries.
+pub fn wait_for_cadlines(marker: &str, n: usize, timeout: Duration) -> Vec<u32> {
+    let start = Instant::now();
+    loop {
+        let pids = cadline_pids(marker);
+        if pids.len() == n || start.elapsed() > timeout {
+            return pids;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -7,7 +7,12 @@
 #   openssl                       certificates for the TLS tests
 #   libfaketime                   a shifted host clock (pipe mode clock test,
 #                                 an expired certificate for the TLS tests)
+#   telegraf (pinned, built)      a real Telegraf running cadline as an execd
+#                                 input, built from its Go module into the
+#                                 ignored .tools/bin/ (a test tool only:
+#                                 users bring their own Telegraf)
 # Tests never skip: without these they fail and name the install command.
+# `tests/run.sh --tools-only` installs the tools and runs no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +30,38 @@ if [ "${#need[@]}" -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The Telegraf the execd contract is checked against, with only the plugins
+# the tests use (the `custom` tag leaves every other plugin out). About two
+# minutes to build on two cores; reused while its version matches the pin.
+TELEGRAF_VERSION=1.39.3
+TELEGRAF_TAGS=custom,inputs.execd,inputs.mqtt_consumer,inputs.internal,parsers.influx,parsers.json_v2,outputs.influxdb,outputs.file,serializers.influx
+TOOLS="$PWD/.tools"
+telegraf="$TOOLS/bin/telegraf"
+if [ -x "$telegraf" ] && "$telegraf" --version 2>/dev/null | grep -qx "Telegraf $TELEGRAF_VERSION.*"; then
+  :
+else
+  go=$(command -v go || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; } || true)
+  if [ -z "$go" ]; then
+    echo "tests/run.sh: Go is needed to build the pinned Telegraf $TELEGRAF_VERSION for the tests" >&2
+    echo "  (Telegraf v$TELEGRAF_VERSION needs Go 1.26 or later: https://go.dev/doc/install)" >&2
+    exit 1
+  fi
+  echo "Building Telegraf $TELEGRAF_VERSION into $TOOLS/bin (a test tool; about 2 minutes)"
+  mkdir -p "$TOOLS/bin"
+  CGO_ENABLED=0 GOBIN="$TOOLS/bin" "$go" install \
+    -tags "$TELEGRAF_TAGS" \
+    -ldflags "-X github.com/influxdata/telegraf/internal.Version=$TELEGRAF_VERSION" \
+    "github.com/influxdata/telegraf/cmd/telegraf@v$TELEGRAF_VERSION"
+  if ! "$telegraf" --version | grep -qx "Telegraf $TELEGRAF_VERSION.*"; then
+    echo "tests/run.sh: $telegraf says '$("$telegraf" --version)', not Telegraf $TELEGRAF_VERSION" >&2
+    exit 1
+  fi
+fi
+
+if [ "${1:-}" = "--tools-only" ]; then
+  exit 0
 fi
 
 # The Debian packages start their own mosquitto/influxd services on the

@@ -9,6 +9,8 @@ mod rig;
 mod mqtt;
 // A day of traffic through Mosquitto, cadline and a real InfluxDB.
 mod end_to_end;
+// cadline under the real Telegraf: shipped configs, the execd contract, faults.
+mod telegraf;
 // Every way cadline stops: whole lines only, acks only for what was written.
 mod exits;
 // Connections and sessions: copied client ids, refused subscriptions, huge messages.
