@@ -177,6 +177,8 @@ fn nixos_execd_toml(case: &str, broker: &str) -> String {
     let out = std::process::Command::new(crate::rig::tool("nix-instantiate", "nix-bin"))
         .args(["--eval", "--strict", "--json"])
         .arg(repo_path("tests/nix/stub-eval.nix"))
+        // The stub is a function of its test knobs; their defaults.
+        .args(["--arg", "override", "{ }"])
         .output()
         .expect("nix-instantiate runs");
     assert!(
