@@ -1,38 +1,25 @@
 //! cadline: Hildebrand Glow CAD messages (MQTT) to InfluxDB line protocol.
 //!
-//! The library holds the pure parts (topic routing, payload flattening, unit
-//! normalisation, line protocol) and the I/O edges (MQTT source, stdin
-//! source, stdout writer) that meet at one channel; `main.rs` wires them.
+//! Three parts, one folder each, and the direction they may use each other:
+//!
+//! - [`flatten`]: the pure core. A topic, a payload and an arrival time in;
+//!   line-protocol bytes and notes (as data) out. No I/O, no threads, no
+//!   clock, and it knows no source: MQTT and pipe mode feed it the same way.
+//! - [`config`]: the command line and what is checked before anything runs
+//!   (flags, topic filters, the password, TLS files).
+//! - [`edges`]: the I/O. The MQTT source and the stdin source, the stdout
+//!   writer and stderr, signals and Telegraf's stdin, meeting at one channel.
+//!
+//! `edges` uses `flatten` and `config`; `config` uses `flatten` for topic
+//! rules; `flatten` uses neither. `main.rs` wires them together.
 
 #![forbid(unsafe_code)]
 
 pub mod flatten;
-pub mod legacy_hex;
-pub mod line_protocol;
-pub mod meter;
-pub mod meter_time;
-pub mod reading;
-pub mod sensor;
-pub mod state;
-pub mod tolerant;
-pub mod topic;
-pub mod topic_filter;
-pub mod units;
 
-pub use flatten::{FlattenOptions, Flattener, Level, Note};
+pub mod config;
 
 #[macro_use]
-pub mod messages;
-pub mod backoff;
-pub mod capture;
-pub mod cli;
-pub mod connection_error;
-pub mod control_stdin;
-pub mod message;
-pub mod mqtt_source;
-pub mod password;
-pub mod shutdown;
-pub mod silence;
-pub mod stdin_source;
-pub mod tls_files;
-pub mod writer;
+pub mod edges;
+
+pub use flatten::{FlattenOptions, Flattener, Level, Note};

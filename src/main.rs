@@ -9,11 +9,12 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use cadline::cli::Config;
+use cadline::config::cli::Config;
+use cadline::edges::messages::{self, LogLevel};
+use cadline::edges::shutdown::{self, Shutdown};
+use cadline::edges::{mqtt_source, stdin_source, writer};
+use cadline::error;
 use cadline::flatten::{FlattenOptions, Flattener, Level};
-use cadline::messages::{self, LogLevel};
-use cadline::shutdown::{self, Shutdown};
-use cadline::{error, mqtt_source, stdin_source, writer};
 
 /// Stdout as a plain file. Rust's `Stdout` reports success for writes to a
 /// closed descriptor (EBADF), which would acknowledge readings that went
@@ -88,10 +89,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cli = match cadline::cli::parse() {
+    let cli = match cadline::config::cli::parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
-            messages::emit(LogLevel::Error, &cadline::cli::usage_error(&e));
+            messages::emit(LogLevel::Error, &cadline::config::cli::usage_error(&e));
             return ExitCode::from(2);
         }
         Err(e) => {

@@ -51,8 +51,8 @@
 use std::collections::BTreeMap;
 use std::io::BufReader;
 
-use cadline::capture::{CaptureReader, Frame};
-use cadline::meter_time::TimestampSource;
+use cadline::edges::capture::{CaptureReader, Frame};
+use cadline::flatten::meter_time::TimestampSource;
 use cadline::{FlattenOptions, Flattener, Level};
 use influxdb_line_protocol::FieldValue;
 use proptest::collection::vec;

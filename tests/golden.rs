@@ -16,7 +16,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cadline::meter_time::TimestampSource;
+use cadline::flatten::meter_time::TimestampSource;
 use cadline::{FlattenOptions, Flattener, Level};
 
 /// 2026-03-01T12:00:00Z in Unix nanoseconds.

@@ -2,8 +2,8 @@
 //! every line cadline writes is accepted, whatever the input held, and what
 //! cannot be written is named in a note instead.
 
+use cadline::flatten::line_protocol::MAX_LINE_BYTES;
 use cadline::flatten::{Flattener, Note};
-use cadline::line_protocol::MAX_LINE_BYTES;
 
 use crate::rig::Influx;
 

@@ -18,7 +18,7 @@ command -v cargo-mutants >/dev/null || {
   exit 1
 }
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(src/units.rs src/writer.rs src/line_protocol.rs src/meter_time.rs)
+[ ${#files[@]} -gt 0 ] || files=(src/flatten/units.rs src/flatten/line_protocol.rs src/flatten/meter_time.rs src/config/topic_filter.rs src/edges/writer.rs)
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
 # The core's own unit tests, and the golden and fuzz suites that check the
@@ -27,4 +27,4 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 export PROPTEST_CASES=${PROPTEST_CASES:-64}
 exec cargo mutants "${args[@]}" --jobs "${JOBS:-2}" --timeout 120 -- \
   --lib --test integration -- \
-  golden:: fuzz:: units:: line_protocol:: meter_time:: writer:: messages::
+  golden:: fuzz:: units:: line_protocol:: meter_time:: writer:: topic_filter:: messages::

@@ -22,8 +22,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use cadline::line_protocol::write_line;
-use cadline::reading::{FieldValue, Reading};
+use cadline::flatten::line_protocol::write_line;
+use cadline::flatten::reading::{FieldValue, Reading};
 use cadline::{FlattenOptions, Flattener, Level, Note};
 use influxdb_line_protocol::LineProtocolBuilder;
 
@@ -363,7 +363,7 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|");
     for (name, (secs, ratio)) in [
-        ("`cadline::line_protocol::write_line`", timed[0]),
+        ("`cadline::flatten::line_protocol::write_line`", timed[0]),
         ("influxdb-line-protocol `LineProtocolBuilder`", timed[1]),
     ] {
         println!(

@@ -14,7 +14,7 @@
 
 use std::io::Write;
 
-use crate::reading::{FieldValue, Reading};
+use crate::flatten::reading::{FieldValue, Reading};
 
 /// The longest line written, newline included: `PIPE_BUF` on Linux.
 ///

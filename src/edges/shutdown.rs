@@ -78,8 +78,8 @@ pub fn watch_signals(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
                         } else {
                             "SIGINT"
                         };
-                        crate::messages::always(
-                            crate::messages::LogLevel::Info,
+                        crate::edges::messages::always(
+                            crate::edges::messages::LogLevel::Info,
                             &format!("{name} received; flushing and exiting"),
                         );
                         shutdown.trigger();
@@ -110,8 +110,8 @@ pub fn watch_stdin(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
             }
         }
         if !shutdown.is_triggered() {
-            crate::messages::always(
-                crate::messages::LogLevel::Info,
+            crate::edges::messages::always(
+                crate::edges::messages::LogLevel::Info,
                 "Stdin closed (Telegraf is stopping or reloading); flushing and exiting",
             );
         }

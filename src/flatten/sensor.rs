@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::flatten::{Context, Level};
-use crate::reading::Reading;
-use crate::tolerant::{tolerant_struct, Num, Obj, Text};
-use crate::units::{normalise_percent, normalise_temperature};
+use crate::flatten::context::{Context, Level};
+use crate::flatten::reading::Reading;
+use crate::flatten::tolerant::{tolerant_struct, Num, Obj, Text};
+use crate::flatten::units::{normalise_percent, normalise_temperature};
 
 tolerant_struct! {
     struct Envelope<'a> {

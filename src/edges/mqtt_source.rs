@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Sender};
 use rumqttc::{TlsConfiguration, Transport};
 
-use crate::backoff::Backoff;
-use crate::cli::{Broker, Config};
+use crate::config::cli::{Broker, Config};
+use crate::edges::backoff::Backoff;
+use crate::edges::message::{now_ns, retry_acks, Ack, Message};
+use crate::edges::messages::{self, LogLevel};
+use crate::edges::shutdown::Shutdown;
 use crate::flatten::{Level, Note};
-use crate::message::{now_ns, retry_acks, Ack, Message};
-use crate::messages::{self, LogLevel};
-use crate::shutdown::Shutdown;
 
 /// What a PUBLISH carries besides its payload, at most: a topic of up to
 /// 65 535 bytes with its length, a packet id, and (MQTT 5) properties. The
@@ -84,7 +84,7 @@ pub struct Prepared {
     max_message_size: usize,
     /// When to say that nothing arrives, and what to name then.
     silence_after: Option<Duration>,
-    silence: crate::silence::Setting,
+    silence: crate::edges::silence::Setting,
 }
 
 impl Prepared {
@@ -109,7 +109,7 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let choice = crate::password::choose(&crate::password::Sources {
+    let choice = crate::config::password::choose(&crate::config::password::Sources {
         file: file_text.as_deref().map(|text| (path.as_str(), text)),
         env: env_password.as_deref(),
         misnamed_env: std::env::var_os("CADLINE_PASSWORD").is_some_and(|v| !v.is_empty()),
@@ -130,14 +130,14 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
     let client_id = config
         .client_id
         .clone()
-        .unwrap_or_else(|| crate::cli::default_client_id(std::process::id(), now_ns()));
+        .unwrap_or_else(|| crate::config::cli::default_client_id(std::process::id(), now_ns()));
     // Last: only a configuration that will run is worth this warning.
-    if let Some(warning) = crate::control_stdin::warning() {
+    if let Some(warning) = crate::edges::control_stdin::warning() {
         crate::warn!("{warning}");
     }
     Ok(Prepared {
         silence_after: config.silence_warning,
-        silence: crate::silence::Setting::for_config(config),
+        silence: crate::edges::silence::Setting::for_config(config),
         broker: config.broker.clone(),
         filters: config.filters.clone(),
         qos: config.qos,
@@ -170,7 +170,7 @@ fn tls_configuration(config: &Config) -> Result<TlsConfiguration, String> {
     let ca = match &config.ca_file {
         Some(path) => {
             let ca = read_file("--ca-file", path)?;
-            crate::tls_files::check_ca(&path.display().to_string(), &ca)?;
+            crate::config::tls_files::check_ca(&path.display().to_string(), &ca)?;
             ca
         }
         None => {
@@ -189,7 +189,7 @@ fn tls_configuration(config: &Config) -> Result<TlsConfiguration, String> {
         Some((cert_path, key_path)) => {
             let cert = read_file("--cert-file", cert_path)?;
             let key = read_file("--key-file", key_path)?;
-            crate::tls_files::check_client(
+            crate::config::tls_files::check_client(
                 &cert_path.display().to_string(),
                 &cert,
                 &key_path.display().to_string(),
@@ -379,7 +379,7 @@ impl AckScope {
 /// the cause and the fix, and depends on the cause only, so the reconnect
 /// log's throttle works on causes.
 fn failure(text: String) -> Happening {
-    let d = crate::connection_error::diagnose(&text);
+    let d = crate::edges::connection_error::diagnose(&text);
     Happening::Failed {
         text: d.text,
         loud: d.loud,
@@ -564,8 +564,11 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     // away the last acks and the DISCONNECT before the broker reads them:
     // written lines were then redelivered at the next start.
     let mut disconnected: Option<Instant> = None;
-    let silence =
-        crate::silence::Watch::start(p.silence_after, p.silence.clone(), shutdown.receiver());
+    let silence = crate::edges::silence::Watch::start(
+        p.silence_after,
+        p.silence.clone(),
+        shutdown.receiver(),
+    );
     loop {
         let happening = session.next(&acks, p.max_message_size);
         retry_acks(&mut skipped_acks);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use crate::messages::{self, LogLevel};
+use crate::edges::messages::{self, LogLevel};
 
 /// The longest gap between two warnings of one silence.
 const LONGEST_REPEAT: Duration = Duration::from_secs(6 * 3600);
@@ -91,7 +91,7 @@ impl Setting {
     /// What to name for `config`: its filters, its prefix, and the
     /// `mosquitto_sub` command that subscribes to everything on the same
     /// broker (the password left for the user to fill in).
-    pub fn for_config(config: &crate::cli::Config) -> Setting {
+    pub fn for_config(config: &crate::config::cli::Config) -> Setting {
         let mut probe = format!(
             "mosquitto_sub -v -h {} -p {} -t '#'",
             config.broker.host, config.broker.port

@@ -8,10 +8,10 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::flatten::{Context, Identity, Level};
-use crate::reading::Reading;
-use crate::tolerant::{Found, Key, Num, Obj, Text};
-use crate::units::{is_energy_unit, normalise_energy, normalise_power, normalise_volume};
+use crate::flatten::context::{Context, Identity, Level};
+use crate::flatten::reading::Reading;
+use crate::flatten::tolerant::{Found, Key, Num, Obj, Text};
+use crate::flatten::units::{is_energy_unit, normalise_energy, normalise_power, normalise_volume};
 
 /// The power value a meter reports when it has none: the smallest signed
 /// 24-bit number, divided by 1000. Never a reading.

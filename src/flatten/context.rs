@@ -1,21 +1,20 @@
-//! The flattener: `(topic, payload, arrival time)` to line protocol.
-//!
-//! Pure: no I/O, no clock, no globals. What cannot be written becomes a
-//! [`Note`] for the caller to log, so one odd field costs one field, never
-//! the message, and tests can check the notes as data.
+//! What the per-kind flatteners share, so that none of them imports the
+//! flattener that calls it: the message's `Context` (where it came from, the
+//! options, where lines and notes go), the `Note`s that explain what was
+//! left out, excerpts of foreign text, and the rules for identities and
+//! placeholders.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::line_protocol::{write_line, LineError, MAX_LINE_BYTES};
-use crate::meter_time::{
+use crate::flatten::line_protocol::{write_line, LineError, MAX_LINE_BYTES};
+use crate::flatten::meter_time::{
     parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, HOST_CLOCK_FLOOR_NS, MAX_FUTURE_NS,
 };
-use crate::reading::Reading;
-use crate::tolerant::{Num, Obj, Text};
-use crate::topic::{classify, Topic};
-use crate::units::UnknownUnit;
-use crate::{legacy_hex, meter, sensor, state};
+use crate::flatten::reading::Reading;
+use crate::flatten::tolerant::{Num, Obj, Text};
+use crate::flatten::units::UnknownUnit;
+use crate::flatten::FlattenOptions;
 
 /// How serious a note is; maps onto Telegraf's `W! `, `I! `, `D! `.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,38 +35,6 @@ impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
-}
-
-/// What the user chose that changes the output.
-#[derive(Debug, Clone)]
-pub struct FlattenOptions {
-    /// Topic prefix the CAD publishes under (`glow`, `energy`, …).
-    pub prefix: String,
-    /// Whose clock stamps the lines.
-    pub timestamp: TimestampSource,
-    /// Write MPAN/MPRN and supplier as tags (personal data, off by default).
-    pub meter_tags: bool,
-    /// The least severe note worth producing: notes below it are not even
-    /// formatted, which matters when a normal message carries one (every
-    /// current gas message has an Info note about its "volume" fields).
-    pub note_level: Level,
-}
-
-impl Default for FlattenOptions {
-    fn default() -> Self {
-        FlattenOptions {
-            prefix: "glow".to_owned(),
-            timestamp: TimestampSource::Meter,
-            meter_tags: false,
-            note_level: Level::Debug,
-        }
-    }
-}
-
-/// Turns CAD messages into line protocol.
-#[derive(Debug, Clone, Default)]
-pub struct Flattener {
-    options: FlattenOptions,
 }
 
 /// Longest excerpt of foreign text quoted in a note: Telegraf stops reading
@@ -98,79 +65,6 @@ pub fn excerpt(s: &str) -> String {
     format!("{:?}{more}", &s[..end])
 }
 
-impl Flattener {
-    /// A flattener with these options.
-    pub fn new(options: FlattenOptions) -> Self {
-        Flattener { options }
-    }
-
-    /// Appends zero or more lines for one message to `out` and explains in
-    /// `notes` anything left out. Returns the number of lines written.
-    ///
-    /// `received_ns` is the arrival time (Unix ns); it stamps the lines with
-    /// `--timestamp receive`, and stands in for a meter time that is missing,
-    /// a placeholder or more than an hour ahead.
-    pub fn flatten<'a>(
-        &self,
-        topic: &'a str,
-        payload: &'a [u8],
-        received_ns: i64,
-        out: &mut Vec<u8>,
-        notes: &mut Vec<Note>,
-    ) -> usize {
-        let Some(kind) = classify(topic, &self.options.prefix) else {
-            notes.push(Note {
-                level: Level::Warn,
-                text: format!(
-                    "Unknown topic {}: not a Glow CAD topic under prefix {:?}; skipped",
-                    excerpt(topic),
-                    self.options.prefix
-                ),
-            });
-            return 0;
-        };
-        let mut ctx = Context {
-            topic,
-            kind: kind_name(kind),
-            received_ns,
-            options: &self.options,
-            notes,
-            out,
-            lines: 0,
-        };
-        let payload = payload.trim_ascii();
-        if payload.is_empty() {
-            ctx.note(Level::Debug, format_args!("empty payload; skipped"));
-            return 0;
-        }
-        if payload.first() != Some(&b'{') {
-            ctx.note(
-                Level::Warn,
-                format_args!("payload is not a JSON object; skipped"),
-            );
-            return 0;
-        }
-        match kind {
-            Topic::Electricity { device } => meter::flatten(&mut ctx, payload, device, false),
-            Topic::Gas { device } => meter::flatten(&mut ctx, payload, device, true),
-            Topic::State { device } => state::flatten(&mut ctx, payload, device),
-            Topic::Sensor { device, sensor } => sensor::flatten(&mut ctx, payload, device, sensor),
-            Topic::LegacyHex { device } => legacy_hex::flatten(&mut ctx, payload, device),
-        }
-        ctx.lines
-    }
-}
-
-fn kind_name(kind: Topic<'_>) -> &'static str {
-    match kind {
-        Topic::Electricity { .. } => "electricitymeter",
-        Topic::Gas { .. } => "gasmeter",
-        Topic::State { .. } => "STATE",
-        Topic::Sensor { .. } => "glowsensorth1",
-        Topic::LegacyHex { .. } => "legacy hex",
-    }
-}
-
 /// What the per-kind flatteners share: where the message came from, the
 /// options, and where lines and notes go.
 pub(crate) struct Context<'a> {
@@ -181,6 +75,33 @@ pub(crate) struct Context<'a> {
     notes: &'a mut Vec<Note>,
     out: &'a mut Vec<u8>,
     lines: usize,
+}
+
+impl<'a> Context<'a> {
+    /// A context for one message of `kind`, writing to `out` and `notes`.
+    pub(crate) fn new(
+        topic: &'a str,
+        kind: &'static str,
+        received_ns: i64,
+        options: &'a FlattenOptions,
+        notes: &'a mut Vec<Note>,
+        out: &'a mut Vec<u8>,
+    ) -> Self {
+        Context {
+            topic,
+            kind,
+            received_ns,
+            options,
+            notes,
+            out,
+            lines: 0,
+        }
+    }
+
+    /// Lines written so far for this message.
+    pub(crate) fn lines(&self) -> usize {
+        self.lines
+    }
 }
 
 impl Context<'_> {
@@ -550,245 +471,4 @@ pub fn is_placeholder(value: &str) -> bool {
         .any(|p| v.eq_ignore_ascii_case(p))
         || v.chars()
             .all(|c| matches!(c, '-' | '—' | '–' | '*' | '_' | '?' | ' '))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 12 point 3: identity tags only when the value has the shape.
-    #[test]
-    fn identities_only_when_they_have_the_shape_of_one() {
-        use Identity::{Mpan, Mprn, Supplier};
-        for (identity, value, want) in [
-            (Mpan, "1900012345678", Some("1900012345678")),
-            (Mpan, " 19 0001 2345 678 ", Some("1900012345678")),
-            (Mpan, "19-0001-2345-678", Some("1900012345678")),
-            (Mpan, "Metering PointID", None),
-            (Mpan, "1234", None),
-            (Mpan, "19000123456789", None),
-            (Mpan, "***********", None),
-            (Mpan, "abcd", None),
-            (Mpan, "-1900012345678", None),
-            (Mpan, "１９０００１２３４５６７８", None),
-            (Mprn, "7654321098", Some("7654321098")),
-            (Mprn, "123456", Some("123456")),
-            (Mprn, "76543 21098", Some("7654321098")),
-            (Mprn, "12345", None),
-            (Mprn, "12345678901", None),
-            (Mprn, "read pending", None),
-            (Mprn, "---", None),
-            (Supplier, "Octopus Energy", Some("Octopus Energy")),
-            (Supplier, " SSE ", Some("SSE")),
-            (Supplier, "---", None),
-            (Supplier, "", None),
-            (Supplier, "12345", None),
-            (Supplier, "Metering PointID", None),
-            (Supplier, "not available", None),
-        ] {
-            assert_eq!(
-                identity_value(identity, value).ok().as_deref(),
-                want,
-                "{identity:?} {value:?}"
-            );
-        }
-    }
-
-    /// Issue 16: the `--meter-tags` rule lives in `identity_tag` alone.
-    #[test]
-    fn identity_tags_only_with_meter_tags() {
-        for meter_tags in [false, true] {
-            let options = FlattenOptions {
-                meter_tags,
-                ..FlattenOptions::default()
-            };
-            let (mut out, mut notes) = (Vec::new(), Vec::new());
-            let mut ctx = Context {
-                topic: "glow/A/SENSOR/electricitymeter",
-                kind: "electricitymeter",
-                received_ns: 0,
-                options: &options,
-                notes: &mut notes,
-                out: &mut out,
-                lines: 0,
-            };
-            let mut r = Reading::new("electricitymeter", 0);
-            let mpan = Text::Value(Cow::Borrowed("1900012345678"));
-            ctx.identity_tag(&mut r, Identity::Mpan, "energy.import.mpan", &mpan);
-            let supplier = Text::Value(Cow::Borrowed("ACME Power"));
-            ctx.identity_tag(
-                &mut r,
-                Identity::Supplier,
-                "energy.import.supplier",
-                &supplier,
-            );
-            let tags: Vec<_> = r.tags.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-            if meter_tags {
-                assert_eq!(
-                    tags,
-                    [("mpan", "1900012345678"), ("supplier", "ACME Power")]
-                );
-            } else {
-                assert!(tags.is_empty(), "{tags:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn placeholders() {
-        for p in [
-            "read pending",
-            "---",
-            "",
-            "EMPTY",
-            "not available",
-            "—",
-            "***********",
-            " ",
-        ] {
-            assert!(is_placeholder(p), "{p:?}");
-        }
-        for real in ["1013000046890", "Octopus Energy", "SSE"] {
-            assert!(!is_placeholder(real), "{real:?}");
-        }
-    }
-
-    const NS: i64 = 1_000_000_000;
-    /// 2026-03-01T12:00:00Z, a sane host clock.
-    const SANE: i64 = 1_772_366_400 * NS;
-    /// 1969-12-31T23:59:59Z: a Pi that booted without a real-time clock.
-    const BOOTED_1969: i64 = -NS;
-    /// 2024-06-01: a clock restored from a stale saved time.
-    const STALE_2024: i64 = 1_717_200_000 * NS;
-
-    /// Flattens an electricity message stamped `timestamp` (JSON text,
-    /// `null` for none) that arrived at `received_ns`: its line's time, or
-    /// `None` when nothing was written, and the notes.
-    fn stamped(timestamp: &str, received_ns: i64, receive: bool) -> (Option<i64>, Vec<String>) {
-        let flattener = Flattener::new(FlattenOptions {
-            timestamp: if receive {
-                TimestampSource::Receive
-            } else {
-                TimestampSource::Meter
-            },
-            ..FlattenOptions::default()
-        });
-        let payload = format!(
-            r#"{{"electricitymeter":{{"timestamp":{timestamp},"energy":{{"import":{{"cumulative":8123.449}}}}}}}}"#
-        );
-        let (mut out, mut notes) = (Vec::new(), Vec::new());
-        flattener.flatten(
-            "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
-            payload.as_bytes(),
-            received_ns,
-            &mut out,
-            &mut notes,
-        );
-        let out = String::from_utf8(out).expect("UTF-8");
-        let time = out.lines().next().map(|l| {
-            l.rsplit(' ')
-                .next()
-                .and_then(|t| t.parse().ok())
-                .expect("time")
-        });
-        (time, notes.into_iter().map(|n| n.text).collect())
-    }
-
-    /// Issue 15 point 7: with the host clock behind, correct meter times
-    /// were replaced by the wrong arrival time ("more than an hour in the
-    /// future"), and with the host clock in 1969 a line at 0 was written.
-    #[test]
-    fn a_wrong_host_clock_keeps_the_meter_time() {
-        let meter = r#""2026-03-01T11:59:50Z""#;
-        let meter_ns = SANE - 10 * NS;
-        for host in [BOOTED_1969, 0, STALE_2024] {
-            for receive in [false, true] {
-                let (time, notes) = stamped(meter, host, receive);
-                assert_eq!(time, Some(meter_ns), "host {host}, receive {receive}");
-                assert!(notes.iter().any(|n| n.contains("host clock")), "{notes:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_wrong_host_clock_and_no_meter_time_writes_nothing() {
-        for meter in [
-            "null",
-            r#""yesterday""#,
-            r#""1970-01-01T00:00:00Z""#,
-            r#""2014-12-31T23:59:59Z""#,
-        ] {
-            for host in [BOOTED_1969, STALE_2024] {
-                let (time, notes) = stamped(meter, host, false);
-                assert_eq!(time, None, "{meter} at {host}");
-                assert!(
-                    notes.iter().any(|n| n.contains("nothing written")),
-                    "{notes:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_sane_host_clock_judges_the_meter_time() {
-        // Within the hour ahead: the meter's time.
-        assert_eq!(
-            stamped(r#""2026-03-01T12:59:59Z""#, SANE, false).0,
-            Some(SANE + 3599 * NS)
-        );
-        // More than an hour ahead, unreadable, or before 2015: arrival.
-        for meter in [
-            r#""2026-03-01T13:00:01Z""#,
-            r#""2023-02-31T00:00:00Z""#,
-            r#""2014-12-31T23:59:59Z""#,
-            "null",
-        ] {
-            assert_eq!(stamped(meter, SANE, false).0, Some(SANE), "{meter}");
-        }
-        // 2015 and after is a real time.
-        assert_eq!(
-            stamped(r#""2015-01-01T00:00:00Z""#, SANE, false).0,
-            Some(1_420_070_400 * NS)
-        );
-        // --timestamp receive: arrival.
-        assert_eq!(
-            stamped(r#""2026-03-01T11:59:50Z""#, SANE, true).0,
-            Some(SANE)
-        );
-    }
-
-    #[test]
-    fn no_line_is_ever_stamped_before_2015() {
-        for host in [
-            i64::MIN,
-            -NS,
-            0,
-            EARLIEST_REAL_NS - 1,
-            STALE_2024,
-            SANE,
-            i64::MAX,
-        ] {
-            for meter in [
-                "null",
-                r#""1970-01-01T00:00:00Z""#,
-                r#""2026-03-01T11:59:50Z""#,
-                r#""2099-01-01T00:00:00Z""#,
-            ] {
-                for receive in [false, true] {
-                    if let (Some(t), _) = stamped(meter, host, receive) {
-                        assert!(t >= EARLIEST_REAL_NS, "{meter} at {host}: {t}");
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn excerpts_are_short_single_lines() {
-        let long = "x\n".repeat(1000);
-        let e = excerpt(&long);
-        assert!(e.len() < 200);
-        assert!(!e.contains('\n'));
-        assert_eq!(excerpt("é"), "\"é\"");
-    }
 }

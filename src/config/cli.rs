@@ -11,8 +11,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
-use crate::messages::LogLevel;
-use crate::meter_time::TimestampSource;
+use crate::edges::messages::LogLevel;
+use crate::flatten::meter_time::TimestampSource;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -468,7 +468,7 @@ impl Config {
             return Err("--max-message-size must be at least 1".to_owned());
         }
         let mut filters = if cli.topics.is_empty() {
-            crate::topic::subscriptions(&prefix)
+            crate::flatten::topic::subscriptions(&prefix)
         } else {
             cli.topics
                 .iter()
@@ -481,10 +481,10 @@ impl Config {
         }
         if !cli.topics.is_empty() {
             for filter in &filters {
-                crate::topic_filter::check(filter, &prefix)?;
+                crate::config::topic_filter::check(filter, &prefix)?;
             }
         }
-        if let Some((a, b)) = crate::topic_filter::overlapping(&filters) {
+        if let Some((a, b)) = crate::config::topic_filter::overlapping(&filters) {
             let why = format!(
                 "--topic {a:?} and {b:?} overlap: a broker may deliver a message that matches \
                  both once per subscription, and it would be written twice; keep the wider one"

@@ -4,10 +4,10 @@ use std::io::BufRead;
 
 use crossbeam_channel::Sender;
 
-use crate::capture::{CaptureReader, Frame};
+use crate::edges::capture::{CaptureReader, Frame};
+use crate::edges::message::{now_ns, Message};
+use crate::edges::messages;
 use crate::flatten::{Level, Note};
-use crate::message::{now_ns, Message};
-use crate::messages;
 
 /// Reads captures from `input` and sends each message to the writer until
 /// end of input (clean end: the caller drops the sender) or until the

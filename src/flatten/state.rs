@@ -1,8 +1,8 @@
 //! `STATE` payloads: the CAD's own health (firmware, HAN radio link).
 
-use crate::flatten::Context;
-use crate::reading::Reading;
-use crate::tolerant::{tolerant_struct, Num, Obj, Text};
+use crate::flatten::context::Context;
+use crate::flatten::reading::Reading;
+use crate::flatten::tolerant::{tolerant_struct, Num, Obj, Text};
 
 tolerant_struct! {
     struct State<'a> {

@@ -13,7 +13,7 @@
 /// The topics `topic::classify` accepts under `prefix`, as patterns whose
 /// `+` stands for any one level.
 fn known_patterns(prefix: &str) -> Vec<String> {
-    let mut patterns = crate::topic::subscriptions(prefix);
+    let mut patterns = crate::flatten::topic::subscriptions(prefix);
     patterns.extend(["SMART/HILD/+".to_owned(), "SMART/DCAD/+".to_owned()]);
     patterns
 }
@@ -161,7 +161,7 @@ mod tests {
         ] {
             assert!(!overlaps(a, b), "{a} and {b} should not overlap");
         }
-        let defaults = crate::topic::subscriptions("glow");
+        let defaults = crate::flatten::topic::subscriptions("glow");
         assert_eq!(overlapping(&defaults), None);
     }
 }

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, TryRecvError};
 
+use crate::edges::message::{Ack, Message};
+use crate::edges::messages;
+use crate::flatten::line_protocol::MAX_LINE_BYTES;
 use crate::flatten::{Flattener, Note};
-use crate::line_protocol::MAX_LINE_BYTES;
-use crate::message::{Ack, Message};
-use crate::messages;
 
 /// How soon to try again to hand over acks the connection could not take,
 /// when no message arrives meanwhile.

@@ -17,10 +17,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::flatten::{excerpt, Context, Identity, Level};
-use crate::meter::POWER_ERROR_KW;
-use crate::reading::Reading;
-use crate::tolerant::{Found, Text};
+use crate::flatten::context::{excerpt, Context, Identity, Level};
+use crate::flatten::meter::POWER_ERROR_KW;
+use crate::flatten::reading::Reading;
+use crate::flatten::tolerant::{Found, Text};
 
 /// Parses a hex string of up to 16 digits as an unsigned integer.
 pub fn decode_hex(s: &str) -> Option<u64> {

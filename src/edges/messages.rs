@@ -97,21 +97,21 @@ fn force(level: LogLevel, text: &str) {
 /// `E! ...`
 #[macro_export]
 macro_rules! error {
-    ($($arg:tt)*) => { $crate::messages::emit($crate::messages::LogLevel::Error, &format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::edges::messages::emit($crate::edges::messages::LogLevel::Error, &format!($($arg)*)) };
 }
 
 /// `W! ...`
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)*) => { $crate::messages::emit($crate::messages::LogLevel::Warn, &format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::edges::messages::emit($crate::edges::messages::LogLevel::Warn, &format!($($arg)*)) };
 }
 
 /// `D! ...`
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => {
-        if $crate::messages::enabled($crate::messages::LogLevel::Debug) {
-            $crate::messages::emit($crate::messages::LogLevel::Debug, &format!($($arg)*))
+        if $crate::edges::messages::enabled($crate::edges::messages::LogLevel::Debug) {
+            $crate::edges::messages::emit($crate::edges::messages::LogLevel::Debug, &format!($($arg)*))
         }
     };
 }

@@ -299,7 +299,7 @@ macro_rules! tolerant_struct {
                         mut map: A,
                     ) -> Result<Self::Value, A::Error> {
                         let mut out = $name::default();
-                        while let Some(key) = map.next_key::<$crate::tolerant::Key<'de>>()? {
+                        while let Some(key) = map.next_key::<$crate::flatten::tolerant::Key<'de>>()? {
                             $(
                                 if key.as_bytes() == stringify!($field).as_bytes() {
                                     out.$field = map.next_value()?;

@@ -1,0 +1,21 @@
+//! The I/O at the edges: where messages come from (the MQTT source, the
+//! stdin source reading `mosquitto_sub -v` captures), where lines go (the
+//! one writer thread that owns stdout), where diagnostics go (stderr, in
+//! Telegraf's prefixes), and how cadline is told to stop (signals, the end
+//! of Telegraf's stdin). Sources and the writer meet at one channel of
+//! `message::Message`s; everything between a payload and its lines is the
+//! pure core in `crate::flatten`.
+
+#[macro_use]
+pub mod messages;
+
+pub mod backoff;
+pub mod capture;
+pub mod connection_error;
+pub mod control_stdin;
+pub mod message;
+pub mod mqtt_source;
+pub mod shutdown;
+pub mod silence;
+pub mod stdin_source;
+pub mod writer;
