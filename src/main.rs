@@ -131,9 +131,16 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
     let shutdown = Shutdown::new();
     shutdown::watch_signals(shutdown.clone())
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
     let mut mqtt = None;
-
+    let whole_line_writes = stdout.is_pipe_or_socket;
+    // One thread does the work (pipe mode: read, flatten, write; MQTT mode:
+    // the writer), so that a stop request can put a deadline on it even if
+    // stdout is blocked.
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let stop = shutdown.receiver();
+    // Pipe mode: set while everything read is written and the next read may
+    // wait on stdin, so a stop has nothing to drain and need not wait.
+    let waiting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if config.stdin {
         if io::stdin().is_terminal() {
             messages::emit(
@@ -142,44 +149,62 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
             );
         }
         let max = config.max_message_size;
+        let waiting = waiting.clone();
         thread::Builder::new()
-            .name("stdin source".into())
+            .name("pipe".into())
             .spawn(move || {
                 // 64 KiB reads: stdin's own buffer is 8 KiB, a read syscall
                 // for every 25 messages of a capture.
                 let input = io::BufReader::with_capacity(STDIN_BUFFER, io::stdin().lock());
-                if let Err(e) = stdin_source::run(input, max, &tx) {
-                    error!("Reading stdin failed: {e}");
-                }
+                let result = stdin_source::run(
+                    input,
+                    max,
+                    &flattener,
+                    stdout.file,
+                    whole_line_writes,
+                    &stop,
+                    &waiting,
+                );
+                let _ = done_tx.send(result);
             })
             .map_err(|e| e.to_string())?;
     } else {
+        let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
         let prepared = mqtt_source::prepare(config, password)?;
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
         mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
+        let options = writer::Options {
+            ack_delay: config.ack_delay,
+            whole_line_writes,
+        };
+        thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || {
+                let result = writer::run(&rx, &stop, &flattener, stdout.file, options);
+                let _ = done_tx.send(result);
+            })
+            .map_err(|e| e.to_string())?;
     }
-
-    // The writer runs on its own thread so that a stop request can put a
-    // deadline on draining even if stdout is blocked.
-    let stop = shutdown.receiver();
-    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-    let options = writer::Options {
-        ack_delay: config.ack_delay,
-        whole_line_writes: stdout.is_pipe_or_socket,
-    };
-    thread::Builder::new()
-        .name("writer".into())
-        .spawn(move || {
-            let result = writer::run(&rx, &stop, &flattener, stdout.file, options);
-            let _ = done_tx.send(result);
-        })
-        .map_err(|e| e.to_string())?;
 
     let stop = shutdown.receiver();
     let result = crossbeam_channel::select! {
         recv(done_rx) -> r => r.ok(),
-        recv(stop) -> _ => done_rx.recv_timeout(DRAIN_DEADLINE).ok(),
+        recv(stop) -> _ => {
+            // A pipe-mode worker blocked on stdin gets a moment to notice.
+            let deadline = if waiting.load(std::sync::atomic::Ordering::SeqCst) {
+                Duration::from_millis(20)
+            } else {
+                DRAIN_DEADLINE
+            };
+            match done_rx.recv_timeout(deadline) {
+                Ok(r) => Some(r),
+                Err(_) if waiting.load(std::sync::atomic::Ordering::SeqCst) => {
+                    Some(Ok(writer::Stats::default()))
+                }
+                Err(_) => None,
+            }
+        }
     };
     if let Some(mqtt) = mqtt {
         mqtt.close(CLOSE_DEADLINE);

@@ -264,6 +264,17 @@ impl<R: BufRead> CaptureReader<R> {
     }
 }
 
+impl<R: Read> CaptureReader<io::BufReader<R>> {
+    /// Whether the next frame's first line can be had without waiting on
+    /// the input: a line already read ahead, or a whole line in the read
+    /// buffer. Pipe mode writes out what it has before a read that could
+    /// wait, so a live `mosquitto_sub -v | cadline --stdin` never holds a
+    /// line back, while a capture file is written in full buffers.
+    pub fn has_line_ready(&self) -> bool {
+        self.pending.is_some() || self.inner.buffer().contains(&b'\n')
+    }
+}
+
 impl<R: BufRead> Iterator for CaptureReader<R> {
     type Item = io::Result<Frame>;
 

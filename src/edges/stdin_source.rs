@@ -1,26 +1,59 @@
-//! Pipe mode's source: `mosquitto_sub -v` output on stdin.
+//! Pipe mode: `mosquitto_sub -v` output on stdin, flattened and written on
+//! one thread.
+//!
+//! MQTT mode needs two threads (the connection must be polled while stdout
+//! is slow, and acknowledgements come back from the writer); pipe mode has
+//! nothing to acknowledge and nothing to keep alive, so reading, flattening
+//! and writing happen in one loop with no hand-over between threads. Output
+//! is written when a full buffer is ready, and whenever the next line is
+//! not already in the read buffer: before a read that may wait, nothing is
+//! held back.
 
-use std::io::BufRead;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::edges::capture::{CaptureReader, Frame};
-use crate::edges::message::{now_ns, Message};
+use crate::edges::message::now_ns;
 use crate::edges::messages;
-use crate::flatten::{Level, Note};
+use crate::edges::writer::{write_lines, Stats, BUFFER};
+use crate::flatten::line_protocol::MAX_LINE_BYTES;
+use crate::flatten::{Flattener, Level, Note};
 
-/// Reads captures from `input` and sends each message to the writer until
-/// end of input (clean end: the caller drops the sender) or until the
-/// writer has gone. A timestamped capture's own time is the arrival time,
-/// so `--timestamp receive` means the same for an old capture as live.
-pub fn run<R: BufRead>(
-    input: R,
+/// Reads captures from `input`, flattens each message and writes its lines
+/// to `out` until the end of input or until `stop` fires (then what is
+/// already flattened is written, and no more is read). An error is a write
+/// that failed (EPIPE when `head` has gone); a read that fails is logged and
+/// ends the input. A
+/// timestamped capture's own time is the arrival time, so `--timestamp
+/// receive` means the same for an old capture as live.
+///
+/// `waiting` is true while everything read has been written and the next
+/// read may wait for input: a stop then has nothing to drain.
+pub fn run<R: Read, W: Write>(
+    input: io::BufReader<R>,
     max_message_size: usize,
-    tx: &Sender<Message>,
-) -> std::io::Result<()> {
+    flattener: &Flattener,
+    mut out: W,
+    whole_line_writes: bool,
+    stop: &Receiver<()>,
+    waiting: &AtomicBool,
+) -> io::Result<Stats> {
     let mut reader = CaptureReader::new(input, max_message_size);
+    let mut buf: Vec<u8> = Vec::with_capacity(BUFFER + 2 * MAX_LINE_BYTES);
+    let mut notes: Vec<Note> = Vec::new();
+    let mut stats = Stats::default();
     while let Some(frame) = reader.next() {
-        match frame? {
+        waiting.store(false, Ordering::SeqCst);
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                crate::error!("Reading stdin failed: {e}");
+                break;
+            }
+        };
+        match frame {
             Frame::Message { topic, payload } => {
                 if payload.len() > max_message_size {
                     messages::note(&Note {
@@ -30,16 +63,13 @@ pub fn run<R: BufRead>(
                             payload.len()
                         ),
                     });
-                    continue;
-                }
-                let message = Message {
-                    topic,
-                    payload,
-                    received_ns: reader.arrival_ns().unwrap_or_else(now_ns),
-                    ack: None,
-                };
-                if tx.send(message).is_err() {
-                    break;
+                } else {
+                    notes.clear();
+                    let arrival = reader.arrival_ns().unwrap_or_else(now_ns);
+                    let lines = flattener.flatten(&topic, &payload, arrival, &mut buf, &mut notes);
+                    notes.iter().for_each(messages::note);
+                    stats.messages += 1;
+                    stats.lines += lines as u64;
                 }
             }
             Frame::Skipped(why) => messages::note(&Note {
@@ -47,6 +77,20 @@ pub fn run<R: BufRead>(
                 text: format!("stdin {why}"),
             }),
         }
+        let stopping = matches!(stop.try_recv(), Err(TryRecvError::Disconnected));
+        if buf.len() >= BUFFER || !reader.has_line_ready() || stopping {
+            write_lines(&mut out, &buf, whole_line_writes)?;
+            out.flush()?;
+            buf.clear();
+        }
+        if stopping {
+            return Ok(stats);
+        }
+        if buf.is_empty() && !reader.has_line_ready() {
+            waiting.store(true, Ordering::SeqCst);
+        }
     }
-    Ok(())
+    write_lines(&mut out, &buf, whole_line_writes)?;
+    out.flush()?;
+    Ok(stats)
 }

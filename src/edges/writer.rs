@@ -39,7 +39,7 @@ const ACK_RETRY: Duration = Duration::from_millis(5);
 const LAST_ACKS: Duration = Duration::from_millis(500);
 
 /// Output gathered before it is written even though more messages wait.
-const BUFFER: usize = 64 * 1024;
+pub(crate) const BUFFER: usize = 64 * 1024;
 
 /// What the writer did, for the exit summary and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,11 @@ impl HeldAcks {
 
 /// Writes `bytes` (whole lines) to `out`, in line-aligned chunks of at most
 /// `MAX_LINE_BYTES` when `whole_lines` is set.
-fn write_lines<W: Write>(out: &mut W, bytes: &[u8], whole_lines: bool) -> io::Result<()> {
+pub(crate) fn write_lines<W: Write>(
+    out: &mut W,
+    bytes: &[u8],
+    whole_lines: bool,
+) -> io::Result<()> {
     if !whole_lines {
         return out.write_all(bytes);
     }
