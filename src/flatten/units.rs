@@ -262,11 +262,43 @@ mod tests {
             normalise_volume(1.0, Some("ccf")).unwrap_or(0.0),
             2.8316846592
         ));
+        // Hundreds and thousands of cubic feet (found missing by a mutant).
+        assert!(close(
+            normalise_volume(1.0, Some("hcf")).unwrap_or(0.0),
+            2.8316846592
+        ));
+        assert!(close(
+            normalise_volume(1.0, Some("mcf")).unwrap_or(0.0),
+            28.316846592
+        ));
+        assert!(close(
+            normalise_volume(2.0, Some("l")).unwrap_or(0.0),
+            0.002
+        ));
         let err = normalise_volume(1.0, Some("kWh")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "unknown unit \"kWh\" (expected a volume unit: m3, ft3, ccf)"
         );
+    }
+
+    #[test]
+    fn a_lowercase_m_is_never_guessed_to_be_mega() {
+        // A table that knows only the mega spelling: case folding alone
+        // would read `mwh` as MWh, a factor 10^9 from milli. Refused; and so
+        // is `m` of any length over one letter, while other case variants of
+        // the same table still fold.
+        let mega_only = [("MWh", Scale::Times(1000.0)), ("Wh", Scale::Per(1000.0))];
+        assert!(normalise(1.0, Some("mwh"), &mega_only, "energy").is_err());
+        assert!(normalise(1.0, Some("Mwh"), &mega_only, "energy").is_err());
+        assert_eq!(
+            normalise(1.0, Some("MWh"), &mega_only, "energy"),
+            Ok(1000.0)
+        );
+        assert_eq!(normalise(1000.0, Some("wh"), &mega_only, "energy"), Ok(1.0));
+        // A table without SI prefixes folds an initial m: `M3` is m3.
+        let volumes = [("m3", Scale::Times(1.0))];
+        assert_eq!(normalise(2.0, Some("M3"), &volumes, "volume"), Ok(2.0));
     }
 
     #[test]
