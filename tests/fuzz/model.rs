@@ -1,89 +1,32 @@
-//! Property-based fuzzing of the flattener and the capture reader.
-//!
-//! Structure-aware generators build CAD-shaped JSON for every kind
-//! (electricitymeter, gasmeter of both firmware generations, STATE,
-//! glowsensorth1, the older hex feed on `SMART/HILD/<id>`) with random
-//! values: meter-like decimals, integers, 0, negatives, 1e300, 1e-300,
-//! -8388.608, long mantissas, numbers beyond f64, numeric strings, nulls,
-//! missing keys, wrong types, hostile text (control characters, quotes,
-//! backslashes, commas, equals, spaces, emoji) in every string, random
-//! timestamps and units, random key order and layout, on random topics under
-//! random options. Each generator also computes, independently of the crate
-//! and from the schema in the README, the exact lines that must come out:
-//! which fields, in which order, with which values in normalised units, which
-//! tags, which timestamp. Byte-level mutations of the golden payloads and
-//! random bytes cover what the generators do not imagine.
-//!
-//! Invariants: no panic; every line parses with `influxdb_line_protocol`
-//! and passes the checks for what InfluxDB 1.x refuses (no raw CR/LF, no
-//! empty tag value, at least one field, finite floats, no `time` key, known
-//! measurement, one type per field); every number out equals the number in
-//! (exactly for kWh/kW/m3 or no unit, `value / 1000` for Wh/W); fields that
-//! were null, missing or mistyped are absent; the `device` tag is the topic's
-//! device id; the returned count is the number of lines appended; messages
-//! flattened into one buffer one after another do not leak into each other;
-//! whatever the host clock reads, no line is stamped before 2015, and a host
-//! clock before 2026 never stamps a line with its own time. The model
-//! follows the README's rules: SI prefixes by case (`mWh` milli, `mwh`
-//! refused), period volumes only with a volume unit, UTC offsets converted
-//! and impossible dates refused, identity tags only in the shape of an
-//! MPAN/MPRN or a supplier's name, `wifistamac` before `ethmac`, duplicated
-//! keys taking their last value, early firmware's `cummulative` and loose
-//! price/export/identity, and the hex feed decoded by unit of measure.
-//! The capture reader never panics or loops on any bytes, frames
-//! well-formed captures exactly whatever the CR/LF placement and read-buffer
-//! size, and skips over-long lines without losing the next message.
-//!
-//! `cargo test` runs proptest's default of 256 cases per property: about
-//! 15 s for the whole module in debug mode on two cores. proptest reads
-//! `PROPTEST_CASES`, so to run it long (about 5 minutes on two cores):
-//!
-//! ```sh
-//! PROPTEST_CASES=200000 cargo test --release --test integration fuzz
-//! ```
-//!
-//! or one property: `... --test integration fuzz::meters_write`. A failure
-//! is shrunk to a minimal input and its seed saved in
-//! `tests/fuzz.proptest-regressions`, replayed first on every later run.
-//! Bugs found are kept at the end of this file as plain `#[test]`s named
-//! `bug_*`, with their minimal inputs.
+//! The model of the schema: CAD-shaped JSON generators for every kind, each
+//! computing, from the README's schema and independently of the crate, the
+//! exact lines that must come out. The properties in `mod.rs` use it.
 
 use std::collections::BTreeMap;
-use std::io::BufReader;
 
-use cadline::edges::capture::{CaptureReader, Frame};
 use cadline::flatten::meter_time::TimestampSource;
 use cadline::{FlattenOptions, Flattener, Level};
-use influxdb_line_protocol::FieldValue;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
 /// Arrival time of every message: 2026-03-01T12:00:00Z.
-const R: i64 = 1_772_366_400_000_000_000;
-const NS: i64 = 1_000_000_000;
+pub(crate) const R: i64 = 1_772_366_400_000_000_000;
+pub(crate) const NS: i64 = 1_000_000_000;
 /// 2015-01-01: before it a meter time is a placeholder (no CAD existed).
-const EARLIEST: i64 = 1_420_070_400 * NS;
+pub(crate) const EARLIEST: i64 = 1_420_070_400 * NS;
 /// 2026-01-01: a host clock before it is evidently wrong (README, Time).
-const HOST_FLOOR: i64 = 1_767_225_600 * NS;
+pub(crate) const HOST_FLOOR: i64 = 1_767_225_600 * NS;
 /// How far ahead of arrival a meter time may be.
-const HOUR: i64 = 3600 * NS;
-const POWER_ERROR: f64 = -8388.608;
-const FT3: f64 = 0.028_316_846_592;
-
-fn config() -> ProptestConfig {
-    // The default reads PROPTEST_CASES (256 when unset).
-    ProptestConfig {
-        max_shrink_iters: 10_000,
-        ..ProptestConfig::default()
-    }
-}
+pub(crate) const HOUR: i64 = 3600 * NS;
+pub(crate) const POWER_ERROR: f64 = -8388.608;
+pub(crate) const FT3: f64 = 0.028_316_846_592;
 
 // ---------------------------------------------------------------------------
 // A tiny JSON writer, so the tests control the exact text of every number,
 // key order, layout and escapes.
 
 #[derive(Debug, Clone)]
-enum J {
+pub(crate) enum J {
     /// A literal: number text, `true`, `null`...
     Raw(String),
     Str(String),
@@ -92,13 +35,13 @@ enum J {
 
 /// How a payload is laid out.
 #[derive(Debug, Clone, Copy)]
-struct Style {
-    pretty: bool,
-    reverse_keys: bool,
-    escape_keys: bool,
+pub(crate) struct Style {
+    pub(crate) pretty: bool,
+    pub(crate) reverse_keys: bool,
+    pub(crate) escape_keys: bool,
 }
 
-fn style() -> impl Strategy<Value = Style> {
+pub(crate) fn style() -> impl Strategy<Value = Style> {
     (
         prop::bool::weighted(0.2),
         any::<bool>(),
@@ -111,16 +54,16 @@ fn style() -> impl Strategy<Value = Style> {
         })
 }
 
-fn raw(s: &str) -> J {
+pub(crate) fn raw(s: &str) -> J {
     J::Raw(s.to_owned())
 }
 
-fn s(s: &str) -> J {
+pub(crate) fn s(s: &str) -> J {
     J::Str(s.to_owned())
 }
 
 /// An object from `(key, value)` pairs; `None` values are left out.
-fn obj(entries: Vec<(&str, Option<J>)>) -> J {
+pub(crate) fn obj(entries: Vec<(&str, Option<J>)>) -> J {
     J::Obj(
         entries
             .into_iter()
@@ -130,13 +73,13 @@ fn obj(entries: Vec<(&str, Option<J>)>) -> J {
 }
 
 impl J {
-    fn render(&self, st: Style) -> String {
+    pub(crate) fn render(&self, st: Style) -> String {
         let mut out = String::new();
         self.write(st, 1, &mut out);
         out
     }
 
-    fn write(&self, st: Style, depth: usize, out: &mut String) {
+    pub(crate) fn write(&self, st: Style, depth: usize, out: &mut String) {
         let newline = |out: &mut String, depth: usize| {
             if st.pretty {
                 out.push('\n');
@@ -184,7 +127,7 @@ impl J {
 
 /// What a numeric JSON value must become.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum N {
+pub(crate) enum N {
     /// A finite number (before unit conversion).
     V(f64),
     /// null, missing, the wrong type, or not finite: the field is left out.
@@ -193,14 +136,14 @@ enum N {
     Poison,
 }
 
-fn num_from_text(text: String) -> (Option<J>, N) {
+pub(crate) fn num_from_text(text: String) -> (Option<J>, N) {
     let v: f64 = text.parse().expect("generated number text parses");
     let n = if v.is_finite() { N::V(v) } else { N::Poison };
     (Some(J::Raw(text)), n)
 }
 
 /// `digits` with a decimal point `decimals` places from the right.
-fn decimal_text(digits: u64, decimals: usize, negative: bool) -> String {
+pub(crate) fn decimal_text(digits: u64, decimals: usize, negative: bool) -> String {
     let mut d = format!("{digits:0>width$}", width = decimals + 1);
     if decimals > 0 {
         d.insert(d.len() - decimals, '.');
@@ -212,7 +155,7 @@ fn decimal_text(digits: u64, decimals: usize, negative: bool) -> String {
 }
 
 /// Text that no unit table and no number parser accepts.
-fn junk() -> BoxedStrategy<String> {
+pub(crate) fn junk() -> BoxedStrategy<String> {
     prop_oneof![
         r#"x[a-zA-Z0-9 ,="'\\\n\r\t\x00\x01\x7f\u{85}\u{2028}é😀.-]{0,16}"#,
         any::<String>().prop_map(|s| format!("x{s}")),
@@ -221,7 +164,7 @@ fn junk() -> BoxedStrategy<String> {
 }
 
 /// A value where a number belongs, and what it must become.
-fn num() -> BoxedStrategy<(Option<J>, N)> {
+pub(crate) fn num() -> BoxedStrategy<(Option<J>, N)> {
     prop_oneof![
         // Meter-like decimals (the common case).
         8 => (0u64..100_000_000_000, 0usize..7, prop::bool::weighted(0.2))
@@ -266,48 +209,48 @@ fn num() -> BoxedStrategy<(Option<J>, N)> {
 /// A unit conversion: what a value becomes, and whether the result must be
 /// bit-exact (simple factors) or only close (°F, ccf).
 #[derive(Debug, Clone, Copy)]
-enum Conv {
+pub(crate) enum Conv {
     Exact(fn(f64) -> f64),
     Approx(fn(f64) -> f64),
     /// Unknown unit: the value is left out.
     Drop,
 }
 
-fn same(v: f64) -> f64 {
+pub(crate) fn same(v: f64) -> f64 {
     v
 }
-fn div1000(v: f64) -> f64 {
+pub(crate) fn div1000(v: f64) -> f64 {
     v / 1000.0
 }
-fn div1e6(v: f64) -> f64 {
+pub(crate) fn div1e6(v: f64) -> f64 {
     v / 1e6
 }
-fn mul1000(v: f64) -> f64 {
+pub(crate) fn mul1000(v: f64) -> f64 {
     v * 1000.0
 }
-fn mul1e6(v: f64) -> f64 {
+pub(crate) fn mul1e6(v: f64) -> f64 {
     v * 1e6
 }
-fn ft3(v: f64) -> f64 {
+pub(crate) fn ft3(v: f64) -> f64 {
     v * FT3
 }
-fn ccf(v: f64) -> f64 {
+pub(crate) fn ccf(v: f64) -> f64 {
     // One factor, as a converter should: `v * 100.0` first overflows for
     // values whose cubic metres are still a finite number.
     v * (100.0 * FT3)
 }
-fn fahrenheit(v: f64) -> f64 {
+pub(crate) fn fahrenheit(v: f64) -> f64 {
     (v - 32.0) * 5.0 / 9.0
 }
-fn kelvin(v: f64) -> f64 {
+pub(crate) fn kelvin(v: f64) -> f64 {
     v - 273.15
 }
 
-type Unit = (Option<J>, Conv);
+pub(crate) type Unit = (Option<J>, Conv);
 
 /// A unit whose absence means the documented unit: missing, null, empty or
 /// mistyped (a boolean, array or object is ignored with a warning).
-fn default_unit() -> BoxedStrategy<Unit> {
+pub(crate) fn default_unit() -> BoxedStrategy<Unit> {
     prop_oneof![
         Just((None, Conv::Exact(same))),
         Just((Some(raw("null")), Conv::Exact(same))),
@@ -321,7 +264,7 @@ fn default_unit() -> BoxedStrategy<Unit> {
 
 /// Units no table knows: junk, units of another quantity, numbers (which
 /// a text field keeps as text).
-fn unknown_unit(others: &'static [&'static str]) -> BoxedStrategy<Unit> {
+pub(crate) fn unknown_unit(others: &'static [&'static str]) -> BoxedStrategy<Unit> {
     prop_oneof![
         junk().prop_map(|t| (Some(J::Str(t)), Conv::Drop)),
         prop::sample::select(others).prop_map(|t| (Some(s(t)), Conv::Drop)),
@@ -330,7 +273,7 @@ fn unknown_unit(others: &'static [&'static str]) -> BoxedStrategy<Unit> {
     .boxed()
 }
 
-fn energy_unit() -> BoxedStrategy<Unit> {
+pub(crate) fn energy_unit() -> BoxedStrategy<Unit> {
     prop_oneof![
         8 => prop::sample::select(vec!["kWh", "KWH", "kwh", " kWh "]).prop_map(|t| (Some(s(t)), Conv::Exact(same))),
         2 => default_unit(),
@@ -345,7 +288,7 @@ fn energy_unit() -> BoxedStrategy<Unit> {
     .boxed()
 }
 
-fn power_unit() -> BoxedStrategy<Unit> {
+pub(crate) fn power_unit() -> BoxedStrategy<Unit> {
     prop_oneof![
         8 => prop::sample::select(vec!["kW", "KW", "kw"]).prop_map(|t| (Some(s(t)), Conv::Exact(same))),
         2 => default_unit(),
@@ -357,7 +300,7 @@ fn power_unit() -> BoxedStrategy<Unit> {
     .boxed()
 }
 
-fn volume_unit() -> BoxedStrategy<Unit> {
+pub(crate) fn volume_unit() -> BoxedStrategy<Unit> {
     prop_oneof![
         8 => prop::sample::select(vec!["m3", "M3", "m³"]).prop_map(|t| (Some(s(t)), Conv::Exact(same))),
         2 => default_unit(),
@@ -372,7 +315,7 @@ fn volume_unit() -> BoxedStrategy<Unit> {
 /// `dayweekmonthvolunits`: a volume unit only when the device names one;
 /// missing, null, blank or mistyped means the values are left out (README:
 /// "only when the device labels them with a volume unit").
-fn period_unit() -> BoxedStrategy<Unit> {
+pub(crate) fn period_unit() -> BoxedStrategy<Unit> {
     volume_unit()
         .prop_map(|(json, conv)| match &json {
             Some(J::Str(t)) if !t.trim().is_empty() => (json, conv),
@@ -381,7 +324,7 @@ fn period_unit() -> BoxedStrategy<Unit> {
         .boxed()
 }
 
-fn temperature_unit() -> BoxedStrategy<Unit> {
+pub(crate) fn temperature_unit() -> BoxedStrategy<Unit> {
     prop_oneof![
         6 => prop::sample::select(vec!["°C", "C", "degC", "celsius", " °C "]).prop_map(|t| (Some(s(t)), Conv::Exact(same))),
         2 => default_unit(),
@@ -392,7 +335,7 @@ fn temperature_unit() -> BoxedStrategy<Unit> {
     .boxed()
 }
 
-fn percent_unit() -> BoxedStrategy<Unit> {
+pub(crate) fn percent_unit() -> BoxedStrategy<Unit> {
     prop_oneof![
         6 => prop::sample::select(vec!["%", " % "]).prop_map(|t| (Some(s(t)), Conv::Exact(same))),
         2 => default_unit(),
@@ -403,7 +346,7 @@ fn percent_unit() -> BoxedStrategy<Unit> {
 
 /// What a text JSON value must become.
 #[derive(Debug, Clone, PartialEq)]
-enum T {
+pub(crate) enum T {
     /// Kept as this text.
     S(String),
     /// null, missing or the wrong type: left out.
@@ -412,7 +355,7 @@ enum T {
 
 /// Hostile text for string values: anything, and what line protocol and
 /// identity placeholders find hard.
-fn hostile() -> BoxedStrategy<String> {
+pub(crate) fn hostile() -> BoxedStrategy<String> {
     prop_oneof![
         3 => any::<String>(),
         3 => r#"[a-zA-Z0-9 ,="'\\\n\r\t\x00\x01\x1f\x7f\u{85}\u{2028}é😀/.:-]{0,20}"#,
@@ -426,7 +369,7 @@ fn hostile() -> BoxedStrategy<String> {
     .boxed()
 }
 
-fn text() -> BoxedStrategy<(Option<J>, T)> {
+pub(crate) fn text() -> BoxedStrategy<(Option<J>, T)> {
     prop_oneof![
         8 => hostile().prop_map(|t| (Some(J::Str(t.clone())), T::S(t))),
         1 => (-1_000_000_000i64..10_000_000_000_000).prop_map(|n| (Some(raw(&n.to_string())), T::S(n.to_string()))),
@@ -440,7 +383,7 @@ fn text() -> BoxedStrategy<(Option<J>, T)> {
 
 /// What replaces an object, if anything: mostly nothing (the object is
 /// there), else null or a value of the wrong type.
-fn shape() -> BoxedStrategy<Option<J>> {
+pub(crate) fn shape() -> BoxedStrategy<Option<J>> {
     prop_oneof![
         12 => Just(None),
         1 => Just(Some(raw("null"))),
@@ -450,7 +393,7 @@ fn shape() -> BoxedStrategy<Option<J>> {
 }
 
 /// A parent object, or its replacement when `shape` says so.
-fn nest(replacement: &Option<J>, object: J) -> (Option<J>, bool) {
+pub(crate) fn nest(replacement: &Option<J>, object: J) -> (Option<J>, bool) {
     match replacement {
         None => (Some(object), true),
         Some(r) => (Some(r.clone()), false),
@@ -459,18 +402,18 @@ fn nest(replacement: &Option<J>, object: J) -> (Option<J>, bool) {
 
 /// What a `timestamp` must become.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Ts {
+pub(crate) enum Ts {
     /// A readable UTC time, in ns.
     At(i64),
     /// Missing, null, mistyped or unreadable.
     Unusable,
 }
 
-fn is_leap(y: i64) -> bool {
+pub(crate) fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-fn month_days(y: i64, m: i64) -> i64 {
+pub(crate) fn month_days(y: i64, m: i64) -> i64 {
     [
         31,
         if is_leap(y) { 29 } else { 28 },
@@ -488,7 +431,7 @@ fn month_days(y: i64, m: i64) -> i64 {
 }
 
 /// Unix seconds of a civil UTC time, counted the slow, obvious way.
-fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> i64 {
+pub(crate) fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> i64 {
     let mut days: i64 = (1970..y).map(|y| if is_leap(y) { 366 } else { 365 }).sum();
     days += (1..mo).map(|m| month_days(y, m)).sum::<i64>();
     days += d - 1;
@@ -496,7 +439,7 @@ fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> i64 {
 }
 
 /// The civil UTC time of Unix seconds, counted back the slow way.
-fn civil_of(t: i64) -> Civil {
+pub(crate) fn civil_of(t: i64) -> Civil {
     let (mut days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     let mut y = 1970;
     loop {
@@ -520,9 +463,9 @@ fn civil_of(t: i64) -> Civil {
 }
 
 /// A civil time: year, month, day, hour, minute, second.
-type Civil = (i64, i64, i64, i64, i64, i64);
+pub(crate) type Civil = (i64, i64, i64, i64, i64, i64);
 
-fn civil() -> BoxedStrategy<Civil> {
+pub(crate) fn civil() -> BoxedStrategy<Civil> {
     prop_oneof![
         // Any day from 1970 to 2100.
         2 => (1970i64..2101, 1i64..13, 1i64..32, 0i64..24, 0i64..60, 0i64..60)
@@ -538,7 +481,7 @@ fn civil() -> BoxedStrategy<Civil> {
     .boxed()
 }
 
-fn timestamp() -> BoxedStrategy<(Option<J>, Ts)> {
+pub(crate) fn timestamp() -> BoxedStrategy<(Option<J>, Ts)> {
     let readable = (civil(), 0usize..7, 0u32..1000).prop_map(|((y, mo, d, h, mi, s), form, ms)| {
         let base = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
         let ns = epoch(y, mo, d, h, mi, s) * NS;
@@ -591,7 +534,7 @@ fn timestamp() -> BoxedStrategy<(Option<J>, Ts)> {
 }
 
 /// The time a line must carry.
-fn line_time(ts: Ts, o: &Opts) -> i64 {
+pub(crate) fn line_time(ts: Ts, o: &Opts) -> i64 {
     match ts {
         _ if o.receive => R,
         Ts::At(t) if (EARLIEST..=R + HOUR).contains(&t) => t,
@@ -603,15 +546,15 @@ fn line_time(ts: Ts, o: &Opts) -> i64 {
 // Topics and options.
 
 #[derive(Debug, Clone)]
-struct Opts {
-    prefix: String,
-    meter_tags: bool,
-    receive: bool,
-    note_level: Level,
+pub(crate) struct Opts {
+    pub(crate) prefix: String,
+    pub(crate) meter_tags: bool,
+    pub(crate) receive: bool,
+    pub(crate) note_level: Level,
 }
 
 impl Opts {
-    fn flattener(&self) -> Flattener {
+    pub(crate) fn flattener(&self) -> Flattener {
         Flattener::new(FlattenOptions {
             prefix: self.prefix.clone(),
             timestamp: if self.receive {
@@ -624,12 +567,12 @@ impl Opts {
         })
     }
 
-    fn topic(&self, rest: &str) -> String {
+    pub(crate) fn topic(&self, rest: &str) -> String {
         format!("{}/{rest}", self.prefix.trim_end_matches('/'))
     }
 }
 
-fn opts() -> BoxedStrategy<Opts> {
+pub(crate) fn opts() -> BoxedStrategy<Opts> {
     (
         prop_oneof![
             4 => Just("glow".to_owned()),
@@ -652,7 +595,7 @@ fn opts() -> BoxedStrategy<Opts> {
 
 /// A device or sensor id that a topic segment can carry: CAD MACs mostly,
 /// odd characters too (no `/`, wildcard, white space or control character).
-fn device() -> BoxedStrategy<String> {
+pub(crate) fn device() -> BoxedStrategy<String> {
     prop_oneof![
         6 => "[0-9A-F]{12}",
         2 => r#"[0-9A-Za-z,="'.:_\\é😀-]{1,12}"#,
@@ -665,7 +608,7 @@ fn device() -> BoxedStrategy<String> {
 // Expected output.
 
 #[derive(Debug, Clone, PartialEq)]
-enum Want {
+pub(crate) enum Want {
     F(f64),
     /// A float within 1e-12 relative (conversions with more than one step).
     Approx(f64),
@@ -674,26 +617,26 @@ enum Want {
 }
 
 #[derive(Debug, Clone)]
-struct Expected {
-    measurement: &'static str,
-    tags: Vec<(&'static str, String)>,
-    fields: Vec<(&'static str, Want)>,
-    time: i64,
+pub(crate) struct Expected {
+    pub(crate) measurement: &'static str,
+    pub(crate) tags: Vec<(&'static str, String)>,
+    pub(crate) fields: Vec<(&'static str, Want)>,
+    pub(crate) time: i64,
 }
 
 /// A generated message: topic (after the prefix, or whole for the hex feed),
 /// payload, and the lines it must produce under given options.
 #[derive(Debug, Clone)]
-struct Case {
+pub(crate) struct Case {
     /// `None`: a legacy topic, independent of the prefix.
-    rest: Option<String>,
-    legacy_topic: String,
-    payload: String,
-    model: Model,
+    pub(crate) rest: Option<String>,
+    pub(crate) legacy_topic: String,
+    pub(crate) payload: String,
+    pub(crate) model: Model,
 }
 
 #[derive(Debug, Clone)]
-enum Model {
+pub(crate) enum Model {
     Meter(Box<MeterModel>),
     State(Box<StateModel>),
     Sensor(Box<SensorModel>),
@@ -701,14 +644,14 @@ enum Model {
 }
 
 impl Case {
-    fn topic(&self, o: &Opts) -> String {
+    pub(crate) fn topic(&self, o: &Opts) -> String {
         match &self.rest {
             Some(rest) => o.topic(rest),
             None => self.legacy_topic.clone(),
         }
     }
 
-    fn expected(&self, o: &Opts) -> Vec<Expected> {
+    pub(crate) fn expected(&self, o: &Opts) -> Vec<Expected> {
         match &self.model {
             Model::Meter(m) => m.expected(o),
             Model::State(m) => m.expected(o),
@@ -720,7 +663,7 @@ impl Case {
 
 /// A tag value as written: trimmed, backslashes as `/`, control characters
 /// (C0, DEL and C1) as spaces; `None` when nothing is left (no empty tags).
-fn tag_value(v: &str) -> Option<String> {
+pub(crate) fn tag_value(v: &str) -> Option<String> {
     let v = v.trim();
     (!v.is_empty()).then(|| {
         v.chars()
@@ -734,14 +677,14 @@ fn tag_value(v: &str) -> Option<String> {
 }
 
 /// A string field as written: control characters (C0, DEL and C1) as spaces.
-fn string_value(v: &str) -> String {
+pub(crate) fn string_value(v: &str) -> String {
     v.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
 
 /// MPAN/MPRN/supplier values a device sends when it has none (README).
-fn is_placeholder(v: &str) -> bool {
+pub(crate) fn is_placeholder(v: &str) -> bool {
     let v = v.trim();
     v.is_empty()
         || [
@@ -767,7 +710,7 @@ fn is_placeholder(v: &str) -> bool {
 /// The tag an identity value becomes, if any (README, Tags): an MPAN core
 /// is 13 digits, an MPRN 6 to 10, spaces and inner hyphens allowed, written
 /// as the digits; a supplier is a name (a letter, not a placeholder).
-fn identity_tag(key: &str, v: &str) -> Option<String> {
+pub(crate) fn identity_tag(key: &str, v: &str) -> Option<String> {
     let v = v.trim();
     let digits = |range: std::ops::RangeInclusive<usize>| {
         let ok = v
@@ -787,7 +730,7 @@ fn identity_tag(key: &str, v: &str) -> Option<String> {
 }
 
 /// A number through a unit: `None` when it must be left out.
-fn convert(n: N, unit: Conv) -> Option<Want> {
+pub(crate) fn convert(n: N, unit: Conv) -> Option<Want> {
     let N::V(v) = n else { return None };
     let (f, exact) = match unit {
         Conv::Exact(f) => (f, true),
@@ -802,20 +745,20 @@ fn convert(n: N, unit: Conv) -> Option<Want> {
     })
 }
 
-fn whole(n: N) -> Option<Want> {
+pub(crate) fn whole(n: N) -> Option<Want> {
     match n {
         N::V(v) if v.fract() == 0.0 && v.abs() < 9e15 => Some(Want::I(v as i64)),
         _ => None,
     }
 }
 
-fn push(fields: &mut Vec<(&'static str, Want)>, key: &'static str, want: Option<Want>) {
+pub(crate) fn push(fields: &mut Vec<(&'static str, Want)>, key: &'static str, want: Option<Want>) {
     if let Some(w) = want {
         fields.push((key, w));
     }
 }
 
-fn line(
+pub(crate) fn line(
     measurement: &'static str,
     tags: Vec<(&'static str, String)>,
     fields: Vec<(&'static str, Want)>,
@@ -837,47 +780,47 @@ fn line(
 // electricitymeter and gasmeter.
 
 #[derive(Debug, Clone)]
-struct MeterModel {
-    gas: bool,
-    device: String,
+pub(crate) struct MeterModel {
+    pub(crate) gas: bool,
+    pub(crate) device: String,
     /// The payload's top key names the topic's kind.
-    envelope_ok: bool,
-    poison: bool,
-    ts: Ts,
-    import_ok: bool,
-    export_ok: bool,
-    price_ok: bool,
-    power_ok: bool,
-    nums: [N; 12],
+    pub(crate) envelope_ok: bool,
+    pub(crate) poison: bool,
+    pub(crate) ts: Ts,
+    pub(crate) import_ok: bool,
+    pub(crate) export_ok: bool,
+    pub(crate) price_ok: bool,
+    pub(crate) power_ok: bool,
+    pub(crate) nums: [N; 12],
     /// Units of import energy, power, cumulativevol, dayvol/weekvol/monthvol.
-    units: [Conv; 4],
+    pub(crate) units: [Conv; 4],
     /// Unit of the export register (kept apart from import's).
-    export_unit: Conv,
+    pub(crate) export_unit: Conv,
     /// dayweekmonthvolunits names an energy.
-    period_energy: bool,
-    mpan: T,
-    mprn: T,
-    supplier: T,
+    pub(crate) period_energy: bool,
+    pub(crate) mpan: T,
+    pub(crate) mprn: T,
+    pub(crate) supplier: T,
     /// The identity fields were read (their parent objects were objects).
-    identity_ok: bool,
+    pub(crate) identity_ok: bool,
 }
 
 /// Indices into `MeterModel::nums`.
-const CUMULATIVE: usize = 0;
-const DAY: usize = 1;
-const WEEK: usize = 2;
-const MONTH: usize = 3;
-const VOL: usize = 4;
-const DAYVOL: usize = 5;
-const WEEKVOL: usize = 6;
-const MONTHVOL: usize = 7;
-const UNITRATE: usize = 8;
-const STANDING: usize = 9;
-const EXPORT: usize = 10;
-const POWER: usize = 11;
+pub(crate) const CUMULATIVE: usize = 0;
+pub(crate) const DAY: usize = 1;
+pub(crate) const WEEK: usize = 2;
+pub(crate) const MONTH: usize = 3;
+pub(crate) const VOL: usize = 4;
+pub(crate) const DAYVOL: usize = 5;
+pub(crate) const WEEKVOL: usize = 6;
+pub(crate) const MONTHVOL: usize = 7;
+pub(crate) const UNITRATE: usize = 8;
+pub(crate) const STANDING: usize = 9;
+pub(crate) const EXPORT: usize = 10;
+pub(crate) const POWER: usize = 11;
 
 impl MeterModel {
-    fn expected(&self, o: &Opts) -> Vec<Expected> {
+    pub(crate) fn expected(&self, o: &Opts) -> Vec<Expected> {
         if !self.envelope_ok || self.poison {
             return Vec::new();
         }
@@ -947,7 +890,7 @@ impl MeterModel {
 }
 
 prop_compose! {
-    fn meter_case()(
+    pub(crate) fn meter_case()(
         gas in any::<bool>(),
         old_gas in any::<bool>(),
         device in device(),
@@ -1084,19 +1027,19 @@ prop_compose! {
 // STATE.
 
 #[derive(Debug, Clone)]
-struct StateModel {
-    device: String,
-    poison: bool,
-    ts: Ts,
-    han_ok: bool,
-    rssi: N,
-    lqi: N,
+pub(crate) struct StateModel {
+    pub(crate) device: String,
+    pub(crate) poison: bool,
+    pub(crate) ts: Ts,
+    pub(crate) han_ok: bool,
+    pub(crate) rssi: N,
+    pub(crate) lqi: N,
     /// han.status, software, hardware, zigbee, smetsversion, ethmac, wifistamac.
-    texts: Vec<T>,
+    pub(crate) texts: Vec<T>,
 }
 
 impl StateModel {
-    fn expected(&self, o: &Opts) -> Vec<Expected> {
+    pub(crate) fn expected(&self, o: &Opts) -> Vec<Expected> {
         if self.poison {
             return Vec::new();
         }
@@ -1128,7 +1071,7 @@ impl StateModel {
 }
 
 /// Whole numbers for RSSI/LQI, with the rest of `num()` mixed in.
-fn int_num() -> BoxedStrategy<(Option<J>, N)> {
+pub(crate) fn int_num() -> BoxedStrategy<(Option<J>, N)> {
     prop_oneof![
         3 => (-200i64..300).prop_map(|n| num_from_text(n.to_string())),
         1 => prop::sample::select(vec!["-90.0", "-60.5", "1e300", "9007199254740992", "-0"])
@@ -1139,7 +1082,7 @@ fn int_num() -> BoxedStrategy<(Option<J>, N)> {
 }
 
 prop_compose! {
-    fn state_case()(
+    pub(crate) fn state_case()(
         device in device(),
         ts in timestamp(),
         han in shape(),
@@ -1179,27 +1122,27 @@ prop_compose! {
 // glowsensorth1.
 
 #[derive(Debug, Clone)]
-struct EntryModel {
-    ts: Ts,
+pub(crate) struct EntryModel {
+    pub(crate) ts: Ts,
     /// temperature, humidity, battery: whether an object, value, unit.
-    quantities: Vec<(bool, N, Conv)>,
-    rssi: (bool, N),
-    status: T,
+    pub(crate) quantities: Vec<(bool, N, Conv)>,
+    pub(crate) rssi: (bool, N),
+    pub(crate) status: T,
 }
 
 #[derive(Debug, Clone)]
-struct SensorModel {
-    device: String,
-    topic_sensor: String,
+pub(crate) struct SensorModel {
+    pub(crate) device: String,
+    pub(crate) topic_sensor: String,
     /// The payload has a `glowsensorth1` object.
-    envelope_ok: bool,
-    poison: bool,
+    pub(crate) envelope_ok: bool,
+    pub(crate) poison: bool,
     /// By id; `None`: the entry is not an object.
-    entries: BTreeMap<String, Option<EntryModel>>,
+    pub(crate) entries: BTreeMap<String, Option<EntryModel>>,
 }
 
 impl SensorModel {
-    fn expected(&self, o: &Opts) -> Vec<Expected> {
+    pub(crate) fn expected(&self, o: &Opts) -> Vec<Expected> {
         if self.poison || !self.envelope_ok {
             return Vec::new();
         }
@@ -1235,7 +1178,7 @@ impl SensorModel {
 }
 
 prop_compose! {
-    fn entry()(
+    pub(crate) fn entry()(
         ts in timestamp(),
         shapes in vec(shape(), 4),
         values in vec(num(), 4),
@@ -1269,7 +1212,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn sensor_case()(
+    pub(crate) fn sensor_case()(
         device in device(),
         topic_sensor in device(),
         ids in vec(prop_oneof![4 => device(), 1 => hostile()], 1..4),
@@ -1315,7 +1258,7 @@ prop_compose! {
 // The older hex feed.
 
 /// A hex attribute and its value (`None`: missing or unreadable).
-fn hex() -> BoxedStrategy<(Option<J>, Option<u64>)> {
+pub(crate) fn hex() -> BoxedStrategy<(Option<J>, Option<u64>)> {
     prop_oneof![
         6 => (any::<u64>(), 1usize..17, any::<bool>(), prop::bool::weighted(0.1)).prop_map(|(v, digits, upper, padded)| {
             let v = if digits == 16 { v } else { v & ((1u64 << (4 * digits)) - 1) };
@@ -1336,7 +1279,7 @@ fn hex() -> BoxedStrategy<(Option<J>, Option<u64>)> {
 }
 
 /// Multipliers and divisors: mostly the small ones meters use.
-fn scale() -> BoxedStrategy<(Option<J>, Option<u64>)> {
+pub(crate) fn scale() -> BoxedStrategy<(Option<J>, Option<u64>)> {
     prop_oneof![
         4 => prop::sample::select(vec![("000001", 1), ("0003E8", 1000), ("000064", 100), ("0", 0), ("000A", 10)])
             .prop_map(|(t, v)| (Some(s(t)), Some(v))),
@@ -1345,7 +1288,7 @@ fn scale() -> BoxedStrategy<(Option<J>, Option<u64>)> {
     .boxed()
 }
 
-fn unit_code() -> BoxedStrategy<(Option<J>, Option<u64>)> {
+pub(crate) fn unit_code() -> BoxedStrategy<(Option<J>, Option<u64>)> {
     prop_oneof![
         6 => prop::sample::select(vec![("00", 0u64), ("80", 0x80), ("01", 1), ("81", 0x81), ("02", 2), ("03", 3), ("04", 4), ("7F", 0x7f)])
             .prop_map(|(t, v)| (Some(s(t)), Some(v))),
@@ -1354,7 +1297,7 @@ fn unit_code() -> BoxedStrategy<(Option<J>, Option<u64>)> {
     .boxed()
 }
 
-fn signed(raw: u64, bits: u32) -> i64 {
+pub(crate) fn signed(raw: u64, bits: u32) -> i64 {
     let v = (raw & ((1u64 << bits) - 1)) as i64;
     if v >= 1 << (bits - 1) {
         v - (1 << bits)
@@ -1364,7 +1307,7 @@ fn signed(raw: u64, bits: u32) -> i64 {
 }
 
 /// Measurement, identity tag key, identity, supplier, fields.
-type LegacyReading = (
+pub(crate) type LegacyReading = (
     &'static str,
     &'static str,
     Option<String>,
@@ -1373,15 +1316,15 @@ type LegacyReading = (
 );
 
 #[derive(Debug, Clone)]
-struct LegacyModel {
-    device: String,
-    ts: Ts,
+pub(crate) struct LegacyModel {
+    pub(crate) device: String,
+    pub(crate) ts: Ts,
     /// The readings the message holds (hex meters, then cadstate).
-    readings: Vec<LegacyReading>,
+    pub(crate) readings: Vec<LegacyReading>,
 }
 
 impl LegacyModel {
-    fn expected(&self, o: &Opts) -> Vec<Expected> {
+    pub(crate) fn expected(&self, o: &Opts) -> Vec<Expected> {
         let device = tag_value(&self.device).expect("device id");
         let mut lines = Vec::new();
         for (measurement, id_key, id, supplier, fields) in &self.readings {
@@ -1408,7 +1351,7 @@ impl LegacyModel {
 }
 
 /// Seconds as a JSON value, and the value the hex feed takes from it.
-fn gmtime() -> BoxedStrategy<(Option<J>, Option<i64>)> {
+pub(crate) fn gmtime() -> BoxedStrategy<(Option<J>, Option<i64>)> {
     prop_oneof![
         4 => civil().prop_map(|(y, mo, d, h, mi, s)| {
             let t = epoch(y, mo, d, h, mi, s);
@@ -1424,7 +1367,7 @@ fn gmtime() -> BoxedStrategy<(Option<J>, Option<i64>)> {
 }
 
 prop_compose! {
-    fn meter_hex()(
+    pub(crate) fn meter_hex()(
         units in unit_code(), multiplier in scale(), divisor in scale(),
         values in vec(hex(), 11), id in text(), supplier in text(),
         shape in prop::option::weighted(0.1, prop::sample::select(vec!["\"x\"", "null", "[]", "5"])),
@@ -1457,25 +1400,25 @@ prop_compose! {
 }
 
 /// Indices into a decoded hex meter.
-const H_UNIT: usize = 0;
-const H_MUL: usize = 1;
-const H_DIV: usize = 2;
-const H_SUM: usize = 3;
-const H_RECEIVED: usize = 4;
-const H_DEMAND: usize = 5;
-const H_PERIODS: usize = 6;
-const H_ALT_PERIODS: usize = 9;
+pub(crate) const H_UNIT: usize = 0;
+pub(crate) const H_MUL: usize = 1;
+pub(crate) const H_DIV: usize = 2;
+pub(crate) const H_SUM: usize = 3;
+pub(crate) const H_RECEIVED: usize = 4;
+pub(crate) const H_DEMAND: usize = 5;
+pub(crate) const H_PERIODS: usize = 6;
+pub(crate) const H_ALT_PERIODS: usize = 9;
 
 /// What a hex meter's unit of measure (`0702.03.00`) makes of its registers.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum HexUnit {
+pub(crate) enum HexUnit {
     Energy,
     /// A volume, with its factor to m3.
     Volume(f64),
     Unknown,
 }
 
-fn hex_unit(h: &[Option<u64>], unit_present: bool, gas: bool) -> HexUnit {
+pub(crate) fn hex_unit(h: &[Option<u64>], unit_present: bool, gas: bool) -> HexUnit {
     if !unit_present {
         // Electricity is always in kWh; a gas meter may count either.
         return if gas {
@@ -1498,7 +1441,11 @@ fn hex_unit(h: &[Option<u64>], unit_present: bool, gas: bool) -> HexUnit {
 /// gas meters counting a volume `cumulativevol` and `*vol` in m3 and
 /// day/week/month from `0C.xx`; an unknown unit only `0C.xx`; an
 /// electricity meter counting a volume nothing.
-fn legacy_meter(h: &[Option<u64>], unit_present: bool, gas: bool) -> Vec<(&'static str, Want)> {
+pub(crate) fn legacy_meter(
+    h: &[Option<u64>],
+    unit_present: bool,
+    gas: bool,
+) -> Vec<(&'static str, Want)> {
     let (m, d) = (h[H_MUL].unwrap_or(1) as f64, h[H_DIV].unwrap_or(1) as f64);
     let scaled = |i: usize| h[i].map(|v| v as f64 * m / d);
     let mut f = Vec::new();
@@ -1560,7 +1507,7 @@ fn legacy_meter(h: &[Option<u64>], unit_present: bool, gas: bool) -> Vec<(&'stat
 }
 
 prop_compose! {
-    fn legacy_case()(
+    pub(crate) fn legacy_case()(
         device in device(),
         dcad in any::<bool>(),
         elec in meter_hex(),
@@ -1617,7 +1564,7 @@ prop_compose! {
     }
 }
 
-fn any_case() -> BoxedStrategy<Case> {
+pub(crate) fn any_case() -> BoxedStrategy<Case> {
     prop_oneof![
         4 => meter_case(),
         2 => state_case(),
@@ -1625,616 +1572,4 @@ fn any_case() -> BoxedStrategy<Case> {
         1 => legacy_case(),
     ]
     .boxed()
-}
-
-// ---------------------------------------------------------------------------
-// Checking the output.
-
-/// A field value as parsed back.
-#[derive(Debug, Clone, PartialEq)]
-enum Got {
-    F(f64),
-    I(i64),
-    S(String),
-}
-
-#[derive(Debug, Clone)]
-struct Out {
-    measurement: String,
-    tags: Vec<(String, String)>,
-    fields: Vec<(String, Got)>,
-    time: i64,
-}
-
-/// The schema: measurements, their tags, and their fields in the order they
-/// are written, with their types ('f' float, 'i' integer, 's' string).
-/// Tag keys, then field keys with types, in the order they are written.
-type Schema = (&'static [&'static str], &'static [(&'static str, char)]);
-
-fn schema(measurement: &str) -> Option<Schema> {
-    const METER: &[(&str, char)] = &[
-        ("cumulative", 'f'),
-        ("day", 'f'),
-        ("week", 'f'),
-        ("month", 'f'),
-        ("cumulativevol", 'f'),
-        ("dayvol", 'f'),
-        ("weekvol", 'f'),
-        ("monthvol", 'f'),
-        ("export.cumulative", 'f'),
-        ("power", 'f'),
-        ("price.unitrate", 'f'),
-        ("price.standingcharge", 'f'),
-    ];
-    Some(match measurement {
-        "electricitymeter" => (&["device", "mpan", "supplier"][..], METER),
-        "gasmeter" => (&["device", "mprn", "supplier"][..], METER),
-        "cadstate" => (
-            &["device"][..],
-            &[
-                ("han.rssi", 'i'),
-                ("han.lqi", 'i'),
-                ("han.status", 's'),
-                ("software", 's'),
-                ("hardware", 's'),
-                ("zigbee", 's'),
-                ("smetsversion", 's'),
-                ("mac", 's'),
-            ][..],
-        ),
-        "glowsensorth1" => (
-            &["device", "sensor"][..],
-            &[
-                ("temperature", 'f'),
-                ("humidity", 'f'),
-                ("battery", 'f'),
-                ("rssi", 'i'),
-                ("status", 's'),
-            ][..],
-        ),
-        _ => return None,
-    })
-}
-
-/// Parses one output line with `influxdb_line_protocol` and checks what
-/// InfluxDB 1.x would refuse, and the schema.
-fn parse_line(line: &str) -> Result<Out, String> {
-    if line.is_empty() || line.contains(['\r', '\n']) {
-        return Err(format!("empty line or raw CR/LF: {line:?}"));
-    }
-    let mut parsed = influxdb_line_protocol::parse_lines(line);
-    let p = parsed
-        .next()
-        .ok_or("no line parsed")?
-        .map_err(|e| format!("does not parse ({e}): {line:?}"))?;
-    if parsed.next().is_some() {
-        return Err(format!("parses as more than one line: {line:?}"));
-    }
-    let measurement = p.series.measurement.to_string();
-    let (tag_keys, field_keys) =
-        schema(&measurement).ok_or_else(|| format!("unknown measurement in {line:?}"))?;
-    let tags: Vec<(String, String)> = p
-        .series
-        .tag_set
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let mut last = None;
-    for (k, v) in &tags {
-        let rank = tag_keys.iter().position(|t| t == k);
-        if rank.is_none() || v.is_empty() || rank <= last {
-            return Err(format!(
-                "tag {k}={v:?} unknown, empty, repeated or out of order: {line:?}"
-            ));
-        }
-        last = rank;
-    }
-    if !tags.iter().any(|(k, _)| k == "device") {
-        return Err(format!("no device tag: {line:?}"));
-    }
-    if p.field_set.is_empty() {
-        return Err(format!("no fields: {line:?}"));
-    }
-    let mut fields = Vec::new();
-    let mut last = None;
-    for (k, v) in &p.field_set {
-        let rank = field_keys.iter().position(|(f, _)| *f == k.as_str());
-        if rank.is_none() || rank <= last {
-            return Err(format!(
-                "field {k} unknown, repeated or out of order: {line:?}"
-            ));
-        }
-        last = rank;
-        let ty = field_keys[rank.expect("known")].1;
-        let got = match v {
-            FieldValue::F64(f) if ty == 'f' && f.is_finite() => Got::F(*f),
-            FieldValue::I64(i) if ty == 'i' => Got::I(*i),
-            FieldValue::String(s) if ty == 's' => Got::S(s.to_string()),
-            other => {
-                return Err(format!(
-                    "field {k} = {other:?}: wrong type or not finite: {line:?}"
-                ))
-            }
-        };
-        fields.push((k.to_string(), got));
-    }
-    let time = p
-        .timestamp
-        .ok_or_else(|| format!("no timestamp: {line:?}"))?;
-    Ok(Out {
-        measurement,
-        tags,
-        fields,
-        time,
-    })
-}
-
-/// `parse_line`, and a meter's own time is used only from 2015 to an hour
-/// ahead of arrival (every message arrives at `R`, a sane host clock).
-fn parse_checked(line: &str) -> Result<Out, String> {
-    let out = parse_line(line)?;
-    if !(EARLIEST..=R + HOUR).contains(&out.time) {
-        return Err(format!("timestamp out of range: {line:?}"));
-    }
-    Ok(out)
-}
-
-/// Flattens one message onto the end of `out`; checks that the count
-/// returned is the number of lines appended, that what was there is left
-/// alone, and every appended line. Returns the appended lines.
-fn flatten_onto(
-    flattener: &Flattener,
-    topic: &str,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<Vec<Out>, TestCaseError> {
-    let before = out.clone();
-    let mut notes = Vec::new();
-    let n = flattener.flatten(topic, payload, R, out, &mut notes);
-    prop_assert_eq!(&out[..before.len()], &before[..], "earlier output changed");
-    let added = std::str::from_utf8(&out[before.len()..])
-        .map_err(|e| TestCaseError::fail(format!("not UTF-8: {e}")))?;
-    prop_assert!(
-        added.is_empty() || added.ends_with('\n'),
-        "unterminated line: {:?}",
-        added
-    );
-    let lines: Vec<&str> = added.split_terminator('\n').collect();
-    prop_assert_eq!(
-        n,
-        lines.len(),
-        "returned count differs from lines appended:\n{}",
-        added
-    );
-    for note in &notes {
-        prop_assert!(!note.text.is_empty());
-    }
-    lines
-        .into_iter()
-        .map(|l| parse_checked(l).map_err(TestCaseError::fail))
-        .collect()
-}
-
-fn close(want: f64, got: f64) -> bool {
-    want == got || (want - got).abs() <= 1e-12 * want.abs().max(got.abs())
-}
-
-fn matches(want: &Want, got: &Got) -> bool {
-    match (want, got) {
-        (Want::F(w), Got::F(g)) => w == g,
-        (Want::Approx(w), Got::F(g)) => close(*w, *g),
-        (Want::I(w), Got::I(g)) => w == g,
-        (Want::S(w), Got::S(g)) => w == g,
-        _ => false,
-    }
-}
-
-/// Compares lines with what the model says, field by field.
-fn compare(expected: &[Expected], got: &[Out]) -> Result<(), String> {
-    if expected.len() != got.len() {
-        return Err(format!(
-            "{} lines expected, {} written",
-            expected.len(),
-            got.len()
-        ));
-    }
-    for (e, g) in expected.iter().zip(got) {
-        if e.measurement != g.measurement {
-            return Err(format!(
-                "measurement {} expected, {} written",
-                e.measurement, g.measurement
-            ));
-        }
-        let tags: Vec<(String, String)> = e
-            .tags
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        if tags != g.tags {
-            return Err(format!("tags {tags:?} expected, {:?} written", g.tags));
-        }
-        let keys = |f: &mut dyn Iterator<Item = &str>| f.map(str::to_owned).collect::<Vec<_>>();
-        let (want_keys, got_keys) = (
-            keys(&mut e.fields.iter().map(|f| f.0)),
-            keys(&mut g.fields.iter().map(|f| f.0.as_str())),
-        );
-        if want_keys != got_keys {
-            return Err(format!(
-                "fields {:?} expected, {:?} written",
-                e.fields, g.fields
-            ));
-        }
-        for ((k, w), (_, v)) in e.fields.iter().zip(&g.fields) {
-            if !matches(w, v) {
-                return Err(format!("field {k}: {w:?} expected, {v:?} written"));
-            }
-        }
-        if e.time != g.time {
-            return Err(format!("time {} expected, {} written", e.time, g.time));
-        }
-    }
-    Ok(())
-}
-
-/// Flattens a generated case and holds the output to the model; also
-/// checks that the note level does not change the output.
-fn check_case(case: &Case, o: &Opts) -> Result<(), TestCaseError> {
-    let topic = case.topic(o);
-    let mut out = Vec::new();
-    let got = flatten_onto(&o.flattener(), &topic, case.payload.as_bytes(), &mut out)?;
-    let expected = case.expected(o);
-    if let Err(why) = compare(&expected, &got) {
-        return Err(TestCaseError::fail(format!(
-            "{why}\ntopic: {topic:?}\npayload: {}\noptions: {o:?}\nexpected: {expected:?}\nwritten:\n{}",
-            case.payload,
-            String::from_utf8_lossy(&out)
-        )));
-    }
-    let quiet = Opts {
-        note_level: Level::Warn,
-        ..o.clone()
-    };
-    let mut again = Vec::new();
-    flatten_onto(
-        &quiet.flattener(),
-        &topic,
-        case.payload.as_bytes(),
-        &mut again,
-    )?;
-    prop_assert_eq!(
-        String::from_utf8_lossy(&out),
-        String::from_utf8_lossy(&again),
-        "note level changed the output"
-    );
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// Properties.
-
-/// Bytes that change a JSON document's structure.
-const STRUCTURAL: &[u8] = b"{}[]\":,\\ \n-.0e";
-
-proptest! {
-    #![proptest_config(config())]
-
-    /// electricitymeter and gasmeter (both firmware generations): exactly
-    /// the schema's fields, numbers in normalised units, tags, time.
-    #[test]
-    fn meters_write_exactly_what_the_schema_says(case in meter_case(), o in opts()) {
-        check_case(&case, &o)?;
-    }
-
-    /// STATE: integers, strings with hostile characters, ethmac/wifistamac.
-    #[test]
-    fn state_writes_exactly_what_the_schema_says(case in state_case(), o in opts()) {
-        check_case(&case, &o)?;
-    }
-
-    /// glowsensorth1: one line per sensor, sensor ids from the payload.
-    #[test]
-    fn sensors_write_exactly_what_the_schema_says(case in sensor_case(), o in opts()) {
-        check_case(&case, &o)?;
-    }
-
-    /// The hex feed: registers scaled, signed demand and RSSI, gmtime/time/ts.
-    #[test]
-    fn legacy_hex_writes_exactly_what_the_schema_says(case in legacy_case(), o in opts()) {
-        check_case(&case, &o)?;
-    }
-
-    /// Messages flattened one after another into one buffer: each call
-    /// appends exactly its own lines, as if it were alone.
-    #[test]
-    fn messages_in_one_buffer_do_not_leak(cases in vec(any_case(), 2..6), o in opts()) {
-        let flattener = o.flattener();
-        let mut out = b"earlier output\n".to_vec();
-        for case in &cases {
-            let topic = case.topic(&o);
-            let got = flatten_onto(&flattener, &topic, case.payload.as_bytes(), &mut out)?;
-            compare(&case.expected(&o), &got).map_err(|why| TestCaseError::fail(format!(
-                "{why}\ntopic: {topic:?}\npayload: {}\nall output:\n{}", case.payload, String::from_utf8_lossy(&out))))?;
-        }
-    }
-
-    /// Random topics, valid or not, with CAD payloads or random bytes: the
-    /// output stays valid, and a device tag always comes from the topic.
-    #[test]
-    fn random_topics_never_break_the_output(
-        topic in prop_oneof![
-            any::<String>(),
-            r"[a-zA-Z0-9/+#_ ,=\\\x00-\x1f\x7fé😀]{0,40}",
-            (prop::sample::select(vec!["glow", "energy", "SMART/HILD", "SMART/DCAD", "", "glow/"]),
-             r"[^/]{0,14}",
-             prop::sample::select(vec!["", "/STATE", "/SENSOR/electricitymeter", "/SENSOR/gasmeter",
-                "/SENSOR/glowsensorth1/x", "/SENSOR/glowsensorth1/", "/SENSOR/glowsensorth1/a/b", "/STATE/x", "/SENSOR"]))
-                .prop_map(|(p, d, k)| format!("{p}/{d}{k}")),
-        ],
-        payload in prop_oneof![
-            any_case().prop_map(|c| c.payload.into_bytes()),
-            vec(any::<u8>(), 0..300),
-        ],
-        o in opts(),
-    ) {
-        let flattener = o.flattener();
-        let mut out = Vec::new();
-        for line in flatten_onto(&flattener, &topic, &payload, &mut out)? {
-            let device = &line.tags.iter().find(|(k, _)| k == "device").expect("device tag").1;
-            prop_assert!(topic.split('/').any(|seg| tag_value(seg).as_ref() == Some(device)),
-                "device tag {:?} is not a segment of {:?}", device, topic);
-        }
-        for (i, t) in ["SENSOR/electricitymeter", "SENSOR/gasmeter", "STATE", "SENSOR/glowsensorth1/S"].iter().enumerate() {
-            flatten_onto(&flattener, &o.topic(&format!("D{i}/{t}")), &payload, &mut out)?;
-        }
-        flatten_onto(&flattener, "SMART/HILD/D", &payload, &mut out)?;
-    }
-
-    #[test]
-    /// Whatever the host clock says (1969, a stale saved time, sane, far
-    /// ahead), no line is stamped before 2015, and a host clock before
-    /// 2026 (evidently wrong) never stamps a line with its own time.
-    fn no_host_clock_stamps_a_line_before_2015(
-        case in any_case(),
-        o in opts(),
-        arrival in prop_oneof![
-            i64::MIN..i64::MAX,
-            -HOUR..HOUR,
-            EARLIEST - HOUR..HOST_FLOOR + HOUR,
-            R - HOUR..R + HOUR,
-        ],
-    ) {
-        let (mut out, mut notes) = (Vec::new(), Vec::new());
-        o.flattener().flatten(&case.topic(&o), case.payload.as_bytes(), arrival, &mut out, &mut notes);
-        for line in String::from_utf8(out).expect("UTF-8").lines() {
-            let t = parse_line(line).map_err(TestCaseError::fail)?.time;
-            prop_assert!(t >= EARLIEST, "stamped before 2015 at arrival {}: {}", arrival, line);
-            prop_assert!(arrival >= HOST_FLOOR || t != arrival, "stamped with a wrong host clock {}: {}", arrival, line);
-        }
-    }
-
-    /// Golden payloads with random byte edits, on their own topic and on
-    /// every other kind's, under their options and random ones.
-    #[test]
-    fn mutated_golden_payloads_never_break_the_output(
-        pick in any::<prop::sample::Index>(),
-        donor in any::<prop::sample::Index>(),
-        edits in vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..7), 1..10),
-        o in opts(),
-    ) {
-        let dirs = crate::golden::case_dirs();
-        let dir = pick.get(&dirs);
-        let topic = std::fs::read_to_string(dir.join("topic")).expect("topic");
-        let mut payload = std::fs::read(dir.join("payload.json")).expect("payload");
-        let other = std::fs::read(donor.get(&dirs).join("payload.json")).expect("payload");
-        for (at, byte, op) in edits {
-            let i = at.index(payload.len() + 1);
-            match op {
-                0 if i < payload.len() => payload[i] = byte,
-                1 if i < payload.len() => payload[i] ^= 1 << (byte % 8),
-                2 => payload.insert(i, byte),
-                3 => payload.insert(i, STRUCTURAL[byte as usize % STRUCTURAL.len()]),
-                4 if i < payload.len() => { payload.remove(i); }
-                5 if !other.is_empty() => {
-                    let from = byte as usize % other.len();
-                    payload.splice(i..i, other[from..].iter().take(40).copied());
-                }
-                _ => payload.truncate(i),
-            }
-        }
-        let mut out = Vec::new();
-        flatten_onto(&Flattener::new(crate::golden::options(dir)), topic.trim_end(), &payload, &mut out)?;
-        let flattener = o.flattener();
-        for t in ["D/SENSOR/electricitymeter", "D/SENSOR/gasmeter", "D/STATE", "D/SENSOR/glowsensorth1/S"] {
-            flatten_onto(&flattener, &o.topic(t), &payload, &mut out)?;
-        }
-        flatten_onto(&flattener, "SMART/DCAD/D", &payload, &mut out)?;
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The capture reader.
-
-/// Reads every frame, failing on an error, a loop, or a malformed frame.
-fn frames(input: &[u8], max: usize, capacity: usize) -> Result<Vec<Frame>, TestCaseError> {
-    let limit = input.iter().filter(|&&b| b == b'\n').count() + 2;
-    let mut frames = Vec::new();
-    for frame in CaptureReader::new(BufReader::with_capacity(capacity, input), max) {
-        let frame =
-            frame.map_err(|e| TestCaseError::fail(format!("reading a slice failed: {e}")))?;
-        match &frame {
-            Frame::Message { topic, payload } => {
-                prop_assert!(!topic.contains([' ', '\n']), "topic {:?}", topic);
-                prop_assert!(
-                    payload.len() <= max + 1024,
-                    "payload of {} bytes",
-                    payload.len()
-                );
-                // The first line of the frame is in the input as it was.
-                let first: Vec<u8> = topic
-                    .bytes()
-                    .chain([b' '])
-                    .chain(payload.iter().copied().take_while(|&b| b != b'\n'))
-                    .collect();
-                prop_assert!(
-                    input.windows(first.len()).any(|w| w == &first[..]),
-                    "frame not in the input: {:?}",
-                    frame
-                );
-            }
-            Frame::Skipped(why) => {
-                prop_assert!(!why.is_empty() && !why.contains('\n'), "reason {:?}", why)
-            }
-        }
-        frames.push(frame);
-        prop_assert!(frames.len() <= limit, "more frames than lines: a loop?");
-    }
-    Ok(frames)
-}
-
-/// A capture line ending: LF or CRLF.
-fn eol() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec!["\n", "\r\n"])
-}
-
-/// A `mosquitto_sub -v` message: topic, payload lines (more than one when
-/// pretty-printed).
-fn capture_message() -> impl Strategy<Value = (String, Vec<String>)> {
-    (
-        "[a-zA-Z0-9_]{1,8}(/[a-zA-Z0-9_+#-]{1,12}){1,4}",
-        prop_oneof![
-            any_case()
-                .prop_map(|c| vec![c.payload])
-                .prop_filter("one line", |p| !p[0].contains('\n')),
-            any_case().prop_map(|c| c.payload.lines().map(str::to_owned).collect::<Vec<_>>()),
-            r"[a-zA-Z0-9 .,:/-]{0,30}".prop_map(|p| vec![p]),
-        ],
-    )
-}
-
-proptest! {
-    #![proptest_config(config())]
-
-    /// Any bytes, any read-buffer size, any limit: no panic, no loop, no
-    /// error, and every frame well-formed.
-    #[test]
-    fn capture_reader_frames_any_bytes(
-        input in vec(prop_oneof![4 => any::<u8>(), 1 => Just(b'\n'), 1 => Just(b'\r'), 1 => Just(b' '),
-            1 => Just(b'{'), 1 => Just(b'}'), 1 => Just(b'['), 1 => Just(b'/'), 1 => Just(b'"'), 1 => Just(b'\\')], 0..2000),
-        max in 0usize..200,
-        capacity in 1usize..64,
-    ) {
-        frames(&input, max, capacity)?;
-    }
-
-    /// Well-formed captures with LF or CRLF on any line, blank lines between
-    /// messages, compact and pretty-printed payloads, any read-buffer size:
-    /// exactly the messages written come back.
-    #[test]
-    fn capture_reader_returns_exactly_the_messages(
-        messages in vec((capture_message(), eol(), prop::sample::select(vec!["", "\n", "\r\n", " \t\n", "\n\n"])), 0..8),
-        last_eol in any::<bool>(),
-        capacity in 1usize..64,
-    ) {
-        let mut input = String::new();
-        let count = messages.len();
-        for (i, ((topic, lines), eol, blank)) in messages.iter().enumerate() {
-            input.push_str(topic);
-            input.push(' ');
-            input.push_str(&lines.join(eol));
-            if i + 1 < count || last_eol {
-                input.push_str(eol);
-            }
-            if i + 1 < count {
-                input.push_str(blank);
-            }
-        }
-        let got = frames(input.as_bytes(), 1 << 20, capacity)?;
-        let want: Vec<Frame> = messages.iter().map(|((topic, lines), _, _)| Frame::Message {
-            topic: topic.clone(),
-            payload: lines.join("\n").into_bytes(),
-        }).collect();
-        prop_assert_eq!(got, want, "input: {:?}", input);
-    }
-
-    /// Lines over the limit are skipped, read past without being held, and
-    /// the next message still comes out whole.
-    #[test]
-    fn capture_reader_skips_long_lines_and_goes_on(
-        sizes in vec(0usize..1200, 1..6),
-        max in 0usize..64,
-        eols in vec(eol(), 6),
-        capacity in 1usize..300,
-    ) {
-        let mut input = Vec::new();
-        let mut want = Vec::new();
-        for (i, size) in sizes.iter().enumerate() {
-            let topic = format!("t/{i}");
-            let payload = "p".repeat(*size);
-            let line = format!("{topic} {payload}{}", eols[i]);
-            // What counts against the limit is the line without its line
-            // ending (LF or CRLF).
-            if line.len() - eols[i].len() > max + 1024 {
-                want.push(None);
-            } else {
-                want.push(Some(Frame::Message { topic, payload: payload.into_bytes() }));
-            }
-            input.extend_from_slice(line.as_bytes());
-        }
-        let got = frames(&input, max, capacity)?;
-        prop_assert_eq!(got.len(), want.len());
-        for (g, w) in got.iter().zip(&want) {
-            match w {
-                Some(w) => prop_assert_eq!(g, w),
-                None => prop_assert!(matches!(g, Frame::Skipped(why) if why.contains("longer than")), "{:?}", g),
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Bugs the properties found, minimised. Each fails until it is fixed in src/.
-
-/// Flattens one message as the golden cases do (default options).
-fn flatten_one(topic: &str, payload: &str) -> String {
-    let mut out = Vec::new();
-    Flattener::default().flatten(topic, payload.as_bytes(), R, &mut out, &mut Vec::new());
-    String::from_utf8(out).expect("UTF-8")
-}
-
-/// Wh, W and litres are converted with `value * 1e-3`, which is not
-/// `value / 1000` for about one integer in eight: 9 Wh is written as
-/// 0.009000000000000001 kWh. (Found by meters_write_exactly_what_the_schema_says.)
-#[test]
-fn bug_watt_hours_watts_and_litres_are_not_divided_by_1000() {
-    assert_eq!(
-        flatten_one(
-            "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
-            r#"{"electricitymeter":{"timestamp":"2026-03-01T11:59:50Z","energy":{"import":{"day":9,"units":"Wh"}},"power":{"value":9,"units":"W"}}}"#,
-        ),
-        "electricitymeter,device=0A1B2C3D4E5F day=0.009,power=0.009 1772366390000000000\n"
-    );
-    assert_eq!(
-        flatten_one(
-            "glow/0A1B2C3D4E5F/SENSOR/gasmeter",
-            r#"{"gasmeter":{"timestamp":"2026-03-01T11:30:00Z","energy":{"import":{"cumulativevol":9,"cumulativevolunits":"l"}}}}"#,
-        ),
-        "gasmeter,device=0A1B2C3D4E5F cumulativevol=0.009 1772364600000000000\n"
-    );
-}
-
-/// serde_json without its `float_roundtrip` feature reads some numbers
-/// with 16-17 significant digits as the neighbouring double (about one in
-/// eleven such numbers between 1e-3 and 1e9, a third of arbitrary doubles):
-/// 91.86038762760163 comes out as 91.86038762760164. (Found by every
-/// `*_writes_exactly_what_the_schema_says` property.)
-#[test]
-fn bug_json_numbers_with_16_or_17_digits_are_misread() {
-    assert_eq!(
-        flatten_one(
-            "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
-            r#"{"electricitymeter":{"timestamp":"2026-03-01T11:59:50Z","energy":{"import":{"day":91.86038762760163,"units":"kWh"}}}}"#,
-        ),
-        "electricitymeter,device=0A1B2C3D4E5F day=91.86038762760163 1772366390000000000\n"
-    );
 }
