@@ -24,11 +24,17 @@ struct StdoutFile {
     /// A pipe or socket (Telegraf, `| head`), where only writes of at most
     /// PIPE_BUF bytes are atomic.
     is_pipe_or_socket: bool,
+    /// fd 1 looks like a closed stdout (see `was_closed`). Refused in MQTT
+    /// mode, where a reading written nowhere would be acknowledged and lost;
+    /// pipe mode acknowledges nothing.
+    closed_at_start: bool,
 }
 
 /// Whether fd 1 is the /dev/null that Rust's runtime opens read-write in
 /// place of a closed standard descriptor before `main` runs. A shell's
-/// `> /dev/null` opens it write-only, and stays allowed.
+/// `> /dev/null` opens it write-only, and stays allowed. (Some supervisors
+/// also open /dev/null read-write; in MQTT mode they are refused with the
+/// same message, which names the write-only redirect.)
 fn was_closed(stdout: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let is_dev_null = stdout.file_type().is_char_device()
@@ -48,14 +54,10 @@ impl StdoutFile {
         use std::os::unix::fs::FileTypeExt;
         let file = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);
         let metadata = file.metadata()?;
-        if was_closed(&metadata) {
-            return Err(io::Error::other(
-                "it was closed when cadline started (e.g. `>&-`)",
-            ));
-        }
         let kind = metadata.file_type();
         Ok(StdoutFile {
             is_pipe_or_socket: kind.is_fifo() || kind.is_socket(),
+            closed_at_start: was_closed(&metadata),
             file,
         })
     }
@@ -118,6 +120,15 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
+    if stdout.closed_at_start && !config.stdin {
+        return Err(
+            "Stdout is not usable: it was closed when cadline started (`>&-`), or is \
+                    /dev/null opened read-write, which is what a closed stdout becomes; every \
+                    reading would be acknowledged and lost. Give cadline a real stdout (to \
+                    discard on purpose, redirect write-only: `> /dev/null`)"
+                .to_owned(),
+        );
+    }
     let flattener = Flattener::new(FlattenOptions {
         prefix: config.prefix.clone(),
         timestamp: config.timestamp,

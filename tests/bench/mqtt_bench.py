@@ -27,6 +27,11 @@ TOPIC = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter"
 STALL_SECONDS = 10  # no new line for this long after publishing: give up
 
 
+def cpu_ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -95,7 +100,7 @@ def publish(qos, done=None):
 def publisher_alone(qos):
     start = time.perf_counter()
     publish(qos)
-    return N, time.perf_counter() - start
+    return N, time.perf_counter() - start, float("nan")
 
 
 def receive(cmd, qos, ready):
@@ -123,11 +128,12 @@ def receive(cmd, qos, ready):
     while reader.is_alive() and time.perf_counter() - got[1] < STALL_SECONDS:
         reader.join(0.1)
     elapsed = got[1] - start
+    cpu = cpu_ticks(proc.pid) / os.sysconf("SC_CLK_TCK")
     done.set()
     publisher.join()
     proc.kill()
     proc.wait()
-    return got[0], elapsed
+    return got[0], elapsed, cpu
 
 
 def mosquitto_sub(qos):
@@ -152,34 +158,33 @@ for qos in (0, 1):
         (f"`mosquitto_sub` (broker-side ceiling)", f"mosquitto_sub -t 'glow/#' -q {qos} -C {N}, lines counted on stdout", mosquitto_sub),
         (f"**`cadline`**", f"cadline --broker {BROKER} --qos {qos} --log-level info, lines counted on stdout", cadline),
     ):
-        got, secs = run(qos)
-        rows.append((qos, name, cmd, got, secs))
+        got, secs, cpu = run(qos)
+        rows.append((qos, name, cmd, got, secs, cpu))
 
-print(f"| through Mosquitto on loopback, {N} messages from one `mosquitto_pub -l` | QoS | received | messages/s | of `mosquitto_sub` | command |")
-print("|---|---:|---:|---:|---:|---|")
+print(f"| through Mosquitto on loopback, {N} messages from one `mosquitto_pub -l` | QoS | received | messages/s | of `mosquitto_sub` | subscriber CPU s per 100 000 (utime + stime) | command |")
+print("|---|---:|---:|---:|---:|---:|---|")
 for qos in (0, 1):
-    ceiling = next(g / s for q, n, _, g, s in rows if q == qos and "mosquitto_sub" in n)
-    for q, name, cmd, got, secs in rows:
+    ceiling = next(g / s for q, n, _, g, s, _c in rows if q == qos and "mosquitto_sub" in n)
+    for q, name, cmd, got, secs, cpu in rows:
         if q == qos:
             rate = got / secs if got > 0 and secs > 0 else float("nan")
-            print(f"| {name} | {q} | {got} | {rate:,.0f} | {100 * rate / ceiling:.0f} % | `{cmd}` |")
+            per = cpu * 100_000 / got if got > 0 else float("nan")
+            print(f"| {name} | {q} | {got} | {rate:,.0f} | {100 * rate / ceiling:.0f} % | {per:.2f} | `{cmd}` |")
 
 # Start to subscribed, then idle CPU on the last start.
 starts = []
 for i in range(STARTS):
     t = time.perf_counter()
+    # /dev/null opened write-only, as a shell's `> /dev/null` does:
+    # subprocess.DEVNULL opens it read-write, which cadline refuses in MQTT
+    # mode as what a closed stdout becomes.
     p = subprocess.Popen([CADLINE, "--broker", BROKER, "--log-level", "info"], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                         stdout=open(os.devnull, "wb"), stderr=subprocess.PIPE)
     wait_connected(p)
     starts.append((time.perf_counter() - t) * 1000)
     if i < STARTS - 1:
         p.kill()
         p.wait()
-
-
-def cpu_ticks(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 time.sleep(1)

@@ -82,7 +82,8 @@ r = json.load(open(sys.argv[1]))["results"]
 n = int(sys.argv[2])
 base = r[0]["mean"]
 for x in r:
-    print(f"| {x['command']} | {x['mean']*1000:.0f} ± {x['stddev']*1000:.0f} ms | {x['min']*1000:.0f} ms | {n / x['min']:,.0f} | {x['mean'] / base:.2f} |")
+    cpu = (x.get('user', 0) + x.get('system', 0)) / n * 1e9
+    print(f"| {x['command']} | {x['mean']*1000:.0f} ± {x['stddev']*1000:.0f} ms | {x['min']*1000:.0f} ms | {n / x['min']:,.0f} | {x['mean'] / base:.2f} | {cpu:,.0f} ns |")
 EOF
   else
     local base=""
@@ -98,11 +99,20 @@ EOF
 
 echo "## Pipe mode: \`mosquitto_sub -v\` capture of $PIPE_MESSAGES messages, $((size / 1000000)) MB"
 echo
-echo "| command | mean | min | messages/s (at min) | ratio of means |"
-echo "|---|---:|---:|---:|---:|"
+cargo bench -q --bench pipe_floor --no-run 2>/dev/null
+floor=$(ls -t target/release/deps/pipe_floor-* | grep -v '\.d$' | head -1)
+echo "| command | mean | min | messages/s (at min) | ratio of means | CPU per message (user + sys) |"
+echo "|---|---:|---:|---:|---:|---:|"
 time_rows \
-  '`cat capture > /dev/null` (baseline)' "sh -c 'cat $work/capture > /dev/null'" \
-  '`cadline --stdin < capture > /dev/null`' "sh -c '$bin --stdin < $work/capture > /dev/null'"
+  'parse-only floor reading the capture (`pipe_floor read < capture`, baseline)' "sh -c '$floor read < $work/capture 2>/dev/null'" \
+  '`cadline --stdin < capture > /dev/null`' "sh -c '$bin --stdin < $work/capture > /dev/null 2>&1'" \
+  '`cat capture > /dev/null`' "sh -c 'cat $work/capture > /dev/null'"
+echo
+echo "The same capture in memory, no I/O, no threads (\`pipe_floor memory capture\`):"
+echo
+echo '```'
+"$floor" memory "$work/capture"
+echo '```'
 echo
 
 rss() { # peak RSS (KiB) of cadline --stdin reading capture $1
