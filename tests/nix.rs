@@ -604,3 +604,74 @@ pub fn dashboard_queries() -> Vec<String> {
     assert!(queries.len() >= 4);
     queries
 }
+
+/// Issue 10: `nixos-rebuild switch` restarts the telegraf unit whenever its
+/// configuration changed, and systemd stops it with SIGTERM to every
+/// process of the unit at once (the NixOS unit keeps the default
+/// KillMode=control-group), cadline included. With the module's default
+/// settings (persistent session, `--ack-delay 1`, the disk buffer) under
+/// the real Telegraf, a stream through such a stop and start loses nothing:
+/// neither what was in flight nor what arrived while it was down.
+#[test]
+fn a_rebuild_restart_with_the_module_defaults_loses_no_reading() {
+    use crate::rig::{cadline_pids, wait_for_cadlines, Influx, Mosquitto, Telegraf, TempDir};
+    use crate::telegraf::{
+        influx_output, nixos_agent_toml, nixos_execd_toml, reading, wait_for_points,
+    };
+    use std::time::Duration;
+    const TOPIC: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
+
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    // Stands for /var/lib/telegraf, which systemd keeps across restarts.
+    let state = TempDir::new("nixos-state");
+    let config = nixos_agent_toml("minimal", state.path())
+        + &nixos_execd_toml("minimal", &broker.url())
+        + &influx_output(&influx, "rebuild");
+    let mut telegraf = Telegraf::start(&config);
+    assert!(
+        telegraf.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "cadline did not connect under Telegraf:\n{}",
+        telegraf.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (stop_at, restart_at, total) = (100, 150, 200);
+    for seq in 1..=total {
+        broker.publish(TOPIC, &reading(seq), 1);
+        if seq == stop_at {
+            // systemd's stop: SIGTERM to cadline and Telegraf together.
+            for pid in cadline_pids(&broker.url()) {
+                let _ = Command::new("kill")
+                    .args(["-s", "TERM", &pid.to_string()])
+                    .status();
+            }
+            let status = telegraf.stop(Duration::from_secs(15));
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "Telegraf stopped on SIGTERM ({status:?}):\n{}",
+                telegraf.log()
+            );
+            assert!(
+                wait_for_cadlines(&broker.url(), 0, Duration::from_secs(5)).is_empty(),
+                "cadline outlived the stop by 5 s"
+            );
+        }
+        if seq == restart_at {
+            telegraf.start_again();
+        }
+    }
+    let got = wait_for_points(
+        &influx,
+        "rebuild",
+        "electricitymeter",
+        "cumulative",
+        total,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        got,
+        total,
+        "readings stored of {total} published:\n{}",
+        telegraf.log()
+    );
+}
