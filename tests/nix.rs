@@ -675,3 +675,35 @@ fn a_rebuild_restart_with_the_module_defaults_loses_no_reading() {
         telegraf.log()
     );
 }
+
+/// The README's NixOS section cites tests by name for what it promises:
+/// each one it names exists.
+#[test]
+fn the_tests_the_nixos_section_cites_exist() {
+    let readme = std::fs::read_to_string(repo("README.md")).expect("README");
+    let section = readme
+        .split("\n## NixOS\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a NixOS section");
+    let cited: Vec<&str> = section
+        .split('`')
+        .filter(|w| {
+            w.split_once("::").is_some_and(|(m, f)| {
+                !m.is_empty()
+                    && !f.is_empty()
+                    && !f.contains(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            })
+        })
+        .collect();
+    assert!(cited.len() >= 2, "{cited:?}");
+    for test in cited {
+        let (module, name) = test.split_once("::").expect("module::name");
+        let source = std::fs::read_to_string(repo(&format!("tests/{module}.rs")))
+            .unwrap_or_else(|e| panic!("{test}: tests/{module}.rs: {e}"));
+        assert!(
+            source.contains(&format!("#[test]\nfn {name}()")),
+            "the README cites {test}, which is not a test"
+        );
+    }
+}

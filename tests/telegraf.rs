@@ -117,6 +117,14 @@ fn errors_and_warnings(log: &str, allowed: &[&str]) -> Vec<String> {
 /// experimental at every start.
 pub const DISK_BUFFER_WARNING: &str = "this is an experimental feature";
 
+/// Telegraf's own race when an execd process exits (here: on the stdin EOF
+/// of Telegraf's stop): 1.39.3's `internal/process` calls `Cmd.Wait`, which
+/// closes the pipes, while its stdout and stderr readers may still be
+/// reading, and they log `E! ... read |0: file already closed`. Not about
+/// the configuration these tests load; seen in about 1 run in 3 on a
+/// loaded machine.
+pub const TELEGRAF_EXIT_RACE: &str = "file already closed";
+
 /// Starts Telegraf on `config`, sees one reading through to InfluxDB,
 /// stops it with SIGTERM and returns its log.
 fn run_one_reading(config: &str, broker: &Mosquitto, influx: &Influx, db: &str) -> String {
@@ -154,7 +162,7 @@ fn shipped_telegraf_conf_loads_with_no_error_or_warning() {
     let config = shipped_telegraf_conf(&broker.url(), &influx, buffer.path());
     // telegraf.conf names the database "energy" and Telegraf creates it.
     let log = run_one_reading(&config, &broker, &influx, "energy");
-    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING]);
+    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING, TELEGRAF_EXIT_RACE]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
 }
 
@@ -166,7 +174,7 @@ fn shipped_cadline_conf_loads_with_no_error_or_warning() {
         + &shipped_cadline_conf(&broker.url(), "glow", None)
         + &influx_output(&influx, "snippet");
     let log = run_one_reading(&config, &broker, &influx, "snippet");
-    let bad = errors_and_warnings(&log, &[]);
+    let bad = errors_and_warnings(&log, &[TELEGRAF_EXIT_RACE]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
 }
 
@@ -248,7 +256,7 @@ fn nixos_module_settings_load_with_no_error_or_warning() {
         + &nixos_execd_toml("minimal", &broker.url())
         + &influx_output(&influx, "nixos");
     let log = run_one_reading(&config, &broker, &influx, "nixos");
-    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING]);
+    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING, TELEGRAF_EXIT_RACE]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
     // The module's disk buffer is the one in use: Telegraf says so, and
     // made its directory inside the state directory.
