@@ -8,7 +8,7 @@
 
 let
   cfg = config.services.cadline;
-  inherit (lib) mkOption mkEnableOption mkIf types optional optionals;
+  inherit (lib) mkOption mkEnableOption mkIf mkDefault types optional optionals;
 
   # Where systemd puts the unit's credentials (LoadCredential below).
   credentials = "/run/credentials/telegraf.service";
@@ -33,6 +33,8 @@ let
     ++ optionals (cfg.passwordFile != null) [ "--password-file" "${credentials}/cadline-mqtt-password" ]
     ++ optionals (cfg.clientId != null) [ "--client-id" cfg.clientId ]
     ++ [ "--qos" (toString cfg.qos) ]
+    # toJSON, not toString: 0.5 is "0.5", not "0.500000".
+    ++ [ "--ack-delay" (builtins.toJSON cfg.ackDelay) ]
     ++ optional cfg.persistentSession "--persistent-session"
     # Interpolation, not toString: a Nix path (./ca.pem) is copied into the
     # store and the store path is used, which also works on a remote target.
@@ -104,8 +106,17 @@ in
 
     clientId = mkOption {
       type = types.nullOr types.str;
-      default = null;
-      description = "MQTT client id; required with `persistentSession`.";
+      # The host name, not a fixed "cadline": two clients with one id throw
+      # each other off the broker, and a configuration copied to a second
+      # host would do exactly that.
+      default =
+        if config.networking.hostName != "" then "cadline-${config.networking.hostName}" else null;
+      defaultText = lib.literalExpression ''"cadline-''${config.networking.hostName}"'';
+      description = ''
+        MQTT client id; required with `persistentSession`. Every cadline on
+        one broker needs its own: two clients with one id keep disconnecting
+        each other.
+      '';
     };
 
     qos = mkOption {
@@ -116,8 +127,42 @@ in
 
     persistentSession = mkOption {
       type = types.bool;
-      default = false;
-      description = "Keep the session (and queued QoS 1 messages) at the broker while cadline is down.";
+      default = true;
+      description = ''
+        Keep the session (and queued QoS 1 messages) at the broker while
+        cadline or Telegraf is down, as the shipped telegraf/cadline.conf
+        does: a restart of Telegraf (every `nixos-rebuild switch` that
+        changes its configuration) then loses no reading.
+      '';
+    };
+
+    ackDelay = mkOption {
+      type = types.numbers.between 0 3600;
+      default = 1;
+      example = 0.5;
+      description = ''
+        Seconds cadline holds each QoS 1 acknowledgement after writing the
+        reading to Telegraf (`--ack-delay`): by then Telegraf's disk buffer
+        (`diskBuffer`) holds it, and a reading Telegraf lost in a crash
+        before that is redelivered by the broker. Holding costs in-flight
+        slots at the broker: about `max_inflight_messages / ackDelay`
+        messages per second (20 with Mosquitto's defaults and 1 s).
+      '';
+    };
+
+    diskBuffer = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Set Telegraf's agent to keep every metric on disk until an output
+        wrote it (`buffer_strategy = "disk"`, `buffer_directory =
+        "/var/lib/telegraf/buffer"`, with the unit's StateDirectory), so
+        readings survive a Telegraf crash or restart and an output outage.
+        Both are defaults (mkDefault) that `services.telegraf.extraConfig.agent`
+        overrides. It applies to every output of this Telegraf. Telegraf
+        1.39 calls the disk buffer experimental and logs one warning saying
+        so at every start.
+      '';
     };
 
     caFile = mkOption {
@@ -184,8 +229,8 @@ in
   config = mkIf cfg.enable {
     assertions = [
       {
-        assertion = cfg.persistentSession -> cfg.clientId != null;
-        message = "services.cadline.persistentSession needs services.cadline.clientId.";
+        assertion = cfg.persistentSession -> (cfg.clientId != null && cfg.clientId != "");
+        message = "services.cadline.persistentSession needs services.cadline.clientId (its default needs networking.hostName).";
       }
       {
         assertion = (cfg.certFile == null) == (cfg.keyFile == null);
@@ -209,8 +254,20 @@ in
       }
     ];
 
+    # At-least-once through Telegraf (README, "Not losing a reading"): each
+    # metric is on disk before cadline acknowledges it. Defaults only, so a
+    # user's own agent settings win.
+    services.telegraf.extraConfig.agent = mkIf cfg.diskBuffer {
+      buffer_strategy = mkDefault "disk";
+      buffer_directory = mkDefault "/var/lib/telegraf/buffer";
+    };
+
     systemd.services.telegraf.serviceConfig.LoadCredential =
       optional (cfg.passwordFile != null) "cadline-mqtt-password:${cfg.passwordFile}"
       ++ optional (cfg.keyFile != null) "cadline-mqtt-key:${cfg.keyFile}";
+    # /var/lib/telegraf, owned by the telegraf user, for the disk buffer
+    # (Telegraf creates buffer/ in it). A list, so that it joins any other
+    # module's StateDirectory instead of conflicting with it.
+    systemd.services.telegraf.serviceConfig.StateDirectory = optional cfg.diskBuffer "telegraf";
   };
 }

@@ -68,6 +68,11 @@ fn every_nix_file_parses() {
 /// of the lib, as in nixpkgs before 25.05. The JSON, or nix-instantiate's
 /// error.
 fn evaluate(override_: &str, path_with: bool) -> Result<serde_json::Value, String> {
+    evaluate_on("meterbox", override_, path_with)
+}
+
+/// As `evaluate`, on a machine whose `networking.hostName` is `host`.
+fn evaluate_on(host: &str, override_: &str, path_with: bool) -> Result<serde_json::Value, String> {
     let out = Command::new(nix_instantiate())
         .args(["--eval", "--strict", "--json"])
         .arg(repo("tests/nix/stub-eval.nix"))
@@ -77,6 +82,7 @@ fn evaluate(override_: &str, path_with: bool) -> Result<serde_json::Value, Strin
             "pathWith",
             if path_with { "true" } else { "false" },
         ])
+        .args(["--argstr", "hostName", host])
         .output()
         .expect("nix-instantiate runs");
     if out.status.success() {
@@ -126,8 +132,28 @@ fn the_module_uses_only_flags_cadline_has() {
 #[test]
 fn the_module_command_is_accepted_by_cadline() {
     let eval = evaluated();
-    for (case, want) in [("minimal", 0), ("everything", 1)] {
-        let args = command(&eval[case]);
+    let mut cases: Vec<(String, Vec<String>, i32)> = ["minimal", "everything"]
+        .iter()
+        .map(|c| {
+            (
+                c.to_string(),
+                command(&eval[*c]),
+                i32::from(*c == "everything"),
+            )
+        })
+        .collect();
+    // ackDelay's ends and a fraction, and the module's at-least-once
+    // settings turned off.
+    for set in [
+        "{ ackDelay = 0; }",
+        "{ ackDelay = 0.25; }",
+        "{ ackDelay = 3600; }",
+        "{ persistentSession = false; clientId = null; diskBuffer = false; }",
+    ] {
+        let custom = evaluate(set, true).unwrap_or_else(|e| panic!("{set}: {e}"));
+        cases.push((set.to_owned(), command(&custom["custom"]), 0));
+    }
+    for (case, args, want) in cases {
         // stdin closed at once: cadline exits as under a stopping Telegraf.
         // 2 would be a usage error; "everything" exits 1 because its
         // password file only exists on the NixOS machine.
@@ -138,7 +164,9 @@ fn the_module_command_is_accepted_by_cadline() {
             .expect("cadline runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(want), "{case}: {args:?}\n{stderr}");
-        if want == 1 {
+        if want == 0 {
+            assert!(!stderr.contains("E! "), "{case}: {args:?}\n{stderr}");
+        } else {
             assert!(
                 stderr.contains("/run/credentials/telegraf.service/cadline-mqtt-password"),
                 "{stderr}"
@@ -192,6 +220,9 @@ fn secrets_go_through_systemd_credentials_not_the_store_or_argv() {
         "passwordFile",
         "qos",
         "persistentSession",
+        "clientId",
+        "ackDelay",
+        "diskBuffer",
         "caFile",
         "certFile",
         "keyFile",
@@ -216,6 +247,10 @@ fn the_module_rejects_values_of_the_wrong_type() {
             (r#"{ mqttVersion = "3"; }"#, "services.cadline.mqttVersion"),
             ("{ keepAlive = 1; }", "services.cadline.keepAlive"),
             ("{ maxMessageSize = 0; }", "services.cadline.maxMessageSize"),
+            ("{ ackDelay = -1; }", "services.cadline.ackDelay"),
+            (r#"{ ackDelay = "1s"; }"#, "services.cadline.ackDelay"),
+            ("{ ackDelay = 3601; }", "services.cadline.ackDelay"),
+            (r#"{ diskBuffer = "yes"; }"#, "services.cadline.diskBuffer"),
             (
                 r#"{ passwordFile = "/nix/store/00000000000000000000000000000000-secret"; }"#,
                 "services.cadline.passwordFile",
@@ -252,7 +287,7 @@ fn the_module_rejects_values_of_the_wrong_type() {
         }
         // And what is right is accepted.
         let ok = evaluate(
-            r#"{ qos = 0; logLevel = "debug"; mqttVersion = "5"; keepAlive = 5; passwordFile = "/run/secrets/p"; }"#,
+            r#"{ qos = 0; logLevel = "debug"; mqttVersion = "5"; keepAlive = 5; passwordFile = "/run/secrets/p"; ackDelay = 0.5; }"#,
             path_with,
         )
         .unwrap_or_else(|e| panic!("pathWith {path_with}: {e}"));
@@ -260,9 +295,19 @@ fn the_module_rejects_values_of_the_wrong_type() {
         assert!(
             cmd.contains("--qos 0")
                 && cmd.contains("--mqtt-version 5")
-                && cmd.contains("--keep-alive 5"),
+                && cmd.contains("--keep-alive 5")
+                && cmd.contains("--ack-delay 0.5 "),
             "{cmd}"
         );
+        // Both ends of ackDelay's range, as cadline reads them.
+        for (set, flag) in [
+            ("{ ackDelay = 0; }", "--ack-delay 0 "),
+            ("{ ackDelay = 3600; }", "--ack-delay 3600 "),
+        ] {
+            let eval = evaluate(set, path_with).unwrap_or_else(|e| panic!("{set}: {e}"));
+            let cmd = command(&eval["custom"]).join(" ");
+            assert!(cmd.contains(flag), "{set}: {cmd}");
+        }
     }
 }
 
@@ -295,6 +340,167 @@ fn the_module_has_the_connection_options_and_a_package_default_text() {
             "pkgs.callPackage ./package.nix { }"
         );
     }
+}
+
+/// The flags and values of the `command` in telegraf/cadline.conf.
+fn shipped_command() -> Vec<String> {
+    let conf = std::fs::read_to_string(repo("telegraf/cadline.conf")).expect("cadline.conf");
+    let line = conf
+        .lines()
+        .find(|l| l.trim_start().starts_with("command = "))
+        .expect("an active command in cadline.conf");
+    let list = line.split_once('=').expect("command = [...]").1;
+    serde_json::from_str(list.trim()).expect("command is a list of strings")
+}
+
+/// The value after `flag` in `args`, "" for a flag without one, None when
+/// `flag` is not there.
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    let i = args.iter().position(|a| a == flag)?;
+    Some(
+        args.get(i + 1)
+            .filter(|v| !v.starts_with("--"))
+            .cloned()
+            .unwrap_or_default(),
+    )
+}
+
+/// Issue 10: a NixOS user gets the shipped at-least-once settings without
+/// asking: the flags of telegraf/cadline.conf, with a client id of the
+/// host's own instead of the one fixed "cadline".
+#[test]
+fn the_module_defaults_match_the_shipped_cadline_conf() {
+    let shipped = shipped_command();
+    let minimal = command(&evaluated()["minimal"]);
+    let mut compared = Vec::new();
+    for flag in shipped.iter().skip(1).filter(|a| a.starts_with("--")) {
+        // Where the broker is and what the CAD's prefix is are the user's;
+        // the client id is the host's (the next test).
+        if ["--broker", "--prefix", "--client-id"].contains(&flag.as_str()) {
+            continue;
+        }
+        assert_eq!(
+            flag_value(&minimal, flag),
+            flag_value(&shipped, flag),
+            "{flag}: cadline.conf {shipped:?}, module {minimal:?}"
+        );
+        compared.push(flag.as_str());
+    }
+    assert!(
+        compared.contains(&"--persistent-session") && compared.contains(&"--ack-delay"),
+        "{compared:?}"
+    );
+    assert_eq!(flag_value(&minimal, "--ack-delay").as_deref(), Some("1"));
+    assert_eq!(flag_value(&minimal, "--qos").as_deref(), Some("1"));
+}
+
+/// A configuration copied to a second host must not give both the same
+/// client id (the broker would throw each off in turn); with no host name
+/// there is no default and the persistent session asks for one.
+#[test]
+fn the_default_client_id_is_the_hosts_own() {
+    let id = |host: &str| {
+        let eval = evaluate_on(host, "{ }", true).unwrap_or_else(|e| panic!("{host}: {e}"));
+        flag_value(&command(&eval["minimal"]), "--client-id")
+    };
+    assert_eq!(id("meterbox").as_deref(), Some("cadline-meterbox"));
+    assert_eq!(id("attic").as_deref(), Some("cadline-attic"));
+    let eval = evaluate_on("", "{ }", true).unwrap_or_else(|e| panic!("{e}"));
+    let failed = eval["minimal"]["failedAssertions"].to_string();
+    assert!(
+        failed.contains("services.cadline.clientId"),
+        "no host name, no client id: {failed}"
+    );
+    assert_eq!(flag_value(&command(&eval["minimal"]), "--client-id"), None);
+    // Set by hand it is used as given, host name or not.
+    let eval =
+        evaluate_on("", r#"{ clientId = "cadline-7"; }"#, true).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(eval["custom"]["failedAssertions"], serde_json::json!([]));
+    assert_eq!(
+        flag_value(&command(&eval["custom"]), "--client-id").as_deref(),
+        Some("cadline-7")
+    );
+}
+
+/// Issue 10: the module gives Telegraf the disk buffer the shipped
+/// telegraf.conf has, as defaults a user's agent settings override, in a
+/// directory the telegraf unit owns.
+#[test]
+fn the_module_sets_telegrafs_disk_buffer_as_overridable_defaults() {
+    let full = std::fs::read_to_string(repo("telegraf/telegraf.conf")).expect("telegraf.conf");
+    assert!(
+        full.contains("buffer_strategy = \"disk\""),
+        "telegraf.conf changed"
+    );
+    let eval = evaluated();
+    let minimal = &eval["minimal"];
+    assert_eq!(
+        minimal["agent"],
+        serde_json::json!({
+            "buffer_strategy": "disk",
+            "buffer_directory": "/var/lib/telegraf/buffer"
+        })
+    );
+    assert_eq!(
+        minimal["agentDefaults"],
+        serde_json::json!(["buffer_directory", "buffer_strategy"]),
+        "both mkDefault"
+    );
+    // systemd creates /var/lib/<StateDirectory> for the telegraf user.
+    let state = minimal["stateDirectory"]
+        .as_array()
+        .expect("StateDirectory list");
+    let dir = minimal["agent"]["buffer_directory"]
+        .as_str()
+        .expect("directory");
+    assert!(
+        state
+            .iter()
+            .filter_map(|s| s.as_str())
+            .any(|s| dir.starts_with(&format!("/var/lib/{s}/"))),
+        "{dir} is not under the unit's StateDirectory {state:?}"
+    );
+    let off = evaluate("{ diskBuffer = false; }", true).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(off["custom"]["agent"], serde_json::json!({}));
+    assert_eq!(off["custom"]["stateDirectory"], serde_json::json!([]));
+}
+
+/// The package's check phase runs in a sandbox with no Mosquitto, InfluxDB,
+/// Telegraf or nix-instantiate: every test module that starts one is
+/// skipped in nix/package.nix, or `nix-build` fails in it.
+#[test]
+fn package_nix_skips_every_test_module_that_needs_a_tool_the_sandbox_lacks() {
+    let package = std::fs::read_to_string(repo("nix/package.nix")).expect("package.nix");
+    let mut unskipped = Vec::new();
+    for entry in std::fs::read_dir(repo("tests")).expect("tests/") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if path.extension().is_none_or(|e| e != "rs") || ["rig", "tests"].contains(&name.as_str()) {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("test source");
+        let needs_a_tool = [
+            "Mosquitto::start",
+            "Influx::start",
+            "Telegraf::start",
+            "tool(",
+            "nix_instantiate",
+        ]
+        .iter()
+        .any(|m| source.contains(m));
+        if needs_a_tool && !package.contains(&format!("\"--skip={name}::\"")) {
+            unskipped.push(name);
+        }
+    }
+    unskipped.sort();
+    assert!(
+        unskipped.is_empty(),
+        "nix/package.nix runs test modules that need tools the build sandbox lacks: {unskipped:?}"
+    );
 }
 
 #[test]
@@ -397,4 +603,107 @@ pub fn dashboard_queries() -> Vec<String> {
     assert!(queries.iter().all(|q| !q.trim().is_empty()));
     assert!(queries.len() >= 4);
     queries
+}
+
+/// Issue 10: `nixos-rebuild switch` restarts the telegraf unit whenever its
+/// configuration changed, and systemd stops it with SIGTERM to every
+/// process of the unit at once (the NixOS unit keeps the default
+/// KillMode=control-group), cadline included. With the module's default
+/// settings (persistent session, `--ack-delay 1`, the disk buffer) under
+/// the real Telegraf, a stream through such a stop and start loses nothing:
+/// neither what was in flight nor what arrived while it was down.
+#[test]
+fn a_rebuild_restart_with_the_module_defaults_loses_no_reading() {
+    use crate::rig::{cadline_pids, wait_for_cadlines, Influx, Mosquitto, Telegraf, TempDir};
+    use crate::telegraf::{
+        influx_output, nixos_agent_toml, nixos_execd_toml, reading, wait_for_points,
+    };
+    use std::time::Duration;
+    const TOPIC: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
+
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    // Stands for /var/lib/telegraf, which systemd keeps across restarts.
+    let state = TempDir::new("nixos-state");
+    let config = nixos_agent_toml("minimal", state.path())
+        + &nixos_execd_toml("minimal", &broker.url())
+        + &influx_output(&influx, "rebuild");
+    let mut telegraf = Telegraf::start(&config);
+    assert!(
+        telegraf.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "cadline did not connect under Telegraf:\n{}",
+        telegraf.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (stop_at, restart_at, total) = (100, 150, 200);
+    for seq in 1..=total {
+        broker.publish(TOPIC, &reading(seq), 1);
+        if seq == stop_at {
+            // systemd's stop: SIGTERM to cadline and Telegraf together.
+            for pid in cadline_pids(&broker.url()) {
+                let _ = Command::new("kill")
+                    .args(["-s", "TERM", &pid.to_string()])
+                    .status();
+            }
+            let status = telegraf.stop(Duration::from_secs(15));
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "Telegraf stopped on SIGTERM ({status:?}):\n{}",
+                telegraf.log()
+            );
+            assert!(
+                wait_for_cadlines(&broker.url(), 0, Duration::from_secs(5)).is_empty(),
+                "cadline outlived the stop by 5 s"
+            );
+        }
+        if seq == restart_at {
+            telegraf.start_again();
+        }
+    }
+    let got = wait_for_points(
+        &influx,
+        "rebuild",
+        "electricitymeter",
+        "cumulative",
+        total,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        got,
+        total,
+        "readings stored of {total} published:\n{}",
+        telegraf.log()
+    );
+}
+
+/// The README's NixOS section cites tests by name for what it promises:
+/// each one it names exists.
+#[test]
+fn the_tests_the_nixos_section_cites_exist() {
+    let readme = std::fs::read_to_string(repo("README.md")).expect("README");
+    let section = readme
+        .split("\n## NixOS\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a NixOS section");
+    let cited: Vec<&str> = section
+        .split('`')
+        .filter(|w| {
+            w.split_once("::").is_some_and(|(m, f)| {
+                !m.is_empty()
+                    && !f.is_empty()
+                    && !f.contains(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            })
+        })
+        .collect();
+    assert!(cited.len() >= 2, "{cited:?}");
+    for test in cited {
+        let (module, name) = test.split_once("::").expect("module::name");
+        let source = std::fs::read_to_string(repo(&format!("tests/{module}.rs")))
+            .unwrap_or_else(|e| panic!("{test}: tests/{module}.rs: {e}"));
+        assert!(
+            source.contains(&format!("#[test]\nfn {name}()")),
+            "the README cites {test}, which is not a test"
+        );
+    }
 }

@@ -117,6 +117,14 @@ fn errors_and_warnings(log: &str, allowed: &[&str]) -> Vec<String> {
 /// experimental at every start.
 pub const DISK_BUFFER_WARNING: &str = "this is an experimental feature";
 
+/// Telegraf's own race when an execd process exits (here: on the stdin EOF
+/// of Telegraf's stop): 1.39.3's `internal/process` calls `Cmd.Wait`, which
+/// closes the pipes, while its stdout and stderr readers may still be
+/// reading, and they log `E! ... read |0: file already closed`. Not about
+/// the configuration these tests load; seen in about 1 run in 3 on a
+/// loaded machine.
+pub const TELEGRAF_EXIT_RACE: &str = "file already closed";
+
 /// Starts Telegraf on `config`, sees one reading through to InfluxDB,
 /// stops it with SIGTERM and returns its log.
 fn run_one_reading(config: &str, broker: &Mosquitto, influx: &Influx, db: &str) -> String {
@@ -154,7 +162,7 @@ fn shipped_telegraf_conf_loads_with_no_error_or_warning() {
     let config = shipped_telegraf_conf(&broker.url(), &influx, buffer.path());
     // telegraf.conf names the database "energy" and Telegraf creates it.
     let log = run_one_reading(&config, &broker, &influx, "energy");
-    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING]);
+    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING, TELEGRAF_EXIT_RACE]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
 }
 
@@ -166,14 +174,12 @@ fn shipped_cadline_conf_loads_with_no_error_or_warning() {
         + &shipped_cadline_conf(&broker.url(), "glow", None)
         + &influx_output(&influx, "snippet");
     let log = run_one_reading(&config, &broker, &influx, "snippet");
-    let bad = errors_and_warnings(&log, &[]);
+    let bad = errors_and_warnings(&log, &[TELEGRAF_EXIT_RACE]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
 }
 
-/// The NixOS module's execd settings (evaluated with the stub lib of
-/// tests/nix/stub-eval.nix) rendered to TOML the way nixpkgs' Telegraf
-/// module renders `extraConfig`: one `key = value` per setting.
-fn nixos_execd_toml(case: &str, broker: &str) -> String {
+/// The NixOS module evaluated with the stub lib of tests/nix/stub-eval.nix.
+fn nixos_eval() -> serde_json::Value {
     let out = std::process::Command::new(crate::rig::tool("nix-instantiate", "nix-bin"))
         .args(["--eval", "--strict", "--json"])
         .arg(repo_path("tests/nix/stub-eval.nix"))
@@ -186,7 +192,38 @@ fn nixos_execd_toml(case: &str, broker: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// `test_agent()` with the `[agent]` settings the NixOS module gives
+/// Telegraf added, its buffer directory moved from /var/lib/telegraf (the
+/// unit's StateDirectory, which systemd creates) to `state_dir`.
+pub fn nixos_agent_toml(case: &str, state_dir: &std::path::Path) -> String {
+    let eval = nixos_eval();
+    let agent = eval[case]["agent"]
+        .as_object()
+        .expect("the module's agent settings");
+    let mut lines = String::new();
+    for (key, value) in agent {
+        let value = match value.as_str() {
+            Some(dir) if key == "buffer_directory" => {
+                let inside = dir
+                    .strip_prefix("/var/lib/telegraf/")
+                    .expect("the buffer is under the StateDirectory");
+                serde_json::Value::from(state_dir.join(inside).display().to_string())
+            }
+            _ => value.clone(),
+        };
+        lines.push_str(&format!("  {key} = {value}\n"));
+    }
+    test_agent().replacen("[agent]\n", &format!("[agent]\n{lines}"), 1)
+}
+
+/// The NixOS module's execd settings (evaluated with the stub lib of
+/// tests/nix/stub-eval.nix) rendered to TOML the way nixpkgs' Telegraf
+/// module renders `extraConfig`: one `key = value` per setting.
+pub fn nixos_execd_toml(case: &str, broker: &str) -> String {
+    let eval = nixos_eval();
     let execd = eval[case]["execd"][0]
         .as_object()
         .expect("the module's execd settings");
@@ -213,12 +250,23 @@ fn nixos_execd_toml(case: &str, broker: &str) -> String {
 fn nixos_module_settings_load_with_no_error_or_warning() {
     let broker = Mosquitto::start();
     let influx = Influx::start();
-    let config = test_agent()
+    // Stands for /var/lib/telegraf, which systemd creates for the unit.
+    let state = crate::rig::TempDir::new("nixos-state");
+    let config = nixos_agent_toml("minimal", state.path())
         + &nixos_execd_toml("minimal", &broker.url())
         + &influx_output(&influx, "nixos");
     let log = run_one_reading(&config, &broker, &influx, "nixos");
-    let bad = errors_and_warnings(&log, &[]);
+    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING, TELEGRAF_EXIT_RACE]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
+    // The module's disk buffer is the one in use: Telegraf says so, and
+    // made its directory inside the state directory.
+    assert!(log.contains(DISK_BUFFER_WARNING), "{config}\n{log}");
+    let buffer = state.path().join("buffer");
+    assert!(
+        std::fs::read_dir(&buffer).is_ok_and(|mut d| d.next().is_some()),
+        "no disk buffer in {}:\n{log}",
+        buffer.display()
+    );
     // The full set of options produces the same keys, every one of which
     // Telegraf accepts (it refuses to start on an unknown key).
     let everything = nixos_execd_toml("everything", &broker.url());

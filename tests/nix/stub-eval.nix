@@ -12,10 +12,11 @@
 #
 # Arguments (nix-instantiate --arg):
 #   override  options to set on top of `minimal`, evaluated as `custom`;
-#   pathWith  false: a lib without `types.pathWith`, as nixpkgs before 25.05.
-{ override ? { }, pathWith ? true }:
+#   pathWith  false: a lib without `types.pathWith`, as nixpkgs before 25.05;
+#   hostName  networking.hostName of the machine ("" is DHCP's).
+{ override ? { }, pathWith ? true, hostName ? "meterbox" }:
 let
-  inherit (builtins) all elem isAttrs isBool isInt isList isString substring stringLength toJSON;
+  inherit (builtins) all elem isAttrs isBool isFloat isInt isList isString substring stringLength toJSON;
   hasPrefix = pre: s: substring 0 (stringLength pre) s == pre;
   type = description: check: { inherit description check; };
   types = {
@@ -33,6 +34,10 @@ let
       between = lo: hi: type "integer between ${toString lo} and ${toString hi}" (x: isInt x && x >= lo && x <= hi);
       positive = type "positive integer" (x: isInt x && x > 0);
     };
+    # nixpkgs: an int or a float in the range; "1s" and -1 are refused.
+    numbers.between = lo: hi:
+      type "integer or floating point number between ${toString lo} and ${toString hi} (both inclusive)"
+        (x: (isInt x || isFloat x) && x >= lo && x <= hi);
   } // (if pathWith then {
     # nixpkgs 25.05: with inStore = false only a string (a path literal would
     # be copied into the store) outside the store.
@@ -46,10 +51,12 @@ let
     mkOption = a: a;
     mkEnableOption = d: { type = types.bool; default = false; description = d; };
     mkIf = condition: content: { _type = "if"; inherit condition content; };
+    mkDefault = content: { _type = "override"; priority = 1000; inherit content; };
     literalExpression = text: { _type = "literalExpression"; inherit text; };
     optional = c: x: if c then [ x ] else [ ];
     optionals = c: xs: if c then xs else [ ];
     concatMap = f: xs: builtins.concatLists (map f xs);
+    filterNull = a: builtins.removeAttrs a (builtins.filter (n: a.${n} == null) (builtins.attrNames a));
     getExe = p:
       if isAttrs p && (p.type or null) == "derivation"
       then "${p.outPath}/bin/${p.meta.mainProgram}"
@@ -64,9 +71,25 @@ let
   pkgs = {
     callPackage = f: args: package;
   };
-  module = config: import ../../nix/module.nix { inherit lib pkgs config; };
+  module = config: import ../../nix/module.nix {
+    inherit lib pkgs;
+    config = config // { networking.hostName = hostName; };
+  };
   # The option declarations, read once with an empty configuration.
   declared = (module { services.cadline = { }; services.telegraf.extraConfig = { }; }).options.services.cadline;
+  # A definition as the module system merges it when nothing else defines
+  # the same option: `mkIf false` drops it, `mkIf true` and `mkDefault`
+  # give their content.
+  resolve = v:
+    if isAttrs v && (v._type or null) == "if" then (if v.condition then resolve v.content else null)
+    else if isAttrs v && (v._type or null) == "override" then resolve v.content
+    else if isAttrs v && (v.type or null) != "derivation" then
+      lib.filterNull (builtins.mapAttrs (_: resolve) v)
+    else v;
+  # The attributes of a definition set with mkDefault (priority 1000).
+  defaults = v:
+    let s = if isAttrs v && (v._type or null) == "if" then (if v.condition then v.content else { }) else v; in
+    builtins.filter (n: (s.${n}._type or null) == "override" && s.${n}.priority == 1000) (builtins.attrNames s);
   # What the module system does with a definition: unknown options and
   # values of the wrong type are errors naming the option; unset options
   # take their default.
@@ -93,7 +116,9 @@ let
     passwordFile = "/run/secrets/mqtt-password";
     clientId = "cadline-1";
     qos = 1;
+    ackDelay = 0.25;
     persistentSession = true;
+    diskBuffer = true;
     caFile = "/etc/ssl/broker-ca.pem";
     certFile = "/etc/ssl/cadline.pem";
     keyFile = "/run/secrets/cadline.key";
@@ -121,7 +146,13 @@ let
       execd = c.services.telegraf.extraConfig.inputs.execd;
       telegrafEnabled = c.services.telegraf.enable;
       credentials = c.systemd.services.telegraf.serviceConfig.LoadCredential;
+      stateDirectory = c.systemd.services.telegraf.serviceConfig.StateDirectory;
+      # The Telegraf agent settings the module gives, and which of them are
+      # mkDefault (a user's own setting wins).
+      agent = let a = resolve (c.services.telegraf.extraConfig.agent or { }); in if a == null then { } else a;
+      agentDefaults = defaults (c.services.telegraf.extraConfig.agent or { });
       assertions = map (a: a.assertion) c.assertions;
+      failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
     };
 in
 {
