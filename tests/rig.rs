@@ -1303,3 +1303,107 @@ pub fn wait_for_cadlines(marker: &str, n: usize, timeout: Duration) -> Vec<u32> 
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+// The waiting mechanism itself: a wait that never ends fails promptly,
+// names what it waited for and leaves nothing running.
+
+/// The panic message of `f`, which must panic.
+fn panic_message(f: impl FnOnce()) -> String {
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .expect_err("the wait should have failed");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_child_that_never_exits_fails_the_wait_naming_what_it_waited_for() {
+    let mut child = Watched::spawn(
+        Command::new("sh")
+            .args(["-c", "echo about to hang >&2; exec sleep 30"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "a hanging sh",
+    );
+    let start = Instant::now();
+    let message = panic_message(|| {
+        child.finish(Duration::from_millis(500), "to exit");
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        message.starts_with("a hanging sh: to exit: not within 500ms, so it was killed")
+            && message.contains("about to hang"),
+        "{message}"
+    );
+    assert!(
+        child.exited().is_some(),
+        "still running after the failed wait"
+    );
+}
+
+#[test]
+fn a_pipe_a_grandchild_keeps_open_fails_the_wait_instead_of_hanging() {
+    // sh exits at once; the sleep it left behind holds stdout open.
+    let mut child = Watched::spawn(
+        Command::new("sh")
+            .args(["-c", "sleep 3 & echo started"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "sh leaving a sleep behind",
+    );
+    let start = Instant::now();
+    let message = panic_message(|| {
+        child.finish(Duration::from_millis(500), "to exit");
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        message.contains("its stdout to close after it exited"),
+        "{message}"
+    );
+}
+
+#[test]
+fn run_with_timeout_and_first_line_fail_instead_of_hanging() {
+    let start = Instant::now();
+    let message = panic_message(|| {
+        run_with_timeout(
+            Command::new("sleep").arg("30"),
+            None,
+            Duration::from_millis(300),
+            "sleep 30",
+        );
+    });
+    assert!(
+        message.starts_with("sleep 30: to finish: not within 300ms"),
+        "{message}"
+    );
+    let mut silent = Watched::spawn_keeping_stdout(
+        Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "sleep 30",
+    );
+    let stdout = silent.take_stdout();
+    let message = panic_message(|| {
+        first_line_then_close(stdout, Duration::from_millis(300), "a line from sleep");
+    });
+    assert_eq!(message, "a line from sleep: not within 300ms");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
