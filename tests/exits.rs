@@ -3,12 +3,14 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::rig::{electricity, seq_of, BrokerConfig, Cadline, Mosquitto};
+use crate::rig::{
+    electricity, join_within, seq_of, signal, BrokerConfig, Cadline, Mosquitto, Watched,
+};
 
 const E: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
 const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -16,21 +18,22 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 /// cadline with its stdout read `chunk` bytes every `pause`, like a
 /// stalled Telegraf, keeping every byte it wrote.
 struct RawReader {
-    child: Child,
+    child: Watched,
     bytes: Arc<Mutex<Vec<u8>>>,
     reader: Option<thread::JoinHandle<()>>,
 }
 
 impl RawReader {
     fn spawn(args: &[&str], chunk: usize, pause: Duration) -> RawReader {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cadline"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cadline starts");
-        let mut stdout = child.stdout.take().expect("stdout");
+        let mut child = Watched::spawn_keeping_stdout(
+            Command::new(env!("CARGO_BIN_EXE_cadline"))
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+            "cadline",
+        );
+        let mut stdout = child.take_stdout();
         let bytes = Arc::new(Mutex::new(Vec::new()));
         let sink = bytes.clone();
         let reader = thread::spawn(move || {
@@ -51,39 +54,23 @@ impl RawReader {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        assert!(signal(self.child.id(), sig), "kill -s {sig} cadline");
     }
 
-    /// Waits (bounded) for the exit, then for the reader to see EOF, and
-    /// returns the exit code and every byte written.
+    /// Waits (bounded) for the exit, then (bounded too) for the reader to
+    /// see EOF, and returns the exit code and every byte written.
     fn finish(mut self, timeout: Duration) -> (Option<i32>, Vec<u8>) {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                break s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "cadline did not exit within {timeout:?}"
-            );
-            thread::sleep(Duration::from_millis(5));
-        };
+        let status = self
+            .child
+            .exit_within(timeout)
+            .unwrap_or_else(|| panic!("cadline did not exit within {timeout:?}"));
         if let Some(r) = self.reader.take() {
-            r.join().expect("reader");
+            // The slow reader drains what is left in the pipe at its pace:
+            // at most 64 KiB, a few seconds at the slowest pace used.
+            join_within(r, Duration::from_secs(30), "the stdout reader to see EOF");
         }
         let bytes = self.bytes.lock().expect("lock").clone();
         (status.code(), bytes)
-    }
-}
-
-impl Drop for RawReader {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -255,14 +242,21 @@ fn started_with_stdout_closed_it_acknowledges_nothing_and_fails() {
     first.close_stdin();
     first.wait_exit(SECS(3)).expect("first run stops");
     burst(&broker, 3);
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("\"$0\" \"$@\" </dev/null >&-; echo \"status $?\" >&2")
-        .arg(env!("CARGO_BIN_EXE_cadline"))
-        .args(args)
-        .stdout(Stdio::null())
-        .output()
-        .expect("sh runs");
+    let out = Watched::spawn(
+        Command::new("sh")
+            .arg("-c")
+            .arg("\"$0\" \"$@\" </dev/null >&-; echo \"status $?\" >&2")
+            .arg(env!("CARGO_BIN_EXE_cadline"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        "sh -c 'cadline >&-'",
+    )
+    .finish(
+        SECS(10),
+        "cadline with stdout closed to fail and sh to exit",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("E! Stdout is not usable"), "{stderr}");
     assert!(stderr.contains("status 1"), "{stderr}");

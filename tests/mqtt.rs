@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::rig::{
-    electricity, make_tls, seq_of, BrokerConfig, BrokerTls, Cadline, Mosquitto, TempDir,
+    electricity, make_tls, run_with_timeout, seq_of, BrokerConfig, BrokerTls, Cadline, Mosquitto,
+    TempDir, Watched, TOOL_TIMEOUT,
 };
 
 const E: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
@@ -400,26 +401,23 @@ fn closed_stdout_exits_non_zero_with_one_line() {
     let broker = Mosquitto::start();
     let url = broker.url();
     // A child whose stdout is a pipe we close at once.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
-        .args(["--broker", &url])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("starts");
-    drop(child.stdout.take());
+    let mut child = Watched::spawn_keeping_stdout(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
+            .args(["--broker", &url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+        "cadline",
+    );
+    drop(child.take_stdout());
     std::thread::sleep(Duration::from_millis(800));
     broker.publish(E, &electricity(10), 1);
-    let start = Instant::now();
-    while start.elapsed() < SECS(5) && child.try_wait().expect("try_wait").is_none() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let exited_in_time = start.elapsed() < SECS(5);
-    let _ = child.kill();
-    let status = child.wait().expect("wait");
+    let exited_in_time = child.exit_within(SECS(5)).is_some();
     assert!(exited_in_time, "still running 5 s after stdout closed");
+    let output = child.finish(SECS(5), "its stderr to close after it exited");
+    let status = output.status;
     assert_eq!(status.code(), Some(1), "{status:?}");
-    let stderr = crate::rig::read_all(child.stderr.take().expect("stderr"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("E! ")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -631,26 +629,18 @@ fn silence_is_said_with_the_fix_and_again_less_often() {
 #[test]
 fn stdin_on_dev_null_is_said_before_it_exits() {
     let broker = Mosquitto::start();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
-        .args(["--broker", &broker.url()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cadline starts");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > SECS(5) {
-            let _ = child.kill();
-            panic!("cadline with stdin on /dev/null did not exit within 5 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let output = Watched::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
+            .args(["--broker", &broker.url()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+        "cadline",
+    )
+    .finish(SECS(5), "with stdin on /dev/null, to exit");
+    let status = output.status;
     assert!(status.success(), "{status:?}");
-    let stderr = crate::rig::read_all(child.stderr.take().expect("stderr"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
     let warning = stderr
         .lines()
         .find(|l| l.contains("/dev/null"))
@@ -780,13 +770,16 @@ fn bad_tls_files_are_one_error_at_start() {
     let tls = make_tls(dir.path());
     let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
     let der = dir.path().join("ca.der");
-    let out = std::process::Command::new(crate::rig::tool("openssl", "openssl"))
-        .args(["x509", "-outform", "der", "-in"])
-        .arg(&tls.ca)
-        .arg("-out")
-        .arg(&der)
-        .output()
-        .expect("openssl runs");
+    let out = run_with_timeout(
+        std::process::Command::new(crate::rig::tool("openssl", "openssl"))
+            .args(["x509", "-outform", "der", "-in"])
+            .arg(&tls.ca)
+            .arg("-out")
+            .arg(&der),
+        None,
+        TOOL_TIMEOUT,
+        "openssl",
+    );
     assert!(out.status.success());
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "the broker's CA is on the wiki\n").expect("write");
@@ -868,7 +861,8 @@ fn expired_server_cert(dir: &std::path::Path, tls: &crate::rig::TlsFiles) -> std
         .find(|p| p.is_file())
         .expect("libfaketime.so.1 not found: install it with `apt-get install -y libfaketime` (or run tests/run.sh, which does)");
     let out = dir.join("expired.pem");
-    let status = std::process::Command::new(crate::rig::tool("openssl", "openssl"))
+    let mut openssl = std::process::Command::new(crate::rig::tool("openssl", "openssl"));
+    openssl
         .current_dir(dir)
         .env("LD_PRELOAD", lib)
         .env("FAKETIME", "@2020-06-01 00:00:00")
@@ -884,9 +878,8 @@ fn expired_server_cert(dir: &std::path::Path, tls: &crate::rig::TlsFiles) -> std
             "server.ext",
             "-out",
         ])
-        .arg(&out)
-        .output()
-        .expect("openssl runs");
+        .arg(&out);
+    let status = run_with_timeout(&mut openssl, None, TOOL_TIMEOUT, "openssl under faketime");
     assert!(
         status.status.success(),
         "{}",
@@ -995,10 +988,12 @@ fn ipv6_brokers_in_brackets_and_schemes_in_any_case() {
 #[test]
 fn the_default_client_id_is_as_documented_and_fits_23_bytes() {
     // The README and --help say the same (they once said two things).
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
-        .arg("--help")
-        .output()
-        .expect("runs");
+    let help = run_with_timeout(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cadline")).arg("--help"),
+        None,
+        TOOL_TIMEOUT,
+        "cadline --help",
+    );
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     for (what, text) in [
@@ -1034,27 +1029,28 @@ fn the_default_client_id_fits_23_bytes_with_a_7_digit_pid() {
     // Linux pids go up to 4 194 304. A pid namespace of our own (user
     // namespaces need no root) lets cadline run as pid 4194001.
     let broker = Mosquitto::start();
-    let mut child = std::process::Command::new(crate::rig::tool("unshare", "util-linux"))
-        .args([
-            "--user",
-            "--map-root-user",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "--kill-child",
-        ])
-        .args([
-            "sh",
-            "-c",
-            "echo 4194000 > /proc/sys/kernel/ns_last_pid && ( exec \"$0\" \"$@\" )",
-        ])
-        .arg(env!("CARGO_BIN_EXE_cadline"))
-        .args(["--broker", &broker.url()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("unshare starts");
+    let mut child = Watched::spawn(
+        std::process::Command::new(crate::rig::tool("unshare", "util-linux"))
+            .args([
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+            ])
+            .args([
+                "sh",
+                "-c",
+                "echo 4194000 > /proc/sys/kernel/ns_last_pid && ( exec \"$0\" \"$@\" )",
+            ])
+            .arg(env!("CARGO_BIN_EXE_cadline"))
+            .args(["--broker", &broker.url()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+        "unshare … cadline",
+    );
     let start = Instant::now();
     let id = loop {
         let log = broker.log();
@@ -1066,8 +1062,9 @@ fn the_default_client_id_fits_23_bytes_with_a_7_digit_pid() {
         {
             break id.to_owned();
         }
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            let stderr = crate::rig::read_all(child.stderr.take().expect("stderr"));
+        if let Some(status) = child.exited() {
+            let stderr = child.finish(SECS(5), "its stderr to close").stderr;
+            let stderr = String::from_utf8_lossy(&stderr);
             panic!("cadline in a pid namespace exited ({status:?}) without connecting: {stderr}");
         }
         assert!(
@@ -1076,9 +1073,8 @@ fn the_default_client_id_fits_23_bytes_with_a_7_digit_pid() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    drop(child.stdin.take());
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child.take_stdin());
+    child.kill();
     assert!(id.starts_with("cadline-4194001-"), "{id}");
     assert!(id.len() <= 23, "{id} is {} bytes", id.len());
 }

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::rig::tool;
+use crate::rig::{run_with_timeout, tool, TOOL_TIMEOUT};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -18,10 +18,12 @@ fn nix_instantiate() -> PathBuf {
 
 /// Every `--flag` cadline's `--help` lists.
 fn help_flags() -> BTreeSet<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_cadline"))
-        .arg("--help")
-        .output()
-        .expect("cadline --help");
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_cadline")).arg("--help"),
+        None,
+        TOOL_TIMEOUT,
+        "cadline --help",
+    );
     let help = String::from_utf8_lossy(&out.stdout).into_owned();
     let options = help.split("Examples:").next().unwrap_or_default();
     flags_in(options)
@@ -48,11 +50,12 @@ fn every_nix_file_parses() {
     files.sort();
     assert!(files.len() >= 4, "{files:?}");
     for file in files {
-        let out = Command::new(nix_instantiate())
-            .arg("--parse")
-            .arg(&file)
-            .output()
-            .expect("nix-instantiate runs");
+        let out = run_with_timeout(
+            Command::new(nix_instantiate()).arg("--parse").arg(&file),
+            None,
+            TOOL_TIMEOUT,
+            "nix-instantiate --parse",
+        );
         assert!(
             out.status.success(),
             "{}: {}",
@@ -73,18 +76,21 @@ fn evaluate(override_: &str, path_with: bool) -> Result<serde_json::Value, Strin
 
 /// As `evaluate`, on a machine whose `networking.hostName` is `host`.
 fn evaluate_on(host: &str, override_: &str, path_with: bool) -> Result<serde_json::Value, String> {
-    let out = Command::new(nix_instantiate())
-        .args(["--eval", "--strict", "--json"])
-        .arg(repo("tests/nix/stub-eval.nix"))
-        .args(["--arg", "override", override_])
-        .args([
-            "--arg",
-            "pathWith",
-            if path_with { "true" } else { "false" },
-        ])
-        .args(["--argstr", "hostName", host])
-        .output()
-        .expect("nix-instantiate runs");
+    let out = run_with_timeout(
+        Command::new(nix_instantiate())
+            .args(["--eval", "--strict", "--json"])
+            .arg(repo("tests/nix/stub-eval.nix"))
+            .args(["--arg", "override", override_])
+            .args([
+                "--arg",
+                "pathWith",
+                if path_with { "true" } else { "false" },
+            ])
+            .args(["--argstr", "hostName", host]),
+        None,
+        TOOL_TIMEOUT,
+        "nix-instantiate --eval",
+    );
     if out.status.success() {
         Ok(serde_json::from_slice(&out.stdout).expect("JSON"))
     } else {
@@ -157,11 +163,12 @@ fn the_module_command_is_accepted_by_cadline() {
         // stdin closed at once: cadline exits as under a stopping Telegraf.
         // 2 would be a usage error; "everything" exits 1 because its
         // password file only exists on the NixOS machine.
-        let out = Command::new(env!("CARGO_BIN_EXE_cadline"))
-            .args(&args[1..])
-            .stdin(Stdio::null())
-            .output()
-            .expect("cadline runs");
+        let out = run_with_timeout(
+            Command::new(env!("CARGO_BIN_EXE_cadline")).args(&args[1..]),
+            None,
+            TOOL_TIMEOUT,
+            "cadline with the module's command line, stdin closed",
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(want), "{case}: {args:?}\n{stderr}");
         if want == 0 {
@@ -641,9 +648,7 @@ fn a_rebuild_restart_with_the_module_defaults_loses_no_reading() {
         if seq == stop_at {
             // systemd's stop: SIGTERM to cadline and Telegraf together.
             for pid in cadline_pids(&broker.url()) {
-                let _ = Command::new("kill")
-                    .args(["-s", "TERM", &pid.to_string()])
-                    .status();
+                crate::rig::signal(pid, "TERM");
             }
             let status = telegraf.stop(Duration::from_secs(15));
             assert!(

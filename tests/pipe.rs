@@ -1,44 +1,54 @@
 //! Pipe mode (`cadline --stdin`) on the real binary: captures in, line
 //! protocol out, bad input reported on stderr while the stream goes on.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::rig::{
+    first_line_then_close, join_within, line_reader, run_with_timeout, signal, Watched,
+    TOOL_TIMEOUT,
+};
+
 const BIN: &str = env!("CARGO_BIN_EXE_cadline");
+
+/// How long a whole capture may take through `pipe` (the largest, 20 MB of
+/// bad input, takes seconds in a debug build).
+const WHOLE_INPUT: Duration = Duration::from_secs(120);
 
 fn example_capture() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("telegraf/example-capture.txt"))
         .expect("telegraf/example-capture.txt")
 }
 
-/// Starts `cadline --stdin <args>` with piped stdin and stdout.
-fn spawn(args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Child {
-    Command::new(BIN)
-        .arg("--stdin")
+/// `cadline --stdin <args>` with piped stdin and stdout, to be spawned.
+fn command(args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--stdin")
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("cadline starts")
+        .stderr(stderr);
+    cmd
+}
+
+/// Starts `cadline --stdin <args>`, its stdout read to the end for
+/// `Watched::finish`.
+fn spawn(args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Watched {
+    Watched::spawn(&mut command(args, envs, stderr), "cadline --stdin")
+}
+
+/// Starts `cadline --stdin <args>` with its stdout left for the test.
+fn spawn_keeping_stdout(args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Watched {
+    Watched::spawn_keeping_stdout(&mut command(args, envs, stderr), "cadline --stdin")
 }
 
 /// Runs `cadline --stdin <args>` on `input` to completion.
 fn pipe(args: &[&str], envs: &[(&str, &str)], input: &[u8]) -> Output {
-    let mut child = spawn(args, envs, Stdio::piped());
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let output = child.wait_with_output().expect("cadline runs");
-    feeder.join().expect("feeder");
-    output
+    pipe_within(args, envs, input, WHOLE_INPUT)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -182,15 +192,9 @@ fn repeated_warnings_are_said_once_then_counted() {
 
 #[test]
 fn each_line_is_flushed_as_it_comes() {
-    let mut child = spawn(&[], &[], Stdio::null());
-    let mut stdin = child.stdin.take().expect("stdin");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let _ = tx.send(line.expect("line"));
-        }
-    });
+    let mut child = spawn_keeping_stdout(&[], &[], Stdio::null());
+    let mut stdin = child.take_stdin();
+    let rx = line_reader(child.take_stdout());
     let capture = text(&example_capture());
     let mut first_lines = capture.lines();
     for _ in 0..2 {
@@ -203,30 +207,26 @@ fn each_line_is_flushed_as_it_comes() {
         assert!(!line.is_empty());
     }
     drop(stdin);
-    assert!(child.wait().expect("exits").success());
+    let output = child.finish(Duration::from_secs(10), "to exit after stdin closed");
+    assert!(output.status.success());
 }
 
 #[test]
 fn sigterm_flushes_and_exits_promptly() {
     let mut child = spawn(&[], &[], Stdio::piped());
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdin = child.take_stdin();
     stdin.write_all(&example_capture()).expect("write");
     stdin.flush().expect("flush");
     thread::sleep(Duration::from_millis(300));
-    let status = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    assert!(signal(child.id(), "TERM"));
     let start = Instant::now();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
-    let exit = child.wait().expect("exits");
+    // Stdin stays open: only the signal can end it. 5 s, not the 1 s
+    // asserted below, so that a slow exit says how slow.
+    let output = child.finish(
+        Duration::from_secs(5),
+        "to flush and exit after SIGTERM (stdin still open)",
+    );
+    let (exit, out) = (output.status, text(&output.stdout));
     assert!(
         start.elapsed() < Duration::from_secs(1),
         "took {:?}",
@@ -242,35 +242,33 @@ fn sighup_and_sigusr_do_not_kill_it() {
     let mut child = spawn(&[], &[], Stdio::null());
     thread::sleep(Duration::from_millis(200));
     for sig in ["HUP", "USR1", "USR2"] {
-        Command::new("kill")
-            .args(["-s", sig, &child.id().to_string()])
-            .status()
-            .expect("kill");
+        signal(child.id(), sig);
     }
     thread::sleep(Duration::from_millis(200));
     assert!(
-        child.try_wait().expect("try_wait").is_none(),
+        child.exited().is_none(),
         "died on a signal it should ignore"
     );
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(&example_capture()).expect("write");
-    drop(stdin);
-    let output = child.wait_with_output().expect("exits");
+    child.feed(example_capture());
+    let output = child.finish(Duration::from_secs(10), "to exit after stdin closed");
     assert!(output.status.success());
     assert_eq!(text(&output.stdout).lines().count(), 8);
 }
 
 #[test]
 fn a_reader_that_goes_away_ends_it_quietly() {
-    let mut child = spawn(&[], &[], Stdio::piped());
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut child = spawn_keeping_stdout(&[], &[], Stdio::piped());
+    let mut stdin = child.take_stdin();
+    let stdout = child.take_stdout();
     let capture = text(&example_capture());
     let first = capture.lines().nth(1).expect("electricity line").to_owned();
     writeln!(stdin, "{first}").expect("write");
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("one line");
-    drop(stdout); // like `| head -1`
+    // One line read, then the pipe closed: like `| head -1`.
+    first_line_then_close(
+        stdout,
+        Duration::from_secs(5),
+        "cadline --stdin: its first line on stdout while stdin is still open",
+    );
     let feeder = thread::spawn(move || {
         for _ in 0..10_000 {
             if writeln!(stdin, "{first}").is_err() {
@@ -279,8 +277,11 @@ fn a_reader_that_goes_away_ends_it_quietly() {
         }
     });
     let start = Instant::now();
-    let output = child.wait_with_output().expect("exits");
-    feeder.join().expect("feeder");
+    let output = child.finish(
+        Duration::from_secs(5),
+        "to exit quietly once its reader went away",
+    );
+    join_within(feeder, Duration::from_secs(5), "the stdin feeder to end");
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(output.status.success(), "{output:?}");
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
@@ -312,11 +313,7 @@ fn usage_errors_are_one_line_and_non_zero() {
         &["--broker", "mqtt://user:secret@host"],
         &["--no-such-flag"],
     ] {
-        let output = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("runs");
+        let output = run_with_timeout(Command::new(BIN).args(args), None, TOOL_TIMEOUT, "cadline");
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = text(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
@@ -328,7 +325,12 @@ fn usage_errors_are_one_line_and_non_zero() {
 
 #[test]
 fn help_explains_with_examples_and_environment() {
-    let output = Command::new(BIN).arg("--help").output().expect("runs");
+    let output = run_with_timeout(
+        Command::new(BIN).arg("--help"),
+        None,
+        TOOL_TIMEOUT,
+        "cadline --help",
+    );
     assert!(output.status.success());
     let help = text(&output.stdout);
     for needle in [
@@ -370,26 +372,15 @@ fn pipe_at_host_time(faketime: &str, input: &[u8]) -> (String, String) {
         &[("LD_PRELOAD", LIBFAKETIME), ("FAKETIME", faketime)],
         Stdio::piped(),
     );
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input).expect("input written");
-    drop(stdin);
-    let (mut stdout, mut stderr) = (
-        child.stdout.take().expect("stdout"),
-        child.stderr.take().expect("stderr"),
+    child.feed(input.to_vec());
+    let output = child.finish(
+        Duration::from_secs(20),
+        &format!("under FAKETIME={faketime:?}, to exit after stdin closed"),
     );
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let (mut out, mut err) = (String::new(), String::new());
-        let _ = stdout.read_to_string(&mut out);
-        let _ = stderr.read_to_string(&mut err);
-        let _ = tx.send((out, err));
-    });
-    let Ok(output) = rx.recv_timeout(Duration::from_secs(20)) else {
-        let _ = child.kill();
-        panic!("cadline under FAKETIME={faketime:?} did not exit within 20 s of stdin closing");
-    };
-    let _ = child.wait();
-    output
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Issue 15 point 7, on the real binary with a really shifted clock: a host
@@ -436,41 +427,11 @@ fn a_host_clock_that_is_wrong_keeps_the_meter_time() {
 /// has not exited within `timeout`.
 fn pipe_within(args: &[&str], envs: &[(&str, &str)], input: &[u8], timeout: Duration) -> Output {
     let mut child = spawn(args, envs, Stdio::piped());
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out = thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stdout.read_to_end(&mut b);
-        b
-    });
-    let err = thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stderr.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("cadline --stdin {args:?} did not finish its input within {timeout:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    feeder.join().expect("feeder");
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
+    child.feed(input.to_vec());
+    child.finish(
+        timeout,
+        &format!("with {args:?}, to finish its input and exit"),
+    )
 }
 
 /// A STATE payload pretty-printed over `keys + 2` short lines.
@@ -586,40 +547,23 @@ fn a_capture_without_topics_is_one_warning_naming_dash_v() {
 /// Runs cadline with `args` and `envs` and stdin closed; (exit code,
 /// stderr). Fails if it has not exited within 10 s.
 fn start_error(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cadline starts");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("cadline {args:?} did not exit within 10 s");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    let _ = child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout);
-    let _ = child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr);
+    let output = Watched::spawn(
+        Command::new(BIN)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "cadline",
+    )
+    .finish(
+        Duration::from_secs(10),
+        &format!("with {args:?} and stdin closed, to exit"),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(stdout.is_empty(), "{stdout}");
-    (status.code(), stderr)
+    (output.status.code(), stderr)
 }
 
 #[test]
@@ -706,11 +650,13 @@ fn empty_environment_variables_mean_unset() {
     // Every flag's variable set to "" (a unit file's `Environment=CADLINE_PREFIX=`):
     // all defaults, as if none were set.
     let help = text(
-        &Command::new(BIN)
-            .arg("--help")
-            .output()
-            .expect("runs")
-            .stdout,
+        &run_with_timeout(
+            Command::new(BIN).arg("--help"),
+            None,
+            TOOL_TIMEOUT,
+            "cadline --help",
+        )
+        .stdout,
     );
     let flat = help.split_whitespace().collect::<String>();
     let vars: Vec<String> = flat

@@ -8,13 +8,300 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+// Waiting on child processes. No test waits on a child without a deadline:
+// a test that hangs stalls CI until someone kills it by hand, and says
+// nothing about what it waited for. Every wait goes through what follows
+// (`Watched`, `run_with_timeout`, `signal`, `join_within`, `line_reader`),
+// which fails naming what it waited for and kills the child first.
+
+/// How long a short-lived tool (kill, openssl, mosquitto_passwd,
+/// `cadline --help`, nix-instantiate) may take before the test fails: far
+/// beyond what any of them takes, even on a loaded two-core machine.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A child's pipe read to its end on a thread, so that a full pipe never
+/// stalls the child and the test can look at what came so far.
+struct PipeReader {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    done: Receiver<()>,
+}
+
+impl PipeReader {
+    fn start(mut pipe: impl Read + Send + 'static) -> PipeReader {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let sink = bytes.clone();
+        let (tx, done) = crossbeam_channel::bounded(1);
+        thread::spawn(move || {
+            let mut buf = [0u8; 64 * 1024];
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sink.lock().expect("pipe lock").extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(());
+        });
+        PipeReader { bytes, done }
+    }
+
+    fn so_far(&self) -> Vec<u8> {
+        self.bytes.lock().expect("pipe lock").clone()
+    }
+
+    /// Everything, once the pipe reached its end by `deadline`.
+    fn until_eof(&self, deadline: Instant) -> Option<Vec<u8>> {
+        match self.done.recv_deadline(deadline) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => Some(self.so_far()),
+            Err(RecvTimeoutError::Timeout) => None,
+        }
+    }
+}
+
+/// A child process the test waits on only with a deadline. Its piped
+/// stdout and stderr (unless handed to the test) are read on threads from
+/// the start. Killed on drop, so that a failing assertion leaves nothing
+/// running.
+pub struct Watched {
+    child: Child,
+    what: String,
+    stdout: Option<PipeReader>,
+    stderr: Option<PipeReader>,
+    feeder: Option<thread::JoinHandle<()>>,
+}
+
+impl Watched {
+    /// Spawns `cmd` (its Stdio as the caller set them); `what` names the
+    /// process in failures ("cadline --stdin", "mosquitto_pub").
+    pub fn spawn(cmd: &mut Command, what: &str) -> Watched {
+        let mut w = Watched::spawn_keeping_stdout(cmd, what);
+        w.stdout = w.child.stdout.take().map(PipeReader::start);
+        w
+    }
+
+    /// Like `spawn`, but a piped stdout is left for `take_stdout`: for
+    /// tests that read it themselves (line by line, or not at all).
+    pub fn spawn_keeping_stdout(cmd: &mut Command, what: &str) -> Watched {
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+        let stderr = child.stderr.take().map(PipeReader::start);
+        Watched {
+            child,
+            what: what.to_owned(),
+            stdout: None,
+            stderr,
+            feeder: None,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.child.stdin.take().expect("stdin is piped")
+    }
+
+    pub fn take_stdout(&mut self) -> ChildStdout {
+        self.child
+            .stdout
+            .take()
+            .expect("stdout is piped and kept (spawn_keeping_stdout)")
+    }
+
+    /// Writes `input` to stdin on a thread, then closes stdin (a child
+    /// that reads slowly never blocks the test).
+    pub fn feed(&mut self, input: Vec<u8>) {
+        let mut stdin = self.take_stdin();
+        self.feeder = Some(thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        }));
+    }
+
+    /// The exit status if the child has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// The exit status if the child exits within `timeout`; `None` if it
+    /// still runs then (the caller asserts with its own message).
+    pub fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stderr read so far (empty when it is not piped).
+    pub fn stderr_so_far(&self) -> String {
+        let bytes = self.stderr.as_ref().map(PipeReader::so_far);
+        String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
+    }
+
+    /// Kills the child and fails, naming what the test waited for.
+    fn give_up(&mut self, waiting_for: &str, timeout: Duration) -> ! {
+        self.kill();
+        panic!(
+            "{}: {waiting_for}: not within {timeout:?}, so it was killed; its stderr so far:\n{}",
+            self.what,
+            self.stderr_so_far()
+        );
+    }
+
+    /// Waits up to `timeout` for the child to exit and its pipes to close
+    /// (and the stdin feeder to end); the `Output`. Past the deadline it
+    /// kills the child and fails saying it waited for `waiting_for`.
+    pub fn finish(&mut self, timeout: Duration, waiting_for: &str) -> Output {
+        let deadline = Instant::now() + timeout;
+        let Some(status) = self.exit_within(timeout) else {
+            self.give_up(waiting_for, timeout)
+        };
+        // A pipe still open after the exit is held by a process the child
+        // left behind; that fails too rather than wait for it.
+        let mut pipes = [Vec::new(), Vec::new()];
+        for (i, (pipe, name)) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(p) = pipe {
+                match p.until_eof(deadline) {
+                    Some(bytes) => pipes[i] = bytes,
+                    None => panic!(
+                        "{}: its {name} to close after it exited ({status:?}): still open after \
+                         {timeout:?} (a process it started holds it)",
+                        self.what
+                    ),
+                }
+            }
+        }
+        let [stdout, stderr] = pipes;
+        if let Some(feeder) = self.feeder.take() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            join_within(feeder, left, "the stdin feeder to end after the exit");
+        }
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// SIGKILL, and reaps it (a killed process is reaped at once).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait(); // after SIGKILL: reaps at once, cannot block
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `cmd` to completion with `input` on its stdin (`None`: stdin on
+/// /dev/null) and stdout and stderr captured, as `Command::output` does,
+/// but fails (killing it) if it has not finished within `timeout`,
+/// saying `what` it was.
+pub fn run_with_timeout(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+    what: &str,
+) -> Output {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = Watched::spawn(cmd, what);
+    if let Some(input) = input {
+        child.feed(input.to_vec());
+    }
+    child.finish(timeout, "to finish")
+}
+
+/// Sends `sig` ("TERM", "KILL", …) to `pid` with kill(1), bounded like
+/// every other child; whether kill succeeded.
+pub fn signal(pid: u32, sig: &str) -> bool {
+    run_with_timeout(
+        Command::new("kill").args(["-s", sig, &pid.to_string()]),
+        None,
+        TOOL_TIMEOUT,
+        &format!("kill -s {sig} {pid}"),
+    )
+    .status
+    .success()
+}
+
+/// Joins a thread that waits on a child (a pipe reader, a feeder, a
+/// publisher), failing if it has not ended within `timeout`.
+pub fn join_within<T>(handle: thread::JoinHandle<T>, timeout: Duration, what: &str) -> T {
+    let deadline = Instant::now() + timeout;
+    while !handle.is_finished() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        thread::sleep(Duration::from_millis(5));
+    }
+    // Finished: the join returns at once.
+    handle
+        .join()
+        .unwrap_or_else(|_| panic!("{what}: the thread panicked"))
+}
+
+/// The lines of a child's pipe as they come, read on a thread; take them
+/// with `recv_timeout`/`recv_deadline`, never `recv`. The thread ends
+/// (closing the pipe) at the pipe's end or once the receiver is dropped
+/// and another line comes.
+pub fn line_reader(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The first line of a child's pipe, read on a thread that then closes
+/// the pipe (a reader like `| head -1`); fails if no line comes within
+/// `timeout`, saying `waiting_for`.
+pub fn first_line_then_close(
+    pipe: impl Read + Send + 'static,
+    timeout: Duration,
+    waiting_for: &str,
+) -> String {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let mut line = String::new();
+        // Blocks this thread only; the test waits with recv_timeout below.
+        let got = BufReader::new(pipe).read_line(&mut line).map(|_| line);
+        let _ = tx.send(got);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(line)) => line,
+        Ok(Err(e)) => panic!("{waiting_for}: the pipe failed: {e}"),
+        Err(_) => panic!("{waiting_for}: not within {timeout:?}"),
+    }
+}
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -118,7 +405,7 @@ pub struct Mosquitto {
     pub port: u16,
     config: BrokerConfig,
     dir: TempDir,
-    child: Option<Child>,
+    child: Option<Watched>,
 }
 
 impl Mosquitto {
@@ -157,13 +444,22 @@ impl Mosquitto {
         match &self.config.login {
             Some((user, pass)) => {
                 let file = d.join("passwd");
-                let ok = Command::new(tool("mosquitto_passwd", "mosquitto"))
-                    .args(["-b", "-c"])
-                    .arg(&file)
-                    .args([user, pass])
-                    .status()
-                    .expect("mosquitto_passwd runs");
-                assert!(ok.success());
+                // The password is on this command line, but only for a test
+                // broker's throwaway login.
+                let out = run_with_timeout(
+                    Command::new(tool("mosquitto_passwd", "mosquitto"))
+                        .args(["-b", "-c"])
+                        .arg(&file)
+                        .args([user, pass]),
+                    None,
+                    TOOL_TIMEOUT,
+                    "mosquitto_passwd",
+                );
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 conf.push("allow_anonymous false".into());
                 conf.push(format!("password_file {}", file.display()));
             }
@@ -182,14 +478,15 @@ impl Mosquitto {
     }
 
     fn launch(&mut self) {
-        let child = Command::new(tool("mosquitto", "mosquitto mosquitto-clients"))
-            .arg("-c")
-            .arg(self.dir.path().join("mosquitto.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto starts");
+        let child = Watched::spawn(
+            Command::new(tool("mosquitto", "mosquitto mosquitto-clients"))
+                .arg("-c")
+                .arg(self.dir.path().join("mosquitto.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "mosquitto",
+        );
         self.child = Some(child);
         assert!(
             wait_for_port(self.port, Duration::from_secs(10)),
@@ -207,12 +504,8 @@ impl Mosquitto {
 
     /// Sends a signal to the broker (SIGHUP re-reads its ACL file).
     pub fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("running").id().to_string();
-        let ok = Command::new("kill")
-            .args(["-s", sig, &pid])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        let pid = self.child.as_ref().expect("running").id();
+        assert!(signal(pid, sig), "kill -s {sig} mosquitto");
     }
 
     pub fn log(&self) -> String {
@@ -222,18 +515,15 @@ impl Mosquitto {
     /// SIGKILL: no goodbye, no final persistence save.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill();
         }
     }
 
-    /// SIGTERM and wait: persistence is written.
+    /// SIGTERM and wait (at most 30 s): persistence is written.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-s", "TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
+            signal(c.id(), "TERM");
+            c.finish(Duration::from_secs(30), "to exit after SIGTERM");
         }
     }
 
@@ -261,7 +551,7 @@ impl Mosquitto {
         let mut cmd = Command::new(tool("mosquitto_pub", "mosquitto-clients"));
         self.client_args(&mut cmd);
         cmd.args(["-t", topic, "-q", &qos.to_string(), "-s"]);
-        run_with_stdin(cmd, payload.as_bytes());
+        publish_with(cmd, payload.as_bytes());
     }
 
     /// Publishes every line as one message, fast (`mosquitto_pub -l`).
@@ -277,25 +567,20 @@ impl Mosquitto {
             cmd.args(["-t", topic, "-q", &qos.to_string(), "-l"]);
             let mut input = chunk.join("\n");
             input.push('\n');
-            run_with_stdin(cmd, input.as_bytes());
+            publish_with(cmd, input.as_bytes());
         }
     }
 }
 
-fn run_with_stdin(mut cmd: Command, input: &[u8]) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    let out = child.wait_with_output().expect("client runs");
+/// Runs a `mosquitto_pub` to completion: 10 000 QoS 1 messages take a few
+/// seconds, so 120 s is only reached by a client that is stuck.
+fn publish_with(mut cmd: Command, input: &[u8]) {
+    let out = run_with_timeout(
+        &mut cmd,
+        Some(input),
+        Duration::from_secs(120),
+        "mosquitto_pub",
+    );
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -308,6 +593,10 @@ impl Drop for Mosquitto {
         self.kill();
     }
 }
+
+/// The longest `Cadline::until_quiet` waits for its pause: far beyond the
+/// largest burst a test reads that way (20 000 lines in a few seconds).
+pub const UNTIL_QUIET_LIMIT: Duration = Duration::from_secs(300);
 
 /// cadline as Telegraf runs it.
 pub struct Cadline {
@@ -395,11 +684,21 @@ impl Cadline {
         out
     }
 
-    /// Every line that arrives until none has for `quiet`.
+    /// Every line that arrives until none has for `quiet`. Fails if lines
+    /// keep coming for `UNTIL_QUIET_LIMIT` (a cadline writing without end
+    /// would otherwise keep the test waiting for ever).
     pub fn until_quiet(&self, quiet: Duration) -> Vec<String> {
+        let deadline = Instant::now() + UNTIL_QUIET_LIMIT;
         let mut out = Vec::new();
         while let Ok(l) = self.lines.recv_timeout(quiet) {
             out.push(l);
+            assert!(
+                Instant::now() < deadline,
+                "cadline: a pause of {quiet:?} in its output: none within {UNTIL_QUIET_LIMIT:?} \
+                 ({} lines); stderr: {:?}",
+                out.len(),
+                self.stderr()
+            );
         }
         out
     }
@@ -457,11 +756,7 @@ impl Cadline {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        assert!(signal(self.child.id(), sig), "kill -s {sig} cadline");
     }
 
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
@@ -481,9 +776,11 @@ impl Cadline {
         std::mem::replace(&mut self.lines, rx)
     }
 
+    /// SIGKILL, and reaps it (a killed process is reaped at once; the
+    /// reader threads end with its pipes and are never joined).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.child.wait(); // after SIGKILL: reaps at once, cannot block
     }
 }
 
@@ -491,13 +788,6 @@ impl Drop for Cadline {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Reads what a process wrote to a pipe, for tests that need raw bytes.
-pub fn read_all(mut r: impl Read) -> String {
-    let mut s = String::new();
-    let _ = r.read_to_string(&mut s);
-    s
 }
 
 /// An electricitymeter payload whose `cumulative` is `seq` (so lines can be
@@ -526,11 +816,14 @@ pub struct TlsFiles {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(tool("openssl", "openssl"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl runs");
+    let out = run_with_timeout(
+        Command::new(tool("openssl", "openssl"))
+            .current_dir(dir)
+            .args(args),
+        None,
+        TOOL_TIMEOUT,
+        "openssl",
+    );
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
@@ -591,7 +884,7 @@ pub fn make_tls(dir: &Path) -> TlsFiles {
 pub struct Influx {
     pub port: u16,
     dir: TempDir,
-    child: Child,
+    child: Watched,
 }
 
 impl Influx {
@@ -610,14 +903,15 @@ impl Influx {
         );
         std::fs::write(dir.path().join("influxdb.conf"), conf).expect("config");
         let log = std::fs::File::create(dir.path().join("influxd.log")).expect("log");
-        let child = Command::new(influxd)
-            .arg("-config")
-            .arg(dir.path().join("influxdb.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("influxd starts");
+        let child = Watched::spawn(
+            Command::new(influxd)
+                .arg("-config")
+                .arg(dir.path().join("influxdb.conf"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+            "influxd",
+        );
         let influx = Influx { port, dir, child };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
@@ -639,7 +933,10 @@ impl Influx {
     /// One HTTP/1.1 request; (status, body).
     pub fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        // Bounded both ways: a server that stops reading or answering
+        // fails the request instead of holding the test.
         s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.set_write_timeout(Some(Duration::from_secs(30)))?;
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
@@ -716,13 +1013,6 @@ impl Influx {
     }
 }
 
-impl Drop for Influx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
@@ -755,8 +1045,7 @@ impl Influx {
     /// SIGKILL, as a crashed or stopped server looks to a client; the data
     /// directory stays for `start_again`.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 
     /// Starts again on the same port with the same data, and waits for
@@ -766,14 +1055,15 @@ impl Influx {
             .append(true)
             .open(self.dir.path().join("influxd.log"))
             .expect("log");
-        self.child = Command::new(tool("influxd", "influxdb"))
-            .arg("-config")
-            .arg(self.dir.path().join("influxdb.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("influxd starts");
+        self.child = Watched::spawn(
+            Command::new(tool("influxd", "influxdb"))
+                .arg("-config")
+                .arg(self.dir.path().join("influxdb.conf"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+            "influxd",
+        );
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             if self
@@ -890,7 +1180,7 @@ pub fn rewrite_execd(text: &str, broker: &str, prefix: &str, variant: Option<&st
 /// again on the same configuration with `start_again`.
 pub struct Telegraf {
     dir: TempDir,
-    child: Option<Child>,
+    child: Option<Watched>,
 }
 
 impl Telegraf {
@@ -920,21 +1210,22 @@ impl Telegraf {
             .expect("log");
         // --strict-env-handling is v1.38's default; saying so silences the
         // banner that warns about the change, which is not about our files.
-        let child = Command::new(telegraf_bin())
-            .arg("--strict-env-handling")
-            .arg("--config")
-            .arg(self.config_path())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("telegraf starts");
+        let child = Watched::spawn(
+            Command::new(telegraf_bin())
+                .arg("--strict-env-handling")
+                .arg("--config")
+                .arg(self.config_path())
+                .current_dir(self.dir.path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+            "telegraf",
+        );
         self.child = Some(child);
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).expect("Telegraf runs")
+        self.child.as_ref().map(Watched::id).expect("Telegraf runs")
     }
 
     pub fn log(&self) -> String {
@@ -954,37 +1245,22 @@ impl Telegraf {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        assert!(signal(self.pid(), sig), "kill -s {sig} telegraf");
     }
 
     /// SIGKILL: Telegraf's buffers die with it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill();
         }
     }
 
     /// SIGTERM, then waits up to `timeout` for Telegraf to exit.
     pub fn stop(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-s", "TERM", &c.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(Some(status)) = c.try_wait() {
-                return Some(status);
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-        None
+        signal(c.id(), "TERM");
+        // Dropping `c` kills it if it is still running.
+        c.exit_within(timeout)
     }
 }
 
@@ -1029,4 +1305,108 @@ pub fn wait_for_cadlines(marker: &str, n: usize, timeout: Duration) -> Vec<u32> 
         }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+// The waiting mechanism itself: a wait that never ends fails promptly,
+// names what it waited for and leaves nothing running.
+
+/// The panic message of `f`, which must panic.
+fn panic_message(f: impl FnOnce()) -> String {
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .expect_err("the wait should have failed");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_child_that_never_exits_fails_the_wait_naming_what_it_waited_for() {
+    let mut child = Watched::spawn(
+        Command::new("sh")
+            .args(["-c", "echo about to hang >&2; exec sleep 30"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        "a hanging sh",
+    );
+    let start = Instant::now();
+    let message = panic_message(|| {
+        child.finish(Duration::from_millis(500), "to exit");
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        message.starts_with("a hanging sh: to exit: not within 500ms, so it was killed")
+            && message.contains("about to hang"),
+        "{message}"
+    );
+    assert!(
+        child.exited().is_some(),
+        "still running after the failed wait"
+    );
+}
+
+#[test]
+fn a_pipe_a_grandchild_keeps_open_fails_the_wait_instead_of_hanging() {
+    // sh exits at once; the sleep it left behind holds stdout open.
+    let mut child = Watched::spawn(
+        Command::new("sh")
+            .args(["-c", "sleep 3 & echo started"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "sh leaving a sleep behind",
+    );
+    let start = Instant::now();
+    let message = panic_message(|| {
+        child.finish(Duration::from_millis(500), "to exit");
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        message.contains("its stdout to close after it exited"),
+        "{message}"
+    );
+}
+
+#[test]
+fn run_with_timeout_and_first_line_fail_instead_of_hanging() {
+    let start = Instant::now();
+    let message = panic_message(|| {
+        run_with_timeout(
+            Command::new("sleep").arg("30"),
+            None,
+            Duration::from_millis(300),
+            "sleep 30",
+        );
+    });
+    assert!(
+        message.starts_with("sleep 30: to finish: not within 300ms"),
+        "{message}"
+    );
+    let mut silent = Watched::spawn_keeping_stdout(
+        Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "sleep 30",
+    );
+    let stdout = silent.take_stdout();
+    let message = panic_message(|| {
+        first_line_then_close(stdout, Duration::from_millis(300), "a line from sleep");
+    });
+    assert_eq!(message, "a line from sleep: not within 300ms");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
 }

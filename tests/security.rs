@@ -76,10 +76,12 @@ fn the_password_never_shows() {
 
 #[test]
 fn there_is_no_password_flag_and_no_way_to_skip_tls_verification() {
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_cadline"))
-        .arg("--help")
-        .output()
-        .expect("runs");
+    let help = crate::rig::run_with_timeout(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cadline")).arg("--help"),
+        None,
+        crate::rig::TOOL_TIMEOUT,
+        "cadline --help",
+    );
     let help = String::from_utf8_lossy(&help.stdout).to_lowercase();
     assert!(
         !help.contains("--password "),

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::rig::{electricity, seq_of, Cadline, Mosquitto};
+use crate::rig::{electricity, join_within, seq_of, Cadline, Mosquitto, Watched};
 
 const E: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
 const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -168,37 +168,34 @@ fn a_clean_stop_under_load_leaves_nothing_written_to_be_redelivered() {
         // Published while cadline stops, as a CAD keeps publishing.
         let port = broker.port;
         let publisher = thread::spawn(move || {
-            use std::io::Write;
-            let mut child = std::process::Command::new("mosquitto_pub")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-t",
-                    E,
-                    "-q",
-                    "1",
-                    "-l",
-                ])
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .expect("mosquitto_pub starts");
+            let mut child = Watched::spawn(
+                std::process::Command::new("mosquitto_pub")
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                        "-t",
+                        E,
+                        "-q",
+                        "1",
+                        "-l",
+                    ])
+                    .stdin(std::process::Stdio::piped()),
+                "mosquitto_pub",
+            );
             let mut input = lines.join("\n");
             input.push('\n');
-            let _ = child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes());
-            let _ = child.wait();
+            child.feed(input.into_bytes());
+            // 5000 QoS 1 messages take a second or two.
+            child.finish(SECS(60), "to publish 5000 messages");
         });
         thread::sleep(Duration::from_millis(delay_ms));
         c.signal("TERM");
         c.wait_exit(SECS(5)).expect("stops within 5 s");
         let first_lines = c.until_quiet(Duration::from_millis(200));
         let first: HashSet<u64> = seqs(&first_lines);
-        publisher.join().expect("publisher");
+        join_within(publisher, SECS(90), "the publisher to end");
         let again = Cadline::spawn(&args, &[]);
         let second_lines = again.until_quiet(SECS(3));
         let second = seqs(&second_lines);

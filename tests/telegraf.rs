@@ -180,13 +180,16 @@ fn shipped_cadline_conf_loads_with_no_error_or_warning() {
 
 /// The NixOS module evaluated with the stub lib of tests/nix/stub-eval.nix.
 fn nixos_eval() -> serde_json::Value {
-    let out = std::process::Command::new(crate::rig::tool("nix-instantiate", "nix-bin"))
-        .args(["--eval", "--strict", "--json"])
-        .arg(repo_path("tests/nix/stub-eval.nix"))
-        // The stub is a function of its test knobs; their defaults.
-        .args(["--arg", "override", "{ }"])
-        .output()
-        .expect("nix-instantiate runs");
+    let out = crate::rig::run_with_timeout(
+        std::process::Command::new(crate::rig::tool("nix-instantiate", "nix-bin"))
+            .args(["--eval", "--strict", "--json"])
+            .arg(repo_path("tests/nix/stub-eval.nix"))
+            // The stub is a function of its test knobs; their defaults.
+            .args(["--arg", "override", "{ }"]),
+        None,
+        crate::rig::TOOL_TIMEOUT,
+        "nix-instantiate --eval",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -565,7 +568,8 @@ impl SteadyPublisher {
     fn finish(mut self) -> u64 {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // Each round is one publish_once (at most 5 s) and a pause.
+            crate::rig::join_within(t, Duration::from_secs(30), "the steady publisher to stop");
         }
         self.published()
     }
@@ -577,41 +581,29 @@ impl Drop for SteadyPublisher {
     }
 }
 
-/// One `mosquitto_pub -l -q 1` run, given up after 5 s.
+/// One `mosquitto_pub -l -q 1` run, given up (killed) after 5 s.
 fn publish_once(bin: &std::path::Path, port: u16, lines: &str) -> bool {
-    use std::io::Write;
-    let Ok(mut child) = std::process::Command::new(bin)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-t",
-            E,
-            "-q",
-            "1",
-            "-l",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(lines.as_bytes());
-    }
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.success();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    false
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-t",
+        E,
+        "-q",
+        "1",
+        "-l",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut child = crate::rig::Watched::spawn(&mut cmd, "mosquitto_pub");
+    child.feed(lines.as_bytes().to_vec());
+    // Dropping `child` kills it if it is still running.
+    child
+        .exit_within(Duration::from_secs(5))
+        .is_some_and(|status| status.success())
 }
 
 /// The stored electricity points as (seq from the time, cumulative).
@@ -752,9 +744,7 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
             }
             _ => {
                 for pid in cadline_pids(&broker.url()) {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-s", "KILL", &pid.to_string()])
-                        .status();
+                    crate::rig::signal(pid, "KILL");
                 }
                 event(
                     &mut timeline,
