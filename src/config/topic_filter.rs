@@ -164,4 +164,26 @@ mod tests {
         let defaults = crate::flatten::topic::subscriptions("glow");
         assert_eq!(overlapping(&defaults), None);
     }
+
+    #[test]
+    fn a_prefix_is_suggested_only_when_the_filter_names_one() {
+        assert_eq!(
+            suggested_prefix("energy/+/STATE").as_deref(),
+            Some("energy")
+        );
+        assert_eq!(
+            suggested_prefix("a/b/+/SENSOR/gasmeter").as_deref(),
+            Some("a/b")
+        );
+        // No levels before the device, a wildcard or an empty level there.
+        for f in [
+            "dev/STATE",
+            "+/x/STATE",
+            "a/#/x/STATE",
+            "/x/STATE",
+            "a//x/STATE",
+        ] {
+            assert_eq!(suggested_prefix(f), None, "{f}");
+        }
+    }
 }

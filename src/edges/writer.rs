@@ -104,19 +104,12 @@ pub(crate) fn write_lines<W: Write>(
         let end = if rest.len() <= MAX_LINE_BYTES {
             rest.len()
         } else {
-            // The last newline within the limit; every line fits, so there is
-            // one (a longer line is never produced, but write it whole anyway).
+            // The last newline within the limit. Every line fits, so there
+            // is one; were there none, the rest goes in one write.
             rest[..MAX_LINE_BYTES]
                 .iter()
                 .rposition(|&b| b == b'\n')
-                .map_or_else(
-                    || {
-                        rest.iter()
-                            .position(|&b| b == b'\n')
-                            .map_or(rest.len(), |i| i + 1)
-                    },
-                    |i| i + 1,
-                )
+                .map_or(rest.len(), |i| i + 1)
         };
         out.write_all(&rest[..end])?;
         rest = &rest[end..];
@@ -546,5 +539,36 @@ mod tests {
             1,
             "an ack not yet due was sent at stop"
         );
+    }
+
+    #[test]
+    fn acks_the_connection_refuses_at_the_end_are_retried_before_returning() {
+        // The channel is closed before the writer starts: its last chance to
+        // hand over the ack is the retry after the final write.
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let (attempts, acked) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, b) = (attempts.clone(), acked.clone());
+        let ack: Ack = Box::new(move || {
+            if a.fetch_add(1, Ordering::SeqCst) < 5 {
+                return false;
+            }
+            b.fetch_add(1, Ordering::SeqCst);
+            true
+        });
+        tx.send(message("glow/A/STATE", &state(1), Some(ack)))
+            .expect("open");
+        drop(tx);
+        let mut out = Vec::new();
+        run(
+            &rx,
+            &stop,
+            &Flattener::default(),
+            &mut out,
+            Options::default(),
+        )
+        .expect("writes");
+        assert_eq!(acked.load(Ordering::SeqCst), 1, "the ack was given up");
+        assert_eq!(attempts.load(Ordering::SeqCst), 6);
     }
 }
