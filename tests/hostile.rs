@@ -126,3 +126,111 @@ fn every_line_from_hostile_ids_and_strings_is_accepted_by_influxdb() {
         "{written} written, {left_out} left out"
     );
 }
+
+/// Any text at all, of any length up to past the line limit: C0, DEL and
+/// C1 controls, separators, quotes, backslashes and non-ASCII favoured.
+fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let atom = prop_oneof![
+        4 => r"[a-zA-Z0-9]{1,8}",
+        2 => r"[ ,=\x22\\]",
+        2 => r"[\x00-\x1f\x7f]",
+        2 => r"[\u{80}-\u{9f}]",
+        1 => r"[é£\u{a0}😀\u{2028}]",
+    ];
+    prop_oneof![
+        8 => proptest::collection::vec(atom, 0..40).prop_map(|v| v.concat()),
+        1 => (1usize..6000).prop_map(|n| "x".repeat(n)),
+        1 => (1usize..1200).prop_map(|n| "\u{85}\\,\"".repeat(n)),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    ))]
+
+    /// The fuzz property behind the test above: whatever text stands in a
+    /// device id, a sensor id or a STATE string, every line is within the
+    /// limit, carries no control character and parses; a message that
+    /// gives no line says why. The lines are kept for the InfluxDB check.
+    #[test]
+    fn any_text_as_ids_and_strings_gives_valid_lines_or_a_note(id in any_text(), text in any_text()) {
+        let json = serde_json::to_string(&text).expect("a JSON string");
+        let id = as_id(&id);
+        let flattener = Flattener::default();
+        for (topic, payload) in [
+            (format!("glow/{id}/STATE"), format!(r#"{{"software":{json},"timestamp":"2026-03-01T12:00:00Z"}}"#)),
+            (format!("glow/DEV1/SENSOR/glowsensorth1/{id}"), format!(r#"{{"temperature":20.5,"status":{json},"timestamp":"2026-03-01T12:00:00Z"}}"#)),
+        ] {
+            let (mut out, mut notes) = (Vec::new(), Vec::<Note>::new());
+            let n = flattener.flatten(&topic, payload.as_bytes(), 1_772_366_400_000_000_000, &mut out, &mut notes);
+            let written = String::from_utf8(out).expect("utf-8");
+            proptest::prop_assert_eq!(written.lines().count(), n);
+            proptest::prop_assert!(n > 0 || !notes.is_empty(), "nothing and no note for {:.100}", topic);
+            for line in written.lines() {
+                proptest::prop_assert!(line.len() < MAX_LINE_BYTES);
+                proptest::prop_assert!(!line.chars().any(char::is_control), "{:?}", line);
+                let parsed: Vec<_> = influxdb_line_protocol::parse_lines(line).collect();
+                proptest::prop_assert!(parsed.len() == 1 && parsed[0].is_ok(), "{:?}: {:?}", line, parsed);
+                FUZZED.lock().expect("lock").push(line.to_owned());
+            }
+        }
+    }
+}
+
+/// Lines the property produced, written into a real InfluxDB below.
+static FUZZED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn lines_from_random_hostile_text_are_accepted_by_influxdb() {
+    // Its own run of the property's generator, so this test does not
+    // depend on the order tests run in.
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let flattener = Flattener::default();
+    let mut lines = Vec::new();
+    for _ in 0..300 {
+        let (id, text) = (
+            any_text().new_tree(&mut runner).expect("tree").current(),
+            any_text().new_tree(&mut runner).expect("tree").current(),
+        );
+        let json = serde_json::to_string(&text).expect("a JSON string");
+        // The text in a STATE string (always written when it fits) and
+        // the id as a TH sensor's id (refused as an id when it is not one).
+        for (topic, payload) in [
+            (
+                "glow/DEV1/STATE".to_owned(),
+                format!(r#"{{"software":{json},"timestamp":"2026-03-01T12:00:00Z"}}"#),
+            ),
+            (
+                format!("glow/DEV1/SENSOR/glowsensorth1/{}", as_id(&id)),
+                r#"{"temperature":20.5,"timestamp":"2026-03-01T12:00:00Z"}"#.to_owned(),
+            ),
+        ] {
+            let (mut out, mut notes) = (Vec::new(), Vec::<Note>::new());
+            flattener.flatten(
+                &topic,
+                payload.as_bytes(),
+                1_772_366_400_000_000_000,
+                &mut out,
+                &mut notes,
+            );
+            lines.extend(
+                String::from_utf8(out)
+                    .expect("utf-8")
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    lines.extend(FUZZED.lock().expect("lock").drain(..));
+    assert!(lines.len() > 100, "{} lines", lines.len());
+    let influx = Influx::start();
+    influx.create_db("random");
+    for chunk in lines.chunks(200) {
+        if let Err(e) = influx.write("random", &chunk.join("\n")) {
+            panic!("InfluxDB refused a batch: {e}");
+        }
+    }
+}
