@@ -421,76 +421,14 @@ fn parse_unix_time(word: &[u8]) -> Option<i64> {
         .checked_add(frac_ns)
 }
 
-/// `%I`: `2026-12-01T08:23:06+0000` (strftime `%FT%T%z`), also with `Z`
-/// or a `+00:00` zone. The calendar is checked: an impossible date is not
-/// a time.
+/// An ISO 8601 time as `mosquitto_sub -F %I` prints it
+/// (`2026-12-01T08:23:06+0000`), read by the same parser as a meter's
+/// timestamp, with its calendar and offset rules.
 fn parse_iso_8601(w: &[u8]) -> Option<i64> {
-    if w.len() < 20 || w[4] != b'-' || w[7] != b'-' || w[10] != b'T' || w[13] != b':' {
+    if w.len() < 20 || w.get(10) != Some(&b'T') {
         return None;
     }
-    if w[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (number(&w[0..4])?, number(&w[5..7])?, number(&w[8..10])?);
-    let (h, mi, s) = (
-        number(&w[11..13])?,
-        number(&w[14..16])?,
-        number(&w[17..19])?,
-    );
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let max_day = *month_days.get(usize::try_from(mo - 1).ok()?)?;
-    if d < 1 || d > max_day || h > 23 || mi > 59 || s > 59 {
-        return None;
-    }
-    let offset_s = match &w[19..] {
-        b"Z" => 0,
-        [sign @ (b'+' | b'-'), rest @ ..] => {
-            let (oh, om) = match rest {
-                [a, b, c, d] => (number(&[*a, *b])?, number(&[*c, *d])?),
-                [a, b, b':', c, d] => (number(&[*a, *b])?, number(&[*c, *d])?),
-                _ => return None,
-            };
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let o = oh * 3600 + om * 60;
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_s;
-    secs.checked_mul(1_000_000_000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    crate::flatten::meter_time::parse_meter_timestamp(std::str::from_utf8(w).ok()?)
 }
 
 #[cfg(test)]
