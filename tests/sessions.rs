@@ -274,3 +274,52 @@ fn a_broker_packet_limit_below_our_subscribe_does_not_storm_either() {
     let connects = broker.log().matches("New client connected").count();
     assert!(connects < 16, "{connects} connections in 8 s");
 }
+
+#[test]
+fn a_redelivered_oversized_message_is_read_once_and_skipped_with_mqtt_3_1_1() {
+    // A persistent session redelivers a message over the limit at every
+    // reconnect, and MQTT 3.1.1 can refuse it only by disconnecting: the
+    // readings queued behind it were held back for ever. Up to four times
+    // the limit, the next connection reads it once and skips it; beyond
+    // that, the error names the broker setting, and cadline stays up with
+    // bounded memory.
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let args = [
+        "--broker",
+        url.as_str(),
+        "--persistent-session",
+        "--client-id",
+        "oversize",
+        "--max-message-size",
+        "100000",
+    ];
+    let c = Cadline::spawn(&args, &[]);
+    c.wait_connected();
+    let before = peak_rss_kib(c.pid());
+    let big = format!("{{\"x\":\"{}\"}}", "a".repeat(300_000));
+    broker.publish(E, &big, 1);
+    let lines: Vec<String> = (1..=5).map(electricity).collect();
+    broker.publish_lines(E, &lines, 1);
+    let got = seqs(&c.collect(5, SECS(20)));
+    assert_eq!(got, (1..=5).collect(), "{:#?}", c.stderr());
+    assert!(
+        c.stderr()
+            .iter()
+            .any(|l| l.contains("reads it once to skip it")),
+        "{:#?}",
+        c.stderr()
+    );
+    let grew = peak_rss_kib(c.pid()).saturating_sub(before);
+    assert!(grew < 4_000, "peak RSS grew by {grew} KiB");
+    // Far over four times the limit: said plainly, and cadline stays up.
+    let huge = format!("{{\"x\":\"{}\"}}", "a".repeat(5_000_000));
+    broker.publish(E, &huge, 1);
+    assert!(
+        c.wait_for_stderr("more than 4 times --max-message-size", SECS(10)),
+        "{:#?}",
+        c.stderr()
+    );
+    let grew = peak_rss_kib(c.pid()).saturating_sub(before);
+    assert!(grew < 4_000, "peak RSS grew by {grew} KiB");
+}

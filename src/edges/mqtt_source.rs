@@ -37,6 +37,11 @@ use crate::flatten::{Level, Note};
 /// any of it.
 const PUBLISH_OVERHEAD: usize = 128 * 1024;
 
+/// How many times `--max-message-size` a message may be and still be read
+/// once to get past it with MQTT 3.1.1 (see `run`): peak memory stays
+/// within this multiple of the limit.
+const OVERSIZE_WAY_OUT: usize = 4;
+
 /// Requests (acks, subscribes) queued for rumqttc. Larger than the number of
 /// unacknowledged messages a well-behaved broker sends us (Mosquitto: 20 in
 /// flight; we ask MQTT 5 brokers for at most `RECEIVE_MAXIMUM`), but a broker
@@ -92,6 +97,21 @@ impl Prepared {
     fn packet_limit(&self) -> usize {
         self.max_message_size.saturating_add(PUBLISH_OVERHEAD)
     }
+
+    /// The largest packet read once to get past it (MQTT 3.1.1).
+    fn way_out_limit(&self) -> usize {
+        self.max_message_size
+            .saturating_mul(OVERSIZE_WAY_OUT)
+            .saturating_add(PUBLISH_OVERHEAD)
+    }
+}
+
+/// The size rumqttc reports for a packet over the incoming limit, from its
+/// error text ("payload size limit exceeded: N").
+fn oversized_packet(text: &str) -> Option<usize> {
+    let (_, rest) = text.split_once("payload size limit exceeded: ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// Reads the password and TLS files. Any error here is fatal at start-up
@@ -333,6 +353,17 @@ impl Session {
             }
         };
         result.map_err(|e| format!("subscribe request failed: {e}"))
+    }
+
+    /// Sets the incoming packet limit for the next connection (MQTT 3.1.1;
+    /// an MQTT 5 broker is told the limit in CONNECT and never exceeds it).
+    fn set_incoming_limit(&mut self, limit: usize) {
+        if let Session::V4(_, connection) = self {
+            connection
+                .eventloop
+                .mqtt_options
+                .set_max_packet_size(limit, 64 * 1024);
+        }
     }
 
     /// Something another thread can call to end the connection loop; it
@@ -656,6 +687,8 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 }
             }
             Happening::Oversized { topic, len, ack } => {
+                // Back to the usual limit from the next connection on.
+                session.set_incoming_limit(p.packet_limit());
                 messages::note(&Note {
                     level: Level::Warn,
                     text: format!(
@@ -697,18 +730,38 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 // Throttled on the cause, not on the text with its timings.
                 let new_cause = text != last_failure;
                 let cause = text.clone();
-                let text = match lasted {
-                    Some(d) if d < STABLE => format!(
+                // MQTT 3.1.1 cannot refuse a message without disconnecting, and
+                // a persistent session redelivers it at every reconnect: the
+                // way out is to read it once, under a raised limit, and skip
+                // and acknowledge it. Only up to OVERSIZE_WAY_OUT times the
+                // limit, so memory stays a small multiple of it.
+                let oversized = oversized_packet(&text);
+                let way_out = oversized.filter(|&len| len <= p.way_out_limit());
+                if let Some(len) = way_out {
+                    session.set_incoming_limit(len);
+                }
+                let text = match (lasted, oversized) {
+                    (_, Some(len)) if way_out.is_some() => format!(
+                        "{text}: the broker sent a message of {len} bytes, over --max-message-size \
+                         {}; MQTT 3.1.1 cannot refuse it without disconnecting, so the next \
+                         connection reads it once to skip it (set the broker's message_size_limit \
+                         below --max-message-size, or use --mqtt-version 5)",
+                        p.max_message_size
+                    ),
+                    (_, Some(len)) => format!(
+                        "{text}: the broker sent a message of {len} bytes, more than \
+                         {OVERSIZE_WAY_OUT} times --max-message-size {}, which MQTT 3.1.1 cannot \
+                         refuse without disconnecting (a persistent session redelivers it at every \
+                         reconnect, holding back what is queued behind it); set the broker's \
+                         message_size_limit below --max-message-size, use --mqtt-version 5, or \
+                         raise --max-message-size",
+                        p.max_message_size
+                    ),
+                    (Some(d), None) if d < STABLE => format!(
                         "{text}; the broker closed the connection {:.1}s after accepting it: \
                          another client with the same --client-id (a copied configuration?) \
                          or a broker limit such as max_packet_size is the likely cause",
                         d.as_secs_f64()
-                    ),
-                    _ if text.contains("PayloadSizeLimitExceeded") => format!(
-                        "{text}: the broker sent a message over --max-message-size, which MQTT \
-                         3.1.1 cannot refuse without disconnecting (and a persistent session \
-                         redelivers it); set the broker's message_size_limit (Mosquitto) below \
-                         --max-message-size, or use --mqtt-version 5"
                     ),
                     _ => text,
                 };
