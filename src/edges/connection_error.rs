@@ -160,26 +160,10 @@ fn number_after(text: &str, label: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-/// A UNIX time as `YYYY-MM-DD HH:MM:SS UTC` (Howard Hinnant's
-/// `civil_from_days`; no date crate for one message).
+/// A UNIX time as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let (year, month, day, h, m, sec) = crate::flatten::meter_time::civil_from_unix(unix);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{sec:02} UTC")
 }
 
 #[cfg(test)]
