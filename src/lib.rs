@@ -7,8 +7,9 @@
 //!   clock, and it knows no source: MQTT and pipe mode feed it the same way.
 //! - [`config`]: the command line and what is checked before anything runs
 //!   (flags, topic filters, the password, TLS files).
-//! - [`edges`]: the I/O. The MQTT source and the stdin source, the stdout
-//!   writer and stderr, signals and Telegraf's stdin, meeting at one channel.
+//! - [`edges`]: the I/O. The MQTT source and its stdout writer (meeting at
+//!   one channel), pipe mode's stdin source (reading, flattening and
+//!   writing on one thread), stderr, signals and Telegraf's stdin.
 //!
 //! `edges` uses `flatten` and `config`; `config` uses `flatten` for topic
 //! rules; `flatten` uses neither. `main.rs` wires them together.

@@ -2,9 +2,10 @@
 //! stdin source reading `mosquitto_sub -v` captures), where lines go (the
 //! one writer thread that owns stdout), where diagnostics go (stderr, in
 //! Telegraf's prefixes), and how cadline is told to stop (signals, the end
-//! of Telegraf's stdin). Sources and the writer meet at one channel of
-//! `message::Message`s; everything between a payload and its lines is the
-//! pure core in `crate::flatten`.
+//! of Telegraf's stdin). In MQTT mode the source and the writer meet at one
+//! channel of `message::Message`s; pipe mode reads, flattens and writes on
+//! one thread. Everything between a payload and its lines is the pure core
+//! in `crate::flatten`.
 
 #[macro_use]
 pub mod messages;
