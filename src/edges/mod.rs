@@ -1,6 +1,7 @@
 //! The I/O at the edges: where messages come from (the MQTT source, the
-//! stdin source reading `mosquitto_sub -v` captures), where lines go (the
-//! one writer thread that owns stdout), where diagnostics go (stderr, in
+//! stdin source reading `mosquitto_sub -v` captures), where lines go (one
+//! thread owns stdout: the writer in MQTT mode, the pipe thread in pipe
+//! mode), where diagnostics go (stderr, in
 //! Telegraf's prefixes), and how cadline is told to stop (signals, the end
 //! of Telegraf's stdin). In MQTT mode the source and the writer meet at one
 //! channel of `message::Message`s; pipe mode reads, flattens and writes on
