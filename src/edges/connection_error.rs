@@ -162,8 +162,11 @@ fn number_after(text: &str, label: &str) -> Option<i64> {
 
 /// A UNIX time as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc_date(unix: i64) -> String {
-    let (year, month, day, h, m, sec) = crate::flatten::meter_time::civil_from_unix(unix);
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{sec:02} UTC")
+    let t = crate::flatten::meter_time::civil_from_unix(unix);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
 }
 
 #[cfg(test)]

@@ -558,8 +558,11 @@ fn message_time(root: &mut Root<'_>) -> Option<String> {
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 fn format_utc(secs: i64) -> String {
-    let (y, m, d, h, mi, s) = crate::flatten::meter_time::civil_from_unix(secs);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    let t = crate::flatten::meter_time::civil_from_unix(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
 }
 
 /// The CAD's own state from the top level: HAN radio (`pan`), versions.

@@ -48,10 +48,22 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Unix seconds as a UTC `(year, month, day, hour, minute, second)`
-/// (Howard Hinnant's `civil_from_days`): the one inverse of
-/// `days_from_civil`, for every place that prints a time.
-pub fn civil_from_unix(unix: i64) -> (i64, i64, i64, i64, i64, i64) {
+/// A UTC calendar time, for every place that prints one (the hex feed's
+/// timestamps, a certificate's expiry). Named fields rather than a tuple of
+/// six integers, so that a caller cannot swap the month and the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    pub hour: i64,
+    pub minute: i64,
+    pub second: i64,
+}
+
+/// Unix seconds as UTC calendar time (Howard Hinnant's `civil_from_days`):
+/// the one inverse of `days_from_civil`.
+pub fn civil_from_unix(unix: i64) -> CivilTime {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let z = days + 719_468;
@@ -63,7 +75,14 @@ pub fn civil_from_unix(unix: i64) -> (i64, i64, i64, i64, i64, i64) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, secs / 3600, secs / 60 % 60, secs % 60)
+    CivilTime {
+        year,
+        month,
+        day,
+        hour: secs / 3600,
+        minute: secs / 60 % 60,
+        second: secs % 60,
+    }
 }
 
 fn digits(s: &[u8]) -> Option<i64> {
