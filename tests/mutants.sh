@@ -7,7 +7,7 @@
 # (explained in the README's Tests section).
 #
 #   tests/mutants.sh                      # the default files below
-#   tests/mutants.sh src/units.rs ...     # other files
+#   tests/mutants.sh src/flatten/meter.rs ...  # some files only
 #
 # Needs cargo-mutants (cargo install cargo-mutants --locked). Results in
 # mutants.out/ (ignored): missed.txt, caught.txt, unviable.txt, timeout.txt.
@@ -18,13 +18,14 @@ command -v cargo-mutants >/dev/null || {
   exit 1
 }
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(src/flatten/units.rs src/flatten/line_protocol.rs src/flatten/meter_time.rs src/config/topic_filter.rs src/edges/writer.rs)
+[ ${#files[@]} -gt 0 ] || files=(src/flatten/*.rs src/config/topic_filter.rs src/edges/writer.rs)
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
-# The core's own unit tests, and the golden and fuzz suites that check the
-# flattener's output against the README's schema. PROPTEST_CASES keeps each
-# fuzz property short; the property still runs.
+# Every unit test (all of them live under flatten::, edges:: or config::),
+# and the golden and fuzz suites that check the flattener's output against
+# the README's schema; not the suites that start Mosquitto, InfluxDB or
+# Telegraf. PROPTEST_CASES keeps each fuzz property short; it still runs.
 export PROPTEST_CASES=${PROPTEST_CASES:-64}
 exec cargo mutants "${args[@]}" --jobs "${JOBS:-2}" --timeout 120 -- \
   --lib --test integration -- \
-  golden:: fuzz:: units:: line_protocol:: meter_time:: writer:: topic_filter:: messages::
+  flatten:: edges:: config:: golden:: fuzz::
