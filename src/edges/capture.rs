@@ -12,14 +12,29 @@
 //! Every byte is looked at a bounded number of times whatever the shape of
 //! the input: the bracket depth of a pretty-printed payload is a running
 //! state fed one line at a time, never a rescan of what came before.
+//!
+//! A frame borrows its topic and payload. A compact message whose line is
+//! whole in the read buffer, which is nearly every message of a capture, is
+//! lent straight from that buffer: no copy, no allocation, one search for
+//! its newline. Anything else (a line that spans the end of the buffer, a
+//! pretty-printed payload, a line to skip) takes the general path, which
+//! copies into buffers the reader keeps and reuses.
 
 use std::io::{self, BufRead, Read};
+use std::ops::Range;
 
-/// One unit of a capture.
+/// One unit of a capture, borrowed from the reader until the next call.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Frame {
+pub enum Frame<'a> {
     /// A message to flatten.
-    Message { topic: String, payload: Vec<u8> },
+    Message {
+        topic: &'a str,
+        payload: &'a [u8],
+        /// The capture's own time for the message (Unix nanoseconds), when
+        /// its line carried one (`-F '%I %t %p'`): the caller uses the time
+        /// it read the line otherwise.
+        arrival_ns: Option<i64>,
+    },
     /// Something that is not a message, with the reason (for a warning).
     Skipped(String),
 }
@@ -32,9 +47,13 @@ pub struct CaptureReader<R> {
     /// turned out to start the next message.
     pending: Option<Vec<u8>>,
     line_no: u64,
-    /// The capture's own time of the frame last returned, when the line
-    /// carried one (`-F '%I %t %p'`).
-    arrival_ns: Option<i64>,
+    /// Bytes at the front of `inner`'s buffer lent out by the frame last
+    /// returned: consumed when the next frame is asked for.
+    lent: usize,
+    /// The topic and payload of a frame taken by the general path (kept to
+    /// be lent, and reused).
+    topic: String,
+    payload: Vec<u8>,
     /// The line of the first payload-only line, once one was seen: every
     /// later one is reported with the same text, so the repeat counter
     /// turns them into one warning and a count.
@@ -65,17 +84,45 @@ impl<R: BufRead> CaptureReader<R> {
             max_line: max_message_size.saturating_add(1024),
             pending: None,
             line_no: 0,
-            arrival_ns: None,
+            lent: 0,
+            topic: String::new(),
+            payload: Vec::new(),
             payload_only_since: None,
             scanned: 0,
         }
     }
 
-    /// The time the capture gives for the message last returned (Unix
-    /// nanoseconds), `None` when its line had no timestamp: the caller then
-    /// uses the time it read the line.
-    pub fn arrival_ns(&self) -> Option<i64> {
-        self.arrival_ns
+    /// The next frame, `None` at the end of input. The frame borrows the
+    /// reader: its bytes are released when the next one is asked for.
+    pub fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
+        self.inner.consume(std::mem::take(&mut self.lent));
+        if self.pending.is_none() {
+            let buf = self.inner.fill_buf()?;
+            if let Some(whole) = compact_message(buf, self.max_line) {
+                self.line_no += 1;
+                self.lent = whole.next;
+                // A second look at the same buffer: `fill_buf` does not read
+                // while the buffer holds bytes, and these are not consumed.
+                let buf = self.inner.fill_buf()?;
+                return Ok(Some(match std::str::from_utf8(&buf[whole.topic]) {
+                    Ok(topic) => Frame::Message {
+                        topic,
+                        payload: &buf[whole.payload],
+                        arrival_ns: whole.arrival_ns,
+                    },
+                    Err(_) => not_utf8(self.line_no),
+                }));
+            }
+        }
+        Ok(match self.general_frame()? {
+            None => None,
+            Some(Taken::Message { arrival_ns }) => Some(Frame::Message {
+                topic: &self.topic,
+                payload: &self.payload,
+                arrival_ns,
+            }),
+            Some(Taken::Skipped(why)) => Some(Frame::Skipped(why)),
+        })
     }
 
     /// Reads one line without its `\n`/`\r\n`, never buffering more than
@@ -187,15 +234,17 @@ impl<R: BufRead> CaptureReader<R> {
         Ok(within_limit)
     }
 
-    fn next_frame(&mut self) -> io::Result<Option<Frame>> {
-        self.arrival_ns = None;
+    /// Any frame, the slow way: line by line into owned buffers, joining
+    /// the lines of a pretty-printed payload. What it takes is left in
+    /// `self.topic` and `self.payload`.
+    fn general_frame(&mut self) -> io::Result<Option<Taken>> {
         let mut line = match self.pending.take() {
             Some(l) => l,
             None => loop {
                 match self.read_line(None)? {
                     None => return Ok(None),
                     Some(Line::TooLong) => {
-                        return Ok(Some(Frame::Skipped(format!(
+                        return Ok(Some(Taken::Skipped(format!(
                             "line {}: longer than {} bytes; skipped",
                             self.line_no, self.max_line
                         ))))
@@ -206,23 +255,24 @@ impl<R: BufRead> CaptureReader<R> {
             },
         };
         let line_no = self.line_no;
+        let mut arrival_ns = None;
         if let Some((arrival, rest)) = split_capture_time(&line) {
-            self.arrival_ns = Some(arrival);
+            arrival_ns = Some(arrival);
             line.drain(..rest);
         }
         if matches!(line.trim_ascii_start().first(), Some(b'{' | b'[')) {
             return self.payload_without_topic(line, line_no);
         }
         let Some(space) = line.iter().position(|&b| b == b' ') else {
-            return Ok(Some(Frame::Skipped(format!(
+            return Ok(Some(Taken::Skipped(format!(
                 "line {line_no}: expected `topic payload` (mosquitto_sub -v output); skipped"
             ))));
         };
-        let Ok(topic) = String::from_utf8(line[..space].to_vec()) else {
-            return Ok(Some(Frame::Skipped(format!(
-                "line {line_no}: topic is not UTF-8; skipped"
-            ))));
+        let Ok(topic) = std::str::from_utf8(&line[..space]) else {
+            return Ok(Some(Taken::Skipped(not_utf8_reason(line_no))));
         };
+        self.topic.clear();
+        self.topic.push_str(topic);
         // The line's own buffer becomes the payload: no second copy.
         let mut payload = line;
         payload.drain(..=space);
@@ -236,20 +286,21 @@ impl<R: BufRead> CaptureReader<R> {
             let mut depth = JsonDepth::of_payload(&payload);
             self.scanned += payload.len() as u64;
             if !self.continue_payload(&mut payload, &mut depth, Continuation::Keep)? {
-                return Ok(Some(Frame::Skipped(format!(
-                    "line {line_no}: payload on {topic:?} longer than {} bytes (lines {line_no}-{}); skipped",
-                    self.max_line, self.line_no
+                return Ok(Some(Taken::Skipped(format!(
+                    "line {line_no}: payload on {:?} longer than {} bytes (lines {line_no}-{}); skipped",
+                    self.topic, self.max_line, self.line_no
                 ))));
             }
         }
-        Ok(Some(Frame::Message { topic, payload }))
+        self.payload = payload;
+        Ok(Some(Taken::Message { arrival_ns }))
     }
 
     /// A line that starts with JSON: `mosquitto_sub` without `-v` prints
     /// payloads without their topics, and cadline cannot tell which device
     /// or meter they came from. Reads past the rest of a pretty-printed
     /// one, and reports every such line with the same text.
-    fn payload_without_topic(&mut self, line: Vec<u8>, line_no: u64) -> io::Result<Option<Frame>> {
+    fn payload_without_topic(&mut self, line: Vec<u8>, line_no: u64) -> io::Result<Option<Taken>> {
         let first = *self.payload_only_since.get_or_insert(line_no);
         if !matches!(line.trim_ascii_end().last(), Some(b'}' | b']')) {
             let mut depth = JsonDepth::of_payload(&line);
@@ -257,7 +308,7 @@ impl<R: BufRead> CaptureReader<R> {
             let mut discarded = Vec::new();
             self.continue_payload(&mut discarded, &mut depth, Continuation::Discard)?;
         }
-        Ok(Some(Frame::Skipped(format!(
+        Ok(Some(Taken::Skipped(format!(
             "line {first} on: payloads without a topic, as `mosquitto_sub` prints them without -v; \
              capture with `mosquitto_sub -v` (or -F '%I %t %p'); skipped"
         ))))
@@ -271,16 +322,70 @@ impl<R: Read> CaptureReader<io::BufReader<R>> {
     /// wait, so a live `mosquitto_sub -v | cadline --stdin` never holds a
     /// line back, while a capture file is written in full buffers.
     pub fn has_line_ready(&self) -> bool {
-        self.pending.is_some() || self.inner.buffer().contains(&b'\n')
+        self.pending.is_some()
+            || self
+                .inner
+                .buffer()
+                .get(self.lent..)
+                .is_some_and(|rest| memchr::memchr(b'\n', rest).is_some())
     }
 }
 
-impl<R: BufRead> Iterator for CaptureReader<R> {
-    type Item = io::Result<Frame>;
+/// What the general path took: a message (in the reader's own buffers) or
+/// a reason to skip.
+enum Taken {
+    Message { arrival_ns: Option<i64> },
+    Skipped(String),
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_frame().transpose()
+/// Where the parts of a compact message are in a read buffer.
+struct WholeLine {
+    arrival_ns: Option<i64>,
+    topic: Range<usize>,
+    payload: Range<usize>,
+    /// Where the next line starts: the bytes to consume.
+    next: usize,
+}
+
+/// A compact `topic payload` line that is whole at the start of `buf`, with
+/// nothing about it that needs the general path: not blank, not over
+/// `max_line`, with a topic, and a payload that ends in a closing bracket
+/// (so is not the first line of a pretty-printed one). `None` sends the
+/// line to the general path, which reads it again and decides the same way
+/// a line that is not whole in the buffer is decided.
+fn compact_message(buf: &[u8], max_line: usize) -> Option<WholeLine> {
+    let newline = memchr::memchr(b'\n', buf)?;
+    let line = &buf[..newline];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() > max_line || line.first().map_or(true, u8::is_ascii_whitespace) {
+        return None;
     }
+    let (arrival_ns, start) = match split_capture_time(line) {
+        Some((arrival, rest)) => (Some(arrival), rest),
+        None => (None, 0),
+    };
+    let rest = &line[start..];
+    if matches!(rest.trim_ascii_start().first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let space = start + memchr::memchr(b' ', rest)?;
+    if !matches!(line[space + 1..].trim_ascii_end().last(), Some(b'}' | b']')) {
+        return None;
+    }
+    Some(WholeLine {
+        arrival_ns,
+        topic: start..space,
+        payload: space + 1..line.len(),
+        next: newline + 1,
+    })
+}
+
+fn not_utf8_reason(line_no: u64) -> String {
+    format!("line {line_no}: topic is not UTF-8; skipped")
+}
+
+fn not_utf8<'a>(line_no: u64) -> Frame<'a> {
+    Frame::Skipped(not_utf8_reason(line_no))
 }
 
 /// The bytes `JsonDepth` acts on; every other byte is skipped by one
@@ -378,11 +483,16 @@ fn starts_message(line: &[u8]) -> bool {
 /// line (the topic) starts. `None` when the first word is not such a time
 /// or nothing follows it.
 fn split_capture_time(line: &[u8]) -> Option<(i64, usize)> {
-    let space = line.iter().position(|&b| b == b' ')?;
-    let word = &line[..space];
-    if !word.first().is_some_and(u8::is_ascii_digit) || line.len() <= space + 1 {
+    // A topic rarely starts with a digit: most lines are decided by their
+    // first byte, before any search for the space.
+    if !line.first().is_some_and(u8::is_ascii_digit) {
         return None;
     }
+    let space = memchr::memchr(b' ', line)?;
+    if line.len() <= space + 1 {
+        return None;
+    }
+    let word = &line[..space];
     // What follows must be a topic (or, with `-F '%I %p'`, a payload):
     // a first word like `1234567890` alone is not taken for a time.
     let rest = &line[space + 1..];
@@ -435,14 +545,53 @@ fn parse_iso_8601(w: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn frames(input: &[u8], max: usize) -> Vec<Frame> {
-        CaptureReader::new(input, max)
-            .collect::<io::Result<Vec<_>>>()
-            .expect("reading a slice cannot fail")
+    /// A frame as the test keeps it, after the reader has moved on.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Got {
+        Message { topic: String, payload: Vec<u8> },
+        Skipped(String),
     }
 
-    fn msg(topic: &str, payload: &str) -> Frame {
-        Frame::Message {
+    fn got(frame: Frame<'_>) -> (Got, Option<i64>) {
+        match frame {
+            Frame::Message {
+                topic,
+                payload,
+                arrival_ns,
+            } => (
+                Got::Message {
+                    topic: topic.to_owned(),
+                    payload: payload.to_vec(),
+                },
+                arrival_ns,
+            ),
+            Frame::Skipped(why) => (Got::Skipped(why), None),
+        }
+    }
+
+    fn frames_with_times<R: BufRead>(input: R, max: usize) -> Vec<(Got, Option<i64>)> {
+        let mut reader = CaptureReader::new(input, max);
+        let mut out = Vec::new();
+        while let Some(frame) = reader.next_frame().expect("reading a slice cannot fail") {
+            out.push(got(frame));
+        }
+        out
+    }
+
+    /// The frames of `input`, which must be the same whether lines are lent
+    /// from the read buffer (the whole input is one buffer) or read by the
+    /// general path (a read buffer smaller than a line).
+    fn frames(input: &[u8], max: usize) -> Vec<Got> {
+        let whole = frames_with_times(input, max);
+        for capacity in [1, 7, 64] {
+            let small = frames_with_times(io::BufReader::with_capacity(capacity, input), max);
+            assert_eq!(small, whole, "read buffer of {capacity} bytes");
+        }
+        whole.into_iter().map(|(frame, _)| frame).collect()
+    }
+
+    fn msg(topic: &str, payload: &str) -> Got {
+        Got::Message {
             topic: topic.into(),
             payload: payload.as_bytes().to_vec(),
         }
@@ -488,7 +637,7 @@ mod tests {
         input.extend(std::iter::repeat(b'x').take(5000));
         input.extend_from_slice(b"\nt/y {}\n");
         let out = frames(&input, 10);
-        assert!(matches!(&out[0], Frame::Skipped(why) if why.contains("longer than")));
+        assert!(matches!(&out[0], Got::Skipped(why) if why.contains("longer than")));
         assert_eq!(out[1], msg("t/y", "{}"));
     }
 
@@ -506,7 +655,7 @@ mod tests {
             input.extend_from_slice(b"\nt/y {}\n");
             let out = frames(&input, 10);
             assert!(
-                matches!(&out[0], Frame::Message { payload, .. } if payload.len() == 1030),
+                matches!(&out[0], Got::Message { payload, .. } if payload.len() == 1030),
                 "{end:?} {:?}",
                 &out[0]
             );
@@ -515,7 +664,7 @@ mod tests {
             let mut input = line(1035, end);
             input.extend_from_slice(b"\nt/y {}\n");
             let out = frames(&input, 10);
-            assert!(matches!(&out[0], Frame::Skipped(why) if why.contains("longer than")));
+            assert!(matches!(&out[0], Got::Skipped(why) if why.contains("longer than")));
             assert_eq!(out.last(), Some(&msg("t/y", "{}")));
         }
     }
@@ -531,7 +680,7 @@ mod tests {
             }
             input.extend_from_slice(b"  \"z\": 0\n}\n");
             let mut reader = CaptureReader::new(&input[..], 1 << 30);
-            let frame = reader.next().expect("a frame").expect("no error");
+            let frame = reader.next_frame().expect("no error").expect("a frame");
             assert!(
                 matches!(&frame, Frame::Message { payload, .. } if payload.len() + 11 == input.len())
             );
@@ -555,7 +704,7 @@ mod tests {
         assert_eq!(out.len(), 3, "{out:?}");
         assert_eq!(out[0], msg("g/1/STATE", "{}"));
         assert!(
-            matches!(&out[1], Frame::Skipped(why) if why.starts_with("line 2:") && why.contains("longer than") && why.contains("lines 2-5004")),
+            matches!(&out[1], Got::Skipped(why) if why.starts_with("line 2:") && why.contains("longer than") && why.contains("lines 2-5004")),
             "{:?}",
             out[1]
         );
@@ -567,7 +716,7 @@ mod tests {
         input.extend_from_slice(b"\",\n  \"b\": [\n1]\n}\ng/2/STATE {}\n");
         let out = frames(&input, 100);
         assert_eq!(out.len(), 2, "{out:?}");
-        assert!(matches!(&out[0], Frame::Skipped(why) if why.starts_with("line 1:")));
+        assert!(matches!(&out[0], Got::Skipped(why) if why.starts_with("line 1:")));
         assert_eq!(out[1], msg("g/2/STATE", "{}"));
     }
 
@@ -578,13 +727,8 @@ mod tests {
             2026-12-01T09:23:07+01:00 g/2/STATE {\n  \"b\": 2\n}\n\
             1796113386.5 g/3/STATE {}\n\
             g/4/STATE {}\n";
-        let mut reader = CaptureReader::new(&input[..], 100);
-        let mut got = Vec::new();
-        while let Some(frame) = reader.next() {
-            got.push((frame.expect("no error"), reader.arrival_ns()));
-        }
         assert_eq!(
-            got,
+            frames_with_times(&input[..], 100),
             vec![
                 (
                     msg("g/1/STATE", "{\"a\": 1}"),
@@ -619,7 +763,7 @@ mod tests {
         let input = b"{\"a\": 1}\n{\n  \"b\": {\n    \"c\": 2\n  }\n}\n{\"d\": 3}\ng/1/STATE {}\n";
         let out = frames(input, 100);
         assert_eq!(out.len(), 4, "{out:?}");
-        let Frame::Skipped(first) = &out[0] else {
+        let Got::Skipped(first) = &out[0] else {
             panic!("{out:?}")
         };
         assert!(
@@ -634,7 +778,7 @@ mod tests {
     #[test]
     fn odd_lines() {
         let out = frames(b"no-space-here\n\xff\xfe {}\n", 100);
-        assert!(matches!(&out[0], Frame::Skipped(w) if w.contains("topic payload")));
-        assert!(matches!(&out[1], Frame::Skipped(w) if w.contains("UTF-8")));
+        assert!(matches!(&out[0], Got::Skipped(w) if w.contains("topic payload")));
+        assert!(matches!(&out[1], Got::Skipped(w) if w.contains("UTF-8")));
     }
 }

@@ -44,17 +44,22 @@ pub fn run<R: Read, W: Write>(
     let mut buf: Vec<u8> = Vec::with_capacity(BUFFER + 2 * MAX_LINE_BYTES);
     let mut notes: Vec<Note> = Vec::new();
     let mut stats = Stats::default();
-    while let Some(frame) = reader.next() {
-        waiting.store(false, Ordering::SeqCst);
-        let frame = match frame {
-            Ok(frame) => frame,
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
             Err(e) => {
                 crate::error!("Reading stdin failed: {e}");
                 break;
             }
         };
+        waiting.store(false, Ordering::SeqCst);
         match frame {
-            Frame::Message { topic, payload } => {
+            Frame::Message {
+                topic,
+                payload,
+                arrival_ns,
+            } => {
                 if payload.len() > max_message_size {
                     messages::note(&Note {
                         level: Level::Warn,
@@ -65,8 +70,8 @@ pub fn run<R: Read, W: Write>(
                     });
                 } else {
                     notes.clear();
-                    let arrival = reader.arrival_ns().unwrap_or_else(now_ns);
-                    let lines = flattener.flatten(&topic, &payload, arrival, &mut buf, &mut notes);
+                    let arrival = arrival_ns.unwrap_or_else(now_ns);
+                    let lines = flattener.flatten(topic, payload, arrival, &mut buf, &mut notes);
                     notes.iter().for_each(messages::note);
                     stats.messages += 1;
                     stats.lines += lines as u64;
@@ -78,7 +83,8 @@ pub fn run<R: Read, W: Write>(
             }),
         }
         let stopping = matches!(stop.try_recv(), Err(TryRecvError::Disconnected));
-        if buf.len() >= BUFFER || !reader.has_line_ready() || stopping {
+        let ready = reader.has_line_ready();
+        if buf.len() >= BUFFER || !ready || stopping {
             write_lines(&mut out, &buf, whole_line_writes)?;
             out.flush()?;
             buf.clear();
@@ -86,7 +92,7 @@ pub fn run<R: Read, W: Write>(
         if stopping {
             return Ok(stats);
         }
-        if buf.is_empty() && !reader.has_line_ready() {
+        if !ready {
             waiting.store(true, Ordering::SeqCst);
         }
     }
