@@ -9,6 +9,9 @@
 //!   flattener alone over every message (median of 5 passes), and the
 //!   parse-only floor over the same bytes: CPU per message with no I/O and
 //!   no threads, to set beside `cadline --stdin`'s CPU per message.
+//! - `pipe_floor flatten capture PASSES`: the flattener alone over the
+//!   loaded capture PASSES times, untimed: for callgrind, which counts the
+//!   instructions of PASSES=1 minus PASSES=0 (`tests/bench/instructions.sh`).
 
 #![allow(clippy::cast_precision_loss)]
 
@@ -53,22 +56,45 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn memory(path: &str) {
+/// The capture's messages, loaded: (topic, payload).
+fn load(path: &str) -> Vec<(String, Vec<u8>)> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
-    let messages: Vec<(String, Vec<u8>)> = bytes
+    bytes
         .split(|&b| b == b'\n')
         .filter_map(split)
         .map(|(t, p)| (String::from_utf8_lossy(t).into_owned(), p.to_vec()))
-        .collect();
-    let n = messages.len() as f64;
-    let flattener = Flattener::new(FlattenOptions {
+        .collect()
+}
+
+/// The flattener `cadline --stdin` uses by default.
+fn flattener() -> Flattener {
+    Flattener::new(FlattenOptions {
         prefix: "glow".into(),
         note_level: Level::Warn,
         ..FlattenOptions::default()
-    });
+    })
+}
+
+fn flatten_passes(path: &str, passes: usize) {
+    let messages = load(path);
+    let flattener = flattener();
+    let (mut out, mut notes) = (Vec::with_capacity(64 * 1024), Vec::<Note>::new());
+    for _ in 0..passes {
+        for (topic, payload) in &messages {
+            out.clear();
+            notes.clear();
+            black_box(flattener.flatten(topic, payload, RECEIVED_NS, &mut out, &mut notes));
+        }
+    }
+}
+
+fn memory(path: &str) {
+    let messages = load(path);
+    let n = messages.len() as f64;
+    let flattener = flattener();
     let (mut out, mut notes) = (Vec::with_capacity(64 * 1024), Vec::<Note>::new());
     let mut flatten_ns = Vec::new();
     let mut floor_ns = Vec::new();
@@ -102,6 +128,12 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("read") => read_floor(),
         Some("memory") => memory(args.get(1).map_or("capture", String::as_str)),
-        _ => eprintln!("usage: pipe_floor read < capture | pipe_floor memory capture"),
+        Some("flatten") => flatten_passes(
+            args.get(1).map_or("capture", String::as_str),
+            args.get(2).and_then(|p| p.parse().ok()).unwrap_or(1),
+        ),
+        _ => eprintln!(
+            "usage: pipe_floor read < capture | pipe_floor memory capture | pipe_floor flatten capture PASSES"
+        ),
     }
 }

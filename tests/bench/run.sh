@@ -101,18 +101,33 @@ echo "## Pipe mode: \`mosquitto_sub -v\` capture of $PIPE_MESSAGES messages, $((
 echo
 cargo bench -q --bench pipe_floor --no-run 2>/dev/null
 floor=$(ls -t target/release/deps/pipe_floor-* | grep -v '\.d$' | head -1)
-echo "| command | mean | min | messages/s (at min) | ratio of means | CPU per message (user + sys) |"
-echo "|---|---:|---:|---:|---:|---:|"
-time_rows \
-  'parse-only floor reading the capture (`pipe_floor read < capture`, baseline)' "sh -c '$floor read < $work/capture 2>/dev/null'" \
-  '`cadline --stdin < capture > /dev/null`' "sh -c '$bin --stdin < $work/capture > /dev/null 2>&1'" \
-  '`cat capture > /dev/null`' "sh -c 'cat $work/capture > /dev/null'"
+echo "Each command reads the capture on stdin into /dev/null, $RUNS runs interleaved after one warm-up (\`tests/bench/cpu.py\`), medians. CPU is the user + system time of the process and all its threads (wait4)."
+echo
+echo "| command | wall (median) | wall (range) | messages/s | wall ratio | CPU per message | CPU ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+python3 tests/bench/cpu.py "$PIPE_MESSAGES" "$work/capture" "$RUNS" "$work/cpu.json" \
+  'parse-only floor reading the capture (`pipe_floor read`, baseline)' "$floor read" \
+  '`cadline --stdin`' "$bin --stdin" \
+  '`cat`' "cat"
 echo
 echo "The same capture in memory, no I/O, no threads (\`pipe_floor memory capture\`):"
 echo
 echo '```'
-"$floor" memory "$work/capture"
+"$floor" memory "$work/capture" | tee "$work/memory.txt"
 echo '```'
+echo
+python3 - "$work/cpu.json" "$work/memory.txt" <<'EOF'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+alone = float(re.search(r"flattener alone (\d+) ns", open(sys.argv[2]).read()).group(1))
+pipe = r["`cadline --stdin`"]
+floor = r["parse-only floor reading the capture (`pipe_floor read`, baseline)"]
+cpu_ratio = pipe["cpu_ns_per_message"] / alone
+wall_ratio = pipe["wall_s"] / floor["wall_s"]
+verdict = lambda ok: "met" if ok else "MISSED"
+print(f"Targets: pipe-mode CPU per message {pipe['cpu_ns_per_message']:,.0f} ns is {cpu_ratio:.2f}x the flattener alone in memory ({alone:,.0f} ns), target 1.3x: {verdict(cpu_ratio <= 1.3)}; "
+      f"its wall time is {wall_ratio:.2f}x the parse-only floor reading the capture, target 2.5x: {verdict(wall_ratio <= 2.5)}.")
+EOF
 echo
 
 rss() { # peak RSS (KiB) of cadline --stdin reading capture $1
