@@ -110,13 +110,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&config, stdout) {
+    let code = match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    cadline::edges::stdio_end::end_stdout_and_stderr();
+    code
 }
 
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {

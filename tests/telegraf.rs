@@ -117,12 +117,11 @@ fn errors_and_warnings(log: &str, allowed: &[&str]) -> Vec<String> {
 /// experimental at every start.
 pub const DISK_BUFFER_WARNING: &str = "this is an experimental feature";
 
-/// Telegraf's own race when an execd process exits (here: on the stdin EOF
-/// of Telegraf's stop): 1.39.3's `internal/process` calls `Cmd.Wait`, which
-/// closes the pipes, while its stdout and stderr readers may still be
-/// reading, and they log `E! ... read |0: file already closed`. Not about
-/// the configuration these tests load; seen in about 1 run in 3 on a
-/// loaded machine.
+/// What Telegraf 1.39.3 logs when an execd process exits before Telegraf's
+/// readers have read the end of its stdout or stderr: its `internal/process`
+/// calls `Cmd.Wait`, which closes the pipes under them (`E! ... read |0:
+/// file already closed`). cadline ends both pipes before it exits
+/// (`edges/stdio_end.rs`), so the line must never appear.
 pub const TELEGRAF_EXIT_RACE: &str = "file already closed";
 
 /// Starts Telegraf on `config`, sees one reading through to InfluxDB,
@@ -162,7 +161,7 @@ fn shipped_telegraf_conf_loads_with_no_error_or_warning() {
     let config = shipped_telegraf_conf(&broker.url(), &influx, buffer.path());
     // telegraf.conf names the database "energy" and Telegraf creates it.
     let log = run_one_reading(&config, &broker, &influx, "energy");
-    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING, TELEGRAF_EXIT_RACE]);
+    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
 }
 
@@ -174,7 +173,7 @@ fn shipped_cadline_conf_loads_with_no_error_or_warning() {
         + &shipped_cadline_conf(&broker.url(), "glow", None)
         + &influx_output(&influx, "snippet");
     let log = run_one_reading(&config, &broker, &influx, "snippet");
-    let bad = errors_and_warnings(&log, &[TELEGRAF_EXIT_RACE]);
+    let bad = errors_and_warnings(&log, &[]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
 }
 
@@ -259,7 +258,7 @@ fn nixos_module_settings_load_with_no_error_or_warning() {
         + &nixos_execd_toml("minimal", &broker.url())
         + &influx_output(&influx, "nixos");
     let log = run_one_reading(&config, &broker, &influx, "nixos");
-    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING, TELEGRAF_EXIT_RACE]);
+    let bad = errors_and_warnings(&log, &[DISK_BUFFER_WARNING]);
     assert!(bad.is_empty(), "{bad:#?}\n{log}");
     // The module's disk buffer is the one in use: Telegraf says so, and
     // made its directory inside the state directory.
@@ -980,4 +979,55 @@ fn beside_mqtt_consumer_json_v2_on_the_same_stream() {
     // json_v2 tags every point with the whole topic and no device.
     let j_tags = influx.rows("jsonv2", "SHOW TAG KEYS FROM electricitymeter");
     assert_eq!(j_tags, vec![vec![serde_json::json!("topic")]]);
+}
+
+/// Telegraf stopped and started again and again (an operator's restarts,
+/// a NixOS rebuild): its log never gets the error its own race writes when
+/// an execd process exits with its pipes unread. Without the end of the
+/// pipes before the exit, 16 of 40 stops logged it on this machine.
+#[test]
+fn stops_leave_no_read_error_in_telegrafs_log() {
+    let broker = Mosquitto::start();
+    let config = test_agent()
+        + &shipped_cadline_conf(&broker.url(), "glow", None)
+        + "\n[[outputs.file]]\n  files = [\"/dev/null\"]\n";
+    let mut telegraf = Telegraf::start(&config);
+    const STOPS: usize = 8;
+    for stop in 1..=STOPS {
+        if stop > 1 {
+            telegraf.start_again();
+        }
+        assert!(
+            telegraf.wait_for_log(
+                "I! [inputs.execd] Connected to",
+                stop,
+                Duration::from_secs(20)
+            ),
+            "start {stop}: cadline did not connect under Telegraf:\n{}",
+            telegraf.log()
+        );
+        let status = telegraf.stop(Duration::from_secs(15));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "stop {stop}: Telegraf stopped on SIGTERM ({status:?}):\n{}",
+            telegraf.log()
+        );
+    }
+    let log = telegraf.log();
+    assert_eq!(
+        log.matches(" shut down").count(),
+        STOPS,
+        "Telegraf shut cadline down at every stop:\n{log}"
+    );
+    let races: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(TELEGRAF_EXIT_RACE))
+        .collect();
+    assert!(
+        races.is_empty(),
+        "{} of {STOPS} stops: {races:#?}",
+        races.len()
+    );
+    let bad = errors_and_warnings(&log, &[]);
+    assert!(bad.is_empty(), "{bad:#?}\n{log}");
 }

@@ -20,4 +20,5 @@ pub mod mqtt_source;
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
+pub mod stdio_end;
 pub mod writer;
