@@ -79,6 +79,14 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const CLOSE_DEADLINE: Duration = Duration::from_millis(1500);
 
 fn main() -> ExitCode {
+    let code = start_and_run();
+    // Every exit, a start-up error's included: its one `E!` line must reach
+    // Telegraf's log before Telegraf closes the pipe.
+    cadline::edges::stdio_end::end_stdout_and_stderr();
+    code
+}
+
+fn start_and_run() -> ExitCode {
     // Before anything else can open a file descriptor: with fd 1 closed the
     // next one opened (a socket, a pipe) would take its number.
     let stdout = match StdoutFile::open() {
@@ -110,15 +118,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let code = match run(&config, stdout) {
+    match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
             ExitCode::FAILURE
         }
-    };
-    cadline::edges::stdio_end::end_stdout_and_stderr();
-    code
+    }
 }
 
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
