@@ -1,4 +1,4 @@
-//! `Message`: what a source hands the writer.
+//! `Message`: what the MQTT source hands the writer.
 
 /// Called once the message's lines have been flushed to stdout, so an MQTT
 /// QoS 1 message is acknowledged to the broker only when it can no longer
@@ -16,7 +16,7 @@ pub fn retry_acks(acks: &mut Vec<Ack>) {
     acks.retain_mut(|ack| !ack());
 }
 
-/// One MQTT message (or one captured line in pipe mode).
+/// One MQTT message, as the connection thread hands it to the writer.
 pub struct Message {
     pub topic: String,
     pub payload: Vec<u8>,
