@@ -800,6 +800,38 @@ mod tests {
         );
     }
 
+    /// A period's alternative register (0C, kWh) fills the field when the
+    /// primary (04) is absent, and only when both are there is the
+    /// alternative named as left out.
+    #[test]
+    fn the_alternative_period_register_is_left_out_only_beside_the_primary() {
+        let alternative_only = serde_json::json!({
+            "0702": { "03": { "01": "000001", "02": "0003E8" }, "0C": { "01": "0004D2" } },
+        });
+        let (out, notes) = decode("elecMtr", &alternative_only);
+        assert!(out.contains(" day=1.234 "), "{out}");
+        assert!(
+            !notes.iter().any(|n| n.contains("carries day")),
+            "{notes:?}"
+        );
+
+        let both = serde_json::json!({
+            "0702": {
+                "03": { "01": "000001", "02": "0003E8" },
+                "04": { "01": "001388" },
+                "0C": { "01": "0004D2" },
+            },
+        });
+        let (out, notes) = decode("elecMtr", &both);
+        assert!(out.contains(" day=5 "), "{out}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.ends_with("elecMtr.0702.0C.01: left out, 0702.04.01 carries day")),
+            "{notes:?}"
+        );
+    }
+
     #[test]
     fn utc_formatting_round_trips() {
         assert_eq!(format_utc(1_602_017_596), "2020-10-06T20:53:16Z");
