@@ -31,12 +31,6 @@ pub struct Note {
     pub text: String,
 }
 
-impl fmt::Display for Note {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 /// Longest excerpt of foreign text quoted in a note: Telegraf stops reading
 /// stderr after a 64 KiB line, and a person reads far less.
 const EXCERPT: usize = 80;

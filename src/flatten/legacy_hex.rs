@@ -22,13 +22,10 @@ use crate::flatten::meter::POWER_ERROR_KW;
 use crate::flatten::reading::Reading;
 use crate::flatten::tolerant::{Found, Text};
 
-/// Parses a hex string of up to 16 digits as an unsigned integer.
+/// Parses a hex string as an unsigned integer; `None` when it is not hex
+/// or does not fit 64 bits (`from_str_radix` refuses empty text too).
 pub fn decode_hex(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if s.is_empty() || s.len() > 16 {
-        return None;
-    }
-    u64::from_str_radix(s, 16).ok()
+    u64::from_str_radix(s.trim(), 16).ok()
 }
 
 /// Interprets the low `bits` of `raw` as a two's-complement signed number
@@ -627,11 +624,17 @@ mod tests {
         assert_eq!(decode_hex(""), None);
         assert_eq!(decode_hex("XYZ"), None);
         assert_eq!(decode_hex("11112222333344445"), None);
+        // Zero-padded wider than 16 digits is still the number it spells.
+        assert_eq!(decode_hex("000000000000000009F3"), Some(2547));
         assert_eq!(to_signed(0x00FF_FFFF, 24), -1);
         assert_eq!(to_signed(0x80_0000, 24), -8_388_608);
         assert_eq!(to_signed(0x7F_FFFF, 24), 8_388_607);
         assert_eq!(to_signed(0xBF, 8), -65);
         assert_eq!(to_signed(0x8C, 8), -116);
+        // All 64 bits: the value as an i64, no shift past the width.
+        assert_eq!(to_signed(u64::MAX, 64), -1);
+        assert_eq!(to_signed(0x8000_0000_0000_0000, 64), i64::MIN);
+        assert_eq!(to_signed(42, 64), 42);
     }
 
     use crate::{FlattenOptions, Flattener};
@@ -746,6 +749,87 @@ mod tests {
                 "{notes:?}"
             );
         }
+    }
+
+    /// The debug note names at most 12 registers not decoded and counts
+    /// the rest, so a user sees how many were left out.
+    #[test]
+    fn registers_not_decoded_are_listed_up_to_twelve_then_counted() {
+        for (registers, listed, rest) in [(12, 12, None), (13, 12, Some(" and 1 more"))] {
+            let mut unknown = serde_json::Map::new();
+            for id in 0..registers {
+                unknown.insert(format!("{id:02X}"), "0004D2".into());
+            }
+            let meter = serde_json::json!({
+                "0702": { "03": { "01": "000001", "02": "0003E8" } },
+                "0B99": { "00": unknown },
+            });
+            let (_, notes) = decode("elecMtr", &meter);
+            let note = notes
+                .iter()
+                .find(|n| n.contains("registers not decoded"))
+                .unwrap_or_else(|| panic!("no such note: {notes:?}"));
+            let names: Vec<String> = (0..listed)
+                .map(|id| format!("\"0B99.00.{id:02X}\""))
+                .collect();
+            let want = format!(
+                "elecMtr: registers not decoded, left out: {}{}",
+                names.join(", "),
+                rest.unwrap_or("")
+            );
+            assert!(note.ends_with(&want), "{registers}: {note}");
+        }
+    }
+
+    /// An empty cluster or set is still something the device sent: it is
+    /// named, not silently passed over.
+    #[test]
+    fn an_empty_object_in_a_meter_is_named_as_not_decoded() {
+        let meter = serde_json::json!({
+            "0702": { "03": { "01": "000001", "02": "0003E8" } },
+            "0B99": {},
+            "0B98": { "00": {} },
+        });
+        let (_, notes) = decode("elecMtr", &meter);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n
+                    .ends_with(r#"elecMtr: registers not decoded, left out: "0B98.00", "0B99""#)),
+            "{notes:?}"
+        );
+    }
+
+    /// A period's alternative register (0C, kWh) fills the field when the
+    /// primary (04) is absent, and only when both are there is the
+    /// alternative named as left out.
+    #[test]
+    fn the_alternative_period_register_is_left_out_only_beside_the_primary() {
+        let alternative_only = serde_json::json!({
+            "0702": { "03": { "01": "000001", "02": "0003E8" }, "0C": { "01": "0004D2" } },
+        });
+        let (out, notes) = decode("elecMtr", &alternative_only);
+        assert!(out.contains(" day=1.234 "), "{out}");
+        assert!(
+            !notes.iter().any(|n| n.contains("carries day")),
+            "{notes:?}"
+        );
+
+        let both = serde_json::json!({
+            "0702": {
+                "03": { "01": "000001", "02": "0003E8" },
+                "04": { "01": "001388" },
+                "0C": { "01": "0004D2" },
+            },
+        });
+        let (out, notes) = decode("elecMtr", &both);
+        assert!(out.contains(" day=5 "), "{out}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.ends_with("elecMtr.0702.0C.01: left out, 0702.04.01 carries day")),
+            "{notes:?}"
+        );
     }
 
     #[test]

@@ -231,8 +231,76 @@ mod tests {
             "2022-06-11T20:38:00+00",
             "2022-06-11T20:38:00-00:00",
             "2022-06-12T02:08:00+05:30",
+            "2022-06-12T20:37:00+23:59",
+            "2022-06-10T20:39:00-23:59",
         ] {
             assert_eq!(parse_meter_timestamp(text), utc, "{text}");
+        }
+    }
+
+    /// Every day of the years a timestamp's four digits can spell, one at
+    /// a time: the next date comes from `days_in_month` (month lengths and
+    /// leap years, apart from the day-count arithmetic), `civil_from_unix`
+    /// must print it, `days_from_civil` must count it, and 1970-01-01 is
+    /// day 0. A wrong day count would stamp readings on the wrong day.
+    #[test]
+    fn the_calendar_walks_every_day_from_year_0_to_9999() {
+        let mut date = (0, 1, 1);
+        let mut day = days_from_civil(0, 1, 1);
+        let mut epoch_seen = false;
+        loop {
+            let (y, m, d) = date;
+            let t = civil_from_unix(day * 86_400);
+            assert_eq!((t.year, t.month, t.day), date, "day {day}");
+            assert_eq!(days_from_civil(y, m, d), day, "{date:?}");
+            if date == (1970, 1, 1) {
+                assert_eq!(day, 0);
+                epoch_seen = true;
+            }
+            if date == (9999, 12, 31) {
+                break;
+            }
+            date = if d < days_in_month(y, m) {
+                (y, m, d + 1)
+            } else if m < 12 {
+                (y, m + 1, 1)
+            } else {
+                (y + 1, 1, 1)
+            };
+            day += 1;
+        }
+        assert!(epoch_seen);
+        // About one date in 1000 as the text a meter sends, parsed back.
+        for day in (days_from_civil(0, 1, 1)..=days_from_civil(9999, 12, 31)).step_by(997) {
+            let t = civil_from_unix(day * 86_400 + 45_296);
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            );
+            // Nanoseconds in an i64 reach 1677 to 2262; beyond, no time.
+            assert_eq!(
+                parse_meter_timestamp(&text),
+                (day * 86_400 + 45_296).checked_mul(NANOS),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_time_of_day_of_unix_seconds() {
+        for (unix, want) in [
+            (0, (1970, 1, 1, 0, 0, 0)),
+            (-1, (1969, 12, 31, 23, 59, 59)),
+            (3_661, (1970, 1, 1, 1, 1, 1)),
+            (86_399, (1970, 1, 1, 23, 59, 59)),
+            (1_709_208_000, (2024, 2, 29, 12, 0, 0)),
+        ] {
+            let t = civil_from_unix(unix);
+            assert_eq!(
+                (t.year, t.month, t.day, t.hour, t.minute, t.second),
+                want,
+                "{unix}"
+            );
         }
     }
 
@@ -249,6 +317,19 @@ mod tests {
             "2022-06-11T20:38:00+1",
             "2022-06-11T20:38:00+01:0",
             "2022-06-11T20:38:00+24:00",
+            "2022-06-11T20:38:00+01:60",
+            "2022-06-11T20:38:00-0160",
+            // A character just past '9' (':' - '0' is 10) or before '0'
+            // where a digit belongs.
+            "2022-06-11T20:38:0:Z",
+            "2022-06-11T20:3:00Z",
+            "2022-06-11T2 :38:00Z",
+            "2022-06-11T20:38:00+0:",
+            // One separator out of place.
+            "2022/06-11T20:38:00Z",
+            "2022-06/11T20:38:00Z",
+            "2022-06-11T20-38:00Z",
+            "2022-06-11T20:38-00Z",
             "2022-06-11T20:38:00 UTC",
             "2022-06-11T20:38:00Zjunk",
         ] {

@@ -287,23 +287,119 @@ mod tests {
         }
     }
 
+    /// The note says why the meter's time could not stand in for the host
+    /// clock's: that is what a user fixes (pair the meter, update firmware).
     #[test]
     fn a_wrong_host_clock_and_no_meter_time_writes_nothing() {
-        for meter in [
-            "null",
-            r#""yesterday""#,
-            r#""1970-01-01T00:00:00Z""#,
-            r#""2014-12-31T23:59:59Z""#,
+        for (meter, why) in [
+            ("null", "the meter's time is missing; nothing written"),
+            (
+                r#""yesterday""#,
+                r#"the meter's time is unreadable ("yesterday"); nothing written"#,
+            ),
+            (
+                r#""1970-01-01T00:00:00Z""#,
+                "the meter's time is a placeholder; nothing written",
+            ),
+            (
+                r#""2014-12-31T23:59:59Z""#,
+                "the meter's time is a placeholder; nothing written",
+            ),
         ] {
             for host in [BOOTED_1969, STALE_2024] {
                 let (time, notes) = stamped(meter, host, false);
                 assert_eq!(time, None, "{meter} at {host}");
-                assert!(
-                    notes.iter().any(|n| n.contains("nothing written")),
-                    "{notes:?}"
-                );
+                assert!(notes.iter().any(|n| n.ends_with(why)), "{notes:?}");
             }
         }
+    }
+
+    /// The notes of a message that has a timestamp but no reading: only a
+    /// time before 2015 (the 1970 placeholder) is called a placeholder and
+    /// points at pairing; 2015-01-01T00:00:00Z is the first real time, as
+    /// it is for a message with readings.
+    #[test]
+    fn no_readings_is_blamed_on_pairing_only_with_a_placeholder_time() {
+        let flattener = Flattener::default();
+        for (timestamp, why) in [
+            (
+                "1970-01-01T00:00:00Z",
+                "placeholder timestamp and no readings (is a meter paired?); nothing written",
+            ),
+            (
+                "2014-12-31T23:59:59Z",
+                "placeholder timestamp and no readings (is a meter paired?); nothing written",
+            ),
+            ("2015-01-01T00:00:00Z", "no readings; nothing written"),
+            ("2026-03-01T11:59:50Z", "no readings; nothing written"),
+        ] {
+            let payload = format!(
+                r#"{{"electricitymeter":{{"timestamp":"{timestamp}","energy":{{"import":{{"cumulative":null}}}}}}}}"#
+            );
+            let (mut out, mut notes) = (Vec::new(), Vec::new());
+            flattener.flatten(
+                "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
+                payload.as_bytes(),
+                SANE,
+                &mut out,
+                &mut notes,
+            );
+            assert!(out.is_empty(), "{timestamp}");
+            let texts: Vec<_> = notes.iter().map(|n| n.text.as_str()).collect();
+            assert_eq!(
+                texts,
+                [format!(
+                    "electricitymeter payload on glow/0A1B2C3D4E5F/SENSOR/electricitymeter: {why}"
+                )],
+                "{timestamp}"
+            );
+        }
+    }
+
+    /// A user reads which kind of message a note is about before the topic.
+    #[test]
+    fn a_note_names_the_kind_of_message_and_its_topic() {
+        let flattener = Flattener::default();
+        for (topic, kind) in [
+            (
+                "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
+                "electricitymeter",
+            ),
+            ("glow/0A1B2C3D4E5F/SENSOR/gasmeter", "gasmeter"),
+            ("glow/0A1B2C3D4E5F/STATE", "STATE"),
+            ("glow/0A1B2C3D4E5F/SENSOR/glowsensorth1/77", "glowsensorth1"),
+            ("SMART/HILD/0A1B2C3D4E5F", "legacy hex"),
+        ] {
+            let (mut out, mut notes) = (Vec::new(), Vec::new());
+            flattener.flatten(topic, b"[1, 2]", SANE, &mut out, &mut notes);
+            let texts: Vec<_> = notes.iter().map(|n| n.text.as_str()).collect();
+            assert_eq!(
+                texts,
+                [format!(
+                    "{kind} payload on {topic}: payload is not a JSON object; skipped"
+                )]
+            );
+        }
+    }
+
+    /// A device id far longer than any real one is cut in the note at a
+    /// character boundary, at most 80 bytes of the topic then `…`: the note
+    /// stays one short line, and is remembered for counting repeats.
+    #[test]
+    fn a_long_topic_is_cut_short_in_a_note() {
+        // "glow/" and 2-byte characters: byte 80 falls inside one.
+        let device = "é".repeat(60);
+        let topic = format!("glow/{device}/SENSOR/electricitymeter");
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        Flattener::default().flatten(&topic, b"[]", SANE, &mut out, &mut notes);
+        let texts: Vec<_> = notes.iter().map(|n| n.text.as_str()).collect();
+        let shown = format!("glow/{}…", "é".repeat(37));
+        assert_eq!(
+            texts,
+            [format!(
+                "electricitymeter payload on {shown}: payload is not a JSON object; skipped"
+            )]
+        );
     }
 
     #[test]
@@ -367,5 +463,10 @@ mod tests {
         assert!(e.len() < 200);
         assert!(!e.contains('\n'));
         assert_eq!(excerpt("é"), "\"é\"");
+        // Cut at 80 bytes, back to a character boundary, and marked as cut.
+        let cut = format!("{}é and more", "a".repeat(79));
+        assert_eq!(excerpt(&cut), format!("{:?}…", "a".repeat(79)));
+        let whole = "a".repeat(80);
+        assert_eq!(excerpt(&whole), format!("{whole:?}"));
     }
 }

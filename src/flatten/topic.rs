@@ -127,9 +127,34 @@ mod tests {
             "glowing/A1/STATE",
             "glow/A1/SENSOR/glowsensorth1",
             "SMART/HILD/",
+            "SMART/HILD/A1/extra",
+            "glow/A1/SENSOR/glowsensorth1/00CAFE/extra",
             "",
         ] {
             assert_eq!(classify(t, "glow"), None, "{t}");
+        }
+    }
+
+    /// A device or sensor id becomes a tag value: a wildcard, a control
+    /// character or white space in it means the topic is not a CAD's, in
+    /// ASCII ids and in ids with other characters alike.
+    #[test]
+    fn ids_with_wildcards_controls_or_spaces_are_not_ids() {
+        for id in ["A1", "É1"] {
+            assert_eq!(
+                classify(&format!("glow/{id}/STATE"), "glow"),
+                Some(Topic::State { device: id })
+            );
+            for bad in ['+', '#', '\u{1}', '\u{7f}', '\u{85}', ' ', '\u{2003}'] {
+                let device = format!("{id}{bad}");
+                for t in [
+                    format!("glow/{device}/STATE"),
+                    format!("glow/A1/SENSOR/glowsensorth1/{device}"),
+                    format!("SMART/HILD/{device}"),
+                ] {
+                    assert_eq!(classify(&t, "glow"), None, "{t:?}");
+                }
+            }
         }
     }
 
