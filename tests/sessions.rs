@@ -323,3 +323,166 @@ fn a_redelivered_oversized_message_is_read_once_and_skipped_with_mqtt_3_1_1() {
     let grew = peak_rss_kib(c.pid()).saturating_sub(before);
     assert!(grew < 4_000, "peak RSS grew by {grew} KiB");
 }
+
+/// Mosquitto's dynamic security plugin, where Debian's mosquitto package
+/// puts it: the one Mosquitto ACL that refuses a SUBSCRIBE (2.0.11's
+/// acl_file grants every subscription and filters what it delivers).
+fn dynamic_security_plugin() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|arch| arch.path().join("mosquitto_dynamic_security.so"))
+        .chain([std::path::PathBuf::from(
+            "/usr/lib/mosquitto_dynamic_security.so",
+        )])
+        .find(|p| p.exists())
+        .expect("mosquitto_dynamic_security.so not found: apt-get install mosquitto")
+}
+
+/// `mosquitto_ctrl dynsec ARGS` against `broker` as its admin (a throwaway
+/// login of a test broker, on this command line only).
+fn dynsec(broker: &Mosquitto, args: &[&str]) {
+    let out = crate::rig::run_with_timeout(
+        std::process::Command::new(crate::rig::tool("mosquitto_ctrl", "mosquitto"))
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+            .args(["-u", "admin", "-P", "admin-pw", "dynsec"])
+            .args(args),
+        None,
+        crate::rig::TOOL_TIMEOUT,
+        "mosquitto_ctrl",
+    );
+    assert!(
+        out.status.success(),
+        "mosquitto_ctrl dynsec {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The broker's ACL refuses one of the four subscriptions. The `E!` line
+/// names that one filter (not all four), the others deliver meanwhile, and
+/// it is asked for again, alone, when the line says: not at the next
+/// keep-alive, a minute later, as before. Once the ACL allows it, its
+/// readings come.
+#[test]
+fn a_refused_subscription_is_named_and_asked_for_again_alone_on_time() {
+    let dir = crate::rig::TempDir::new("dynsec");
+    let config = dir.path().join("dynamic-security.json");
+    let init = crate::rig::run_with_timeout(
+        std::process::Command::new(crate::rig::tool("mosquitto_ctrl", "mosquitto"))
+            .args(["dynsec", "init"])
+            .arg(&config)
+            .args(["admin", "admin-pw"]),
+        None,
+        crate::rig::TOOL_TIMEOUT,
+        "mosquitto_ctrl dynsec init",
+    );
+    assert!(init.status.success(), "{init:?}");
+    let broker = Mosquitto::with(crate::rig::BrokerConfig {
+        extra: vec![
+            format!("plugin {}", dynamic_security_plugin().display()),
+            format!("plugin_opt_config_file {}", config.display()),
+        ],
+        ..crate::rig::BrokerConfig::default()
+    });
+    // Anonymous clients (cadline and the test's publisher) may publish and
+    // subscribe under glow/, except to the gas meters.
+    for args in [
+        &["createRole", "glow"][..],
+        &[
+            "addRoleACL",
+            "glow",
+            "publishClientSend",
+            "glow/#",
+            "allow",
+            "1",
+        ],
+        &[
+            "addRoleACL",
+            "glow",
+            "subscribePattern",
+            "glow/#",
+            "allow",
+            "1",
+        ],
+        &[
+            "addRoleACL",
+            "glow",
+            "subscribePattern",
+            "glow/+/SENSOR/gasmeter",
+            "deny",
+            "5",
+        ],
+        &["createGroup", "anonymous"],
+        &["addGroupRole", "anonymous", "glow"],
+        &["setAnonymousGroup", "anonymous"],
+    ] {
+        dynsec(&broker, args);
+    }
+    let url = broker.url();
+    let cadline = Cadline::spawn(&["--broker", url.as_str(), "--log-level", "info"], &[]);
+    let refused = "The broker refused the subscription to glow/+/SENSOR/gasmeter (check its ACL)";
+    assert!(
+        cadline.wait_for_stderr(refused, SECS(10)),
+        "{:#?}",
+        cadline.stderr()
+    );
+    // Asked again, alone, on time: by 4 s the backoff (about 0.5, 1, 2 s)
+    // has asked three more times.
+    thread::sleep(SECS(4));
+    let stderr = cadline.stderr();
+    assert!(
+        count(&stderr, refused) >= 3,
+        "asked again at the times it said: {stderr:#?}"
+    );
+    assert!(
+        stderr
+            .iter()
+            .all(|l| !l.contains("refused") || l.contains(refused)),
+        "only the refused filter is named: {stderr:#?}"
+    );
+    // Meanwhile the granted subscriptions deliver.
+    let e = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
+    broker.publish(e, &electricity(1), 1);
+    let line = cadline.next_line(SECS(10)).unwrap_or_default();
+    assert_eq!(seq_of(&line), Some(1), "{line:?}");
+    // The broker saw each retry as a SUBSCRIBE of the gas filter alone.
+    let log = broker.log();
+    let retries = log
+        .lines()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| {
+            w[0].contains("Received SUBSCRIBE")
+                && w[1].trim_end().ends_with("glow/+/SENSOR/gasmeter (QoS 1)")
+        })
+        .count();
+    assert!(
+        retries >= 3,
+        "{retries} SUBSCRIBEs of the gas filter:\n{log}"
+    );
+    // The operator fixes the ACL; gas readings come.
+    dynsec(
+        &broker,
+        &[
+            "removeRoleACL",
+            "glow",
+            "subscribePattern",
+            "glow/+/SENSOR/gasmeter",
+        ],
+    );
+    let gas = r#"{"gasmeter":{"timestamp":"2026-03-01T10:00:00Z","energy":{"import":{"cumulative":100.5,"units":"kWh"}}}}"#;
+    let deadline = Instant::now() + SECS(20);
+    let mut got = None;
+    while got.is_none() && Instant::now() < deadline {
+        broker.publish("glow/0A1B2C3D4E5F/SENSOR/gasmeter", gas, 1);
+        got = cadline
+            .next_line(SECS(1))
+            .filter(|l| l.starts_with("gasmeter,"));
+    }
+    assert!(
+        got.is_some(),
+        "no gas reading after the ACL was fixed: {:#?}",
+        cadline.stderr()
+    );
+}

@@ -242,7 +242,12 @@ enum Happening {
         len: usize,
         ack: Option<Ack>,
     },
-    SubscribeRefused,
+    /// The broker refused some of the `answered` filters of a SUBSCRIBE:
+    /// their positions in it, each with the broker's reason.
+    SubscribeRefused {
+        answered: usize,
+        refused: Vec<(usize, String)>,
+    },
     /// Our DISCONNECT is out.
     Disconnected,
     Failed {
@@ -251,6 +256,43 @@ enum Happening {
     },
     ClosedByUs,
     Other,
+}
+
+/// Subscribes on a connection of either protocol version.
+enum Subscriber {
+    V4(rumqttc::Client),
+    V5(rumqttc::v5::Client),
+}
+
+impl Subscriber {
+    fn subscribe(&self, filters: &[String], qos: u8) -> Result<(), String> {
+        let result = match self {
+            Subscriber::V4(c) => {
+                let q = if qos == 0 {
+                    rumqttc::QoS::AtMostOnce
+                } else {
+                    rumqttc::QoS::AtLeastOnce
+                };
+                c.subscribe_many(
+                    filters
+                        .iter()
+                        .map(|f| rumqttc::SubscribeFilter::new(f.clone(), q)),
+                )
+                .map_err(|e| e.to_string())
+            }
+            Subscriber::V5(c) => {
+                use rumqttc::v5::mqttbytes::{v5::Filter, QoS};
+                let q = if qos == 0 {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
+                c.subscribe_many(filters.iter().map(|f| Filter::new(f.clone(), q)))
+                    .map_err(|e| e.to_string())
+            }
+        };
+        result.map_err(|e| format!("subscribe request failed: {e}"))
+    }
 }
 
 /// A connection of either protocol version. Sizes differ, but there is one
@@ -327,32 +369,16 @@ impl Session {
     }
 
     fn subscribe(&self, filters: &[String], qos: u8) -> Result<(), String> {
-        let result = match self {
-            Session::V4(c, _) => {
-                let q = if qos == 0 {
-                    rumqttc::QoS::AtMostOnce
-                } else {
-                    rumqttc::QoS::AtLeastOnce
-                };
-                c.subscribe_many(
-                    filters
-                        .iter()
-                        .map(|f| rumqttc::SubscribeFilter::new(f.clone(), q)),
-                )
-                .map_err(|e| e.to_string())
-            }
-            Session::V5(c, _) => {
-                use rumqttc::v5::mqttbytes::{v5::Filter, QoS};
-                let q = if qos == 0 {
-                    QoS::AtMostOnce
-                } else {
-                    QoS::AtLeastOnce
-                };
-                c.subscribe_many(filters.iter().map(|f| Filter::new(f.clone(), q)))
-                    .map_err(|e| e.to_string())
-            }
-        };
-        result.map_err(|e| format!("subscribe request failed: {e}"))
+        self.subscriber().subscribe(filters, qos)
+    }
+
+    /// A handle that can subscribe from another thread (the retry timer of
+    /// a refused subscription).
+    fn subscriber(&self) -> Subscriber {
+        match self {
+            Session::V4(c, _) => Subscriber::V4(c.clone()),
+            Session::V5(c, _) => Subscriber::V5(c.clone()),
+        }
     }
 
     /// Sets the incoming packet limit for the next connection (MQTT 3.1.1;
@@ -460,7 +486,17 @@ fn v4_happening(
                 .iter()
                 .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) =>
         {
-            Happening::SubscribeRefused
+            Happening::SubscribeRefused {
+                answered: s.return_codes.len(),
+                refused: s
+                    .return_codes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                    // MQTT 3.1.1 gives no reason.
+                    .map(|(i, _)| (i, String::new()))
+                    .collect(),
+            }
         }
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
@@ -513,7 +549,16 @@ fn v5_happening(
                 .iter()
                 .any(|c| !matches!(c, SubscribeReasonCode::Success(_))) =>
         {
-            Happening::SubscribeRefused
+            Happening::SubscribeRefused {
+                answered: s.return_codes.len(),
+                refused: s
+                    .return_codes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| !matches!(c, SubscribeReasonCode::Success(_)))
+                    .map(|(i, c)| (i, format!("{c:?}")))
+                    .collect(),
+            }
         }
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
@@ -579,10 +624,11 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     let mut failure_logged = false;
     let acks = AckScope::default();
     // A refused subscription is asked for again, with a backoff of its own
-    // (the ACL may be fixed); checked after every event, so at the latest
-    // at the next keep-alive.
+    // (the ACL may be fixed), by a timer thread: this one may be blocked
+    // until the next keep-alive when no message comes.
     let mut subscribe_backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY, seed >> 1);
-    let mut resubscribe_at: Option<Instant> = None;
+    // The filters the last retry asked for again.
+    let mut retry_filters: Vec<String> = Vec::new();
     // Acks for messages skipped here, when the request queue was full: this
     // thread is what drains that queue, so it retries after every poll.
     let mut skipped_acks: Vec<Ack> = Vec::new();
@@ -603,12 +649,6 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     loop {
         let happening = session.next(&acks, p.max_message_size);
         retry_acks(&mut skipped_acks);
-        if resubscribe_at.is_some_and(|at| Instant::now() >= at) {
-            resubscribe_at = None;
-            if let Err(e) = session.subscribe(&p.filters, p.qos) {
-                crate::error!("{e}");
-            }
-        }
         match &happening {
             Happening::Connected { .. } => silence.connected(),
             Happening::Publish { .. } | Happening::Oversized { .. } => silence.heard(),
@@ -700,17 +740,51 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 skipped_acks.extend(ack);
                 retry_acks(&mut skipped_acks);
             }
-            Happening::SubscribeRefused => {
+            Happening::SubscribeRefused { answered, refused } => {
+                // A SUBACK has one code per filter of its SUBSCRIBE: every
+                // filter at a connect, only those refused before at a retry
+                // (fewer, unless every filter was refused: the same list).
+                let asked = if answered == retry_filters.len() {
+                    retry_filters.clone()
+                } else {
+                    p.filters.clone()
+                };
+                let named: Vec<String> = refused
+                    .iter()
+                    .filter_map(|(i, why)| match asked.get(*i) {
+                        Some(f) if why.is_empty() => Some(f.clone()),
+                        Some(f) => Some(format!("{f} ({why})")),
+                        None => None,
+                    })
+                    .collect();
+                retry_filters = refused
+                    .iter()
+                    .filter_map(|(i, _)| asked.get(*i).cloned())
+                    .collect();
                 let delay = subscribe_backoff.next_delay();
                 let n = subscribe_backoff.failures();
                 if n <= LOUD_FAILURES || n % LOG_EVERY == 0 {
                     crate::error!(
-                        "The broker refused a subscription to {} (check its ACL); asking again in {:.1}s",
-                        p.filters.join(" "),
+                        "The broker refused the subscription to {} (check its ACL); asking again in {:.1}s",
+                        named.join(", "),
                         delay.as_secs_f64()
                     );
                 }
-                resubscribe_at = Some(Instant::now() + delay);
+                // Only the refused filters: asking again for a granted one
+                // would have the broker send its retained message again.
+                let subscriber = session.subscriber();
+                let (filters, qos) = (retry_filters.clone(), p.qos);
+                let timer = thread::Builder::new()
+                    .name("resubscribe".into())
+                    .spawn(move || {
+                        thread::sleep(delay);
+                        // Fails only once the connection is closed (cadline
+                        // is stopping): nothing to ask for then.
+                        let _ = subscriber.subscribe(&filters, qos);
+                    });
+                if let Err(e) = timer {
+                    crate::error!("cannot schedule the subscription again: {e}");
+                }
             }
             Happening::Disconnected => disconnected = Some(Instant::now()),
             Happening::Failed { text, loud } => {
