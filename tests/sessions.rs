@@ -387,37 +387,16 @@ fn a_refused_subscription_is_named_and_asked_for_again_alone_on_time() {
     });
     // Anonymous clients (cadline and the test's publisher) may publish and
     // subscribe under glow/, except to the gas meters.
-    for args in [
-        &["createRole", "glow"][..],
-        &[
-            "addRoleACL",
-            "glow",
-            "publishClientSend",
-            "glow/#",
-            "allow",
-            "1",
-        ],
-        &[
-            "addRoleACL",
-            "glow",
-            "subscribePattern",
-            "glow/#",
-            "allow",
-            "1",
-        ],
-        &[
-            "addRoleACL",
-            "glow",
-            "subscribePattern",
-            "glow/+/SENSOR/gasmeter",
-            "deny",
-            "5",
-        ],
-        &["createGroup", "anonymous"],
-        &["addGroupRole", "anonymous", "glow"],
-        &["setAnonymousGroup", "anonymous"],
+    for command in [
+        "createRole glow",
+        "addRoleACL glow publishClientSend glow/# allow 1",
+        "addRoleACL glow subscribePattern glow/# allow 1",
+        "addRoleACL glow subscribePattern glow/+/SENSOR/gasmeter deny 5",
+        "createGroup anonymous",
+        "addGroupRole anonymous glow",
+        "setAnonymousGroup anonymous",
     ] {
-        dynsec(&broker, args);
+        dynsec(&broker, &command.split(' ').collect::<Vec<_>>());
     }
     let url = broker.url();
     let cadline = Cadline::spawn(&["--broker", url.as_str(), "--log-level", "info"], &[]);

@@ -481,25 +481,31 @@ fn v4_happening(
                 ack,
             }
         }
-        Ok(Ok(Event::Incoming(Packet::SubAck(s))))
-            if s.return_codes
+        Ok(Ok(Event::Incoming(Packet::SubAck(s)))) => suback(
+            s.return_codes
                 .iter()
-                .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) =>
-        {
-            Happening::SubscribeRefused {
-                answered: s.return_codes.len(),
-                refused: s
-                    .return_codes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| matches!(c, rumqttc::SubscribeReasonCode::Failure))
-                    // MQTT 3.1.1 gives no reason.
-                    .map(|(i, _)| (i, String::new()))
-                    .collect(),
-            }
-        }
+                // MQTT 3.1.1 gives no reason.
+                .map(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure).then(String::new))
+                .collect(),
+        ),
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
+    }
+}
+
+/// A SUBACK, one entry per filter of its SUBSCRIBE: `None` where granted,
+/// the broker's reason where refused.
+fn suback(codes: Vec<Option<String>>) -> Happening {
+    if codes.iter().all(Option::is_none) {
+        return Happening::Other;
+    }
+    Happening::SubscribeRefused {
+        answered: codes.len(),
+        refused: codes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, why)| why.map(|why| (i, why)))
+            .collect(),
     }
 }
 
@@ -544,22 +550,12 @@ fn v5_happening(
                 ack,
             }
         }
-        Ok(Ok(Event::Incoming(Packet::SubAck(s))))
-            if s.return_codes
+        Ok(Ok(Event::Incoming(Packet::SubAck(s)))) => suback(
+            s.return_codes
                 .iter()
-                .any(|c| !matches!(c, SubscribeReasonCode::Success(_))) =>
-        {
-            Happening::SubscribeRefused {
-                answered: s.return_codes.len(),
-                refused: s
-                    .return_codes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| !matches!(c, SubscribeReasonCode::Success(_)))
-                    .map(|(i, c)| (i, format!("{c:?}")))
-                    .collect(),
-            }
-        }
+                .map(|c| (!matches!(c, SubscribeReasonCode::Success(_))).then(|| format!("{c:?}")))
+                .collect(),
+        ),
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
     }
