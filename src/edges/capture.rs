@@ -110,7 +110,7 @@ impl<R: BufRead> CaptureReader<R> {
                         payload: &buf[whole.payload],
                         arrival_ns: whole.arrival_ns,
                     },
-                    Err(_) => not_utf8(self.line_no),
+                    Err(_) => Frame::Skipped(not_utf8(self.line_no)),
                 }));
             }
         }
@@ -269,7 +269,7 @@ impl<R: BufRead> CaptureReader<R> {
             ))));
         };
         let Ok(topic) = std::str::from_utf8(&line[..space]) else {
-            return Ok(Some(Taken::Skipped(not_utf8_reason(line_no))));
+            return Ok(Some(Taken::Skipped(not_utf8(line_no))));
         };
         self.topic.clear();
         self.topic.push_str(topic);
@@ -380,12 +380,9 @@ fn compact_message(buf: &[u8], max_line: usize) -> Option<WholeLine> {
     })
 }
 
-fn not_utf8_reason(line_no: u64) -> String {
+/// Why a line whose topic is not UTF-8 is skipped, on either path.
+fn not_utf8(line_no: u64) -> String {
     format!("line {line_no}: topic is not UTF-8; skipped")
-}
-
-fn not_utf8<'a>(line_no: u64) -> Frame<'a> {
-    Frame::Skipped(not_utf8_reason(line_no))
 }
 
 /// The bytes `JsonDepth` acts on; every other byte is skipped by one
