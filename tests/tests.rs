@@ -25,3 +25,7 @@ mod security;
 mod nix;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
+// A scripted MQTT server, only for packets Mosquitto cannot send.
+mod scripted_server;
+// What a broker does that costs readings or ends connections, and its words.
+mod broker_faults;

@@ -12,11 +12,14 @@
 pub mod messages;
 
 pub mod backoff;
+pub mod broker_probe;
 pub mod capture;
 pub mod connection_error;
+pub mod connection_loss;
 pub mod control_stdin;
 pub mod message;
 pub mod mqtt_source;
+pub mod qos_watch;
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
