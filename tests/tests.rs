@@ -27,3 +27,5 @@ mod nix;
 mod fuzz;
 // Resource limits and panics: one `E!` line, never a backtrace.
 mod limits;
+// TLS errors with real certificates: one line naming the cause and the fix, and the fix works.
+mod tls_errors;

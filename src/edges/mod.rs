@@ -23,4 +23,5 @@ pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
 pub mod stdio_end;
+pub mod tls_error;
 pub mod writer;
