@@ -15,7 +15,6 @@
 //! MQTT 3.1.1 and 5 have separate client types in rumqttc; `Session` hides
 //! the difference so the loop below exists once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,6 +26,7 @@ use crate::config::cli::{Broker, Config};
 use crate::edges::backoff::Backoff;
 use crate::edges::message::{now_ns, retry_acks, Ack, Message};
 use crate::edges::messages::{self, LogLevel};
+use crate::edges::session_state::{AckScope, AtConnect};
 use crate::edges::shutdown::Shutdown;
 use crate::flatten::{Level, Note};
 
@@ -408,30 +408,6 @@ impl Session {
     }
 }
 
-/// Which session an acknowledgement belongs to. Packet ids restart with a
-/// new session, so an ack kept from an earlier one could acknowledge a new
-/// message before its line is written. Every ack remembers the session it
-/// came from and is dropped, not sent, once that session is over: the
-/// connection thread moves to a new session at every connection loss (a
-/// resumed session then gets the message again, a harmless duplicate), and
-/// an ack handed to rumqttc just before it noticed the loss goes out ahead
-/// of our SUBSCRIBE, when the broker has nothing in flight to match it.
-#[derive(Default, Clone)]
-struct AckScope(Arc<AtomicU64>);
-
-impl AckScope {
-    fn end_session(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// An ack that calls `send` (true: handed over, false: queue full) while
-    /// the session it was made in lasts, and does nothing afterwards.
-    fn ack(&self, mut send: impl FnMut() -> bool + Send + 'static) -> Ack {
-        let (now, session) = (self.0.clone(), self.0.load(Ordering::SeqCst));
-        Box::new(move || now.load(Ordering::SeqCst) != session || send())
-    }
-}
-
 /// A failed connection, explained (see `connection_error`): the text names
 /// the cause and the fix, and depends on the cause only, so the reconnect
 /// log's throttle works on causes.
@@ -654,27 +630,17 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
         match happening {
             Happening::Connected { session_present } => {
                 connected_at = Some(Instant::now());
-                // Every connection subscribes: a resumed session may hold
-                // other filters (an earlier --topic or --prefix), and
-                // subscribing again to the same filter is harmless.
                 let mut what = if session_present {
                     "session resumed".to_owned()
                 } else {
                     "new session".to_owned()
                 };
-                match session.subscribe(&p.filters, p.qos) {
+                let at_connect = AtConnect::new(session_present, &p.filters);
+                match session.subscribe(&at_connect.subscribe, p.qos) {
                     Ok(()) => what.push_str(&format!(", subscribing to {}", p.filters.join(" "))),
                     Err(e) => crate::error!("{e}"),
                 }
-                if session_present {
-                    let plain: Vec<String> = p
-                        .filters
-                        .iter()
-                        .filter_map(|f| f.strip_prefix("$share/"))
-                        .filter_map(|f| f.split_once('/').map(|(_, f)| f.to_owned()))
-                        .collect();
-                    session.unsubscribe(&plain);
-                }
+                session.unsubscribe(&at_connect.unsubscribe);
                 if !ever_connected || failure_logged {
                     let verb = if ever_connected || backoff.failures() > 0 {
                         "Reconnected"
