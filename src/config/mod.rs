@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod password;
+pub mod telegraf_agent;
 pub mod tls_files;
 pub mod topic_filter;
