@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod password;
+pub mod telegraf_agent;
 pub mod telegraf_parent;
 pub mod tls_files;
 pub mod topic_filter;
