@@ -25,3 +25,5 @@ mod security;
 mod nix;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
+// Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
+mod operator;

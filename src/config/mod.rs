@@ -8,3 +8,4 @@ pub mod password;
 pub mod telegraf_parent;
 pub mod tls_files;
 pub mod topic_filter;
+pub mod trial_run;
