@@ -136,6 +136,8 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Under `telegraf --test` or `--once`: never the service's session.
+    let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {

@@ -27,3 +27,5 @@ mod nix;
 mod fuzz;
 // Resource limits and panics: one `E!` line, never a backtrace.
 mod limits;
+// Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
+mod operator;

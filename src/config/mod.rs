@@ -9,3 +9,4 @@ pub mod telegraf_agent;
 pub mod telegraf_parent;
 pub mod tls_files;
 pub mod topic_filter;
+pub mod trial_run;
