@@ -102,6 +102,9 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(what) = cadline::config::manual::requested(std::env::args_os()) {
+        return generate(what, &stdout.file);
+    }
     let cli = match cadline::config::cli::parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -136,10 +139,34 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Under `telegraf --test` or `--once`: never the service's session.
+    let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--generate`: the man page or a completion script on stdout.
+fn generate(
+    what: Result<cadline::config::manual::Generate, String>,
+    mut stdout: &std::fs::File,
+) -> ExitCode {
+    use std::io::Write;
+    let what = match what {
+        Ok(w) => w,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cadline::config::manual::render(what).and_then(|bytes| stdout.write_all(&bytes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("--generate {what:?}: {e}");
             ExitCode::FAILURE
         }
     }

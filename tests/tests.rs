@@ -29,3 +29,5 @@ mod fuzz;
 mod limits;
 // TLS errors with real certificates: one line naming the cause and the fix, and the fix works.
 mod tls_errors;
+// Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
+mod operator;

@@ -19,6 +19,7 @@ pub mod fd_limit;
 pub mod message;
 pub mod mqtt_source;
 pub mod panic_exit;
+pub mod session_state;
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
