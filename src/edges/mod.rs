@@ -21,4 +21,5 @@ pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
 pub mod stdio_end;
+pub mod takeover;
 pub mod writer;
