@@ -5,7 +5,9 @@
 
 pub mod cli;
 pub mod client_id;
+pub mod manual;
 pub mod password;
+pub mod telegraf_agent;
 pub mod telegraf_parent;
 pub mod tls_files;
 pub mod topic_filter;
