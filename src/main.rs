@@ -117,7 +117,7 @@ fn start_and_run() -> ExitCode {
         }
     };
     messages::set_level(cli.log_level);
-    let config = match Config::from_cli(cli) {
+    let config = match Config::from_cli(cli).and_then(cadline::config::client_id::on_this_host) {
         Ok(c) => c,
         Err(e) => {
             error!("{e}; see cadline --help");

@@ -85,7 +85,7 @@ pub struct Cli {
     pub password_file: Option<PathBuf>,
 
     /// MQTT client id (default: cadline-<pid>-<n>, at most 23 bytes). Required with
-    /// --persistent-session.
+    /// --persistent-session. {hostname} becomes this machine's host name.
     #[arg(long, env = "CADLINE_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
 

@@ -24,5 +24,6 @@ pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
 pub mod stdio_end;
+pub mod takeover;
 pub mod tls_error;
 pub mod writer;
