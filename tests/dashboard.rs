@@ -707,6 +707,15 @@ fn the_uk_calendar_here_matches_the_clock_changes() {
 #[test]
 fn the_dashboard_tells_the_truth_over_a_synthetic_fortnight() {
     let influx = write_fortnight();
+    // InfluxDB's tz() reads the system's zone data.
+    let answer = influx.query(
+        DB,
+        "SELECT count(\"power\") FROM \"electricitymeter\" WHERE time >= '2026-03-29T00:00:00Z' AND time < '2026-03-30T00:00:00Z' GROUP BY time(1d) tz('Europe/London')",
+    );
+    assert!(
+        answer["results"][0].get("error").is_none(),
+        "InfluxDB cannot read Europe/London ({answer}); install the zone data: sudo apt-get install tzdata"
+    );
     let dash = dashboard();
     let sent = |q: &str, from: i64, to: i64, interval: &str| {
         as_grafana_sends(q, from, to, interval, DEVICE)
