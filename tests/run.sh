@@ -7,6 +7,8 @@
 #   openssl                       certificates for the TLS tests
 #   libfaketime                   a shifted host clock (pipe mode clock test,
 #                                 an expired certificate for the TLS tests)
+#   tzdata                        Europe/London for InfluxDB's tz() (the
+#                                 dashboard's UK days)
 #   telegraf (pinned, built)      a real Telegraf running cadline as an execd
 #                                 input, built from its Go module into the
 #                                 ignored .tools/bin/ (a test tool only:
@@ -23,6 +25,7 @@ command -v influxd >/dev/null || need+=(influxdb)
 command -v nix-instantiate >/dev/null || need+=(nix-bin)
 command -v openssl >/dev/null || need+=(openssl)
 compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || need+=(libfaketime)
+[ -e /usr/share/zoneinfo/Europe/London ] || need+=(tzdata)
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "Installing test dependencies: ${need[*]}"

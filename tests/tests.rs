@@ -21,8 +21,10 @@ mod hostile;
 mod chaos;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
 mod security;
-// Nix files, the NixOS module's command line, Telegraf configs, the dashboard.
+// Nix files, the NixOS module's command line, Telegraf configs.
 mod nix;
+// The Grafana dashboard: costs, UK days and glitches on a real InfluxDB; import and provisioning.
+mod dashboard;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
 // Resource limits and panics: one `E!` line, never a backtrace.
