@@ -39,6 +39,11 @@ rustPlatform.buildRustPackage {
     "--skip=exits::"
     "--skip=sessions::"
     "--skip=hostile::"
+    "--skip=flake::"
+    # Builds and installs the .deb with cargo-deb and dpkg, as root.
+    "--skip=deb::"
+    # Runs `cargo metadata --locked`, which reads the registry's index.
+    "--skip=msrv::"
     # Shifts the host clock with Debian's libfaketime, at Debian's path.
     "--skip=pipe::a_host_clock_that_is_wrong_keeps_the_meter_time"
   ];

@@ -23,5 +23,13 @@ mod chaos;
 mod security;
 // Nix files, the NixOS module's command line, Telegraf configs, the dashboard.
 mod nix;
+// The stated minimum Rust is what the locked dependencies need.
+mod msrv;
+// The README's flag table against --help.
+mod flag_table;
+// The Debian package: built, installed with dpkg, run under Telegraf, removed.
+mod deb;
+// nix/flake.nix's outputs, evaluated with a stub nixpkgs.
+mod flake;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
