@@ -40,6 +40,8 @@ rustPlatform.buildRustPackage {
     "--skip=sessions::"
     "--skip=hostile::"
     "--skip=flake::"
+    # Reads README.md, which is not in the source set above.
+    "--skip=flag_table::"
     # Builds and installs the .deb with cargo-deb and dpkg, as root.
     "--skip=deb::"
     # Runs `cargo metadata --locked`, which reads the registry's index.
