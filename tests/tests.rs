@@ -33,3 +33,7 @@ mod deb;
 mod flake;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
+// Resource limits and panics: one `E!` line, never a backtrace.
+mod limits;
+// Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
+mod operator;
