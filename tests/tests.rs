@@ -25,6 +25,14 @@ mod security;
 mod nix;
 // The Grafana dashboard: costs, UK days and glitches on a real InfluxDB; import and provisioning.
 mod dashboard;
+// The stated minimum Rust is what the locked dependencies need.
+mod msrv;
+// The README's flag table against --help.
+mod flag_table;
+// The Debian package: built, installed with dpkg, run under Telegraf, removed.
+mod deb;
+// nix/flake.nix's outputs, evaluated with a stub nixpkgs.
+mod flake;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
 // Resource limits and panics: one `E!` line, never a backtrace.
