@@ -12,7 +12,7 @@ use std::time::Duration;
 use cadline::config::cli::Config;
 use cadline::edges::messages::{self, LogLevel};
 use cadline::edges::shutdown::{self, Shutdown};
-use cadline::edges::{mqtt_source, stdin_source, writer};
+use cadline::edges::{fd_limit, mqtt_source, stdin_source, writer};
 use cadline::error;
 use cadline::flatten::{FlattenOptions, Flattener, Level};
 
@@ -79,6 +79,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const CLOSE_DEADLINE: Duration = Duration::from_millis(1500);
 
 fn main() -> ExitCode {
+    // First: a panic anywhere from here on is one `E!` line and exit 101.
+    cadline::edges::panic_exit::install();
+    cadline::edges::panic_exit::test_trigger("main");
     let code = start_and_run();
     // Every exit, a start-up error's included: its one `E!` line must reach
     // Telegraf's log before Telegraf closes the pipe.
@@ -99,6 +102,9 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(what) = cadline::config::manual::requested(std::env::args_os()) {
+        return generate(what, &stdout.file);
+    }
     let cli = match cadline::config::cli::parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -118,10 +124,49 @@ fn start_and_run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before any thread or library opens a descriptor. (The steps above
+    // need one, our copy of stdout: below 4 the dynamic loader already
+    // fails before `main`.)
+    let needed = match config.stdin {
+        true => fd_limit::PIPE_MODE,
+        false => fd_limit::MQTT_MODE,
+    };
+    match fd_limit::ensure(needed) {
+        Ok(Some(raised)) => cadline::debug!("{raised}"),
+        Ok(None) => {}
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // Under `telegraf --test` or `--once`: never the service's session.
+    let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--generate`: the man page or a completion script on stdout.
+fn generate(
+    what: Result<cadline::config::manual::Generate, String>,
+    mut stdout: &std::fs::File,
+) -> ExitCode {
+    use std::io::Write;
+    let what = match what {
+        Ok(w) => w,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cadline::config::manual::render(what).and_then(|bytes| stdout.write_all(&bytes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("--generate {what:?}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -172,6 +217,7 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         thread::Builder::new()
             .name("pipe".into())
             .spawn(move || {
+                cadline::edges::panic_exit::test_trigger("pipe");
                 // 64 KiB reads: stdin's own buffer is 8 KiB, a read syscall
                 // for every 25 messages of a capture.
                 let input = io::BufReader::with_capacity(STDIN_BUFFER, io::stdin().lock());
@@ -200,6 +246,7 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         thread::Builder::new()
             .name("writer".into())
             .spawn(move || {
+                cadline::edges::panic_exit::test_trigger("writer");
                 let result = writer::run(&rx, &stop, &flattener, stdout.file, options);
                 let _ = done_tx.send(result);
             })

@@ -27,3 +27,7 @@ mod security;
 mod nix;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
+// Resource limits and panics: one `E!` line, never a backtrace.
+mod limits;
+// Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
+mod operator;

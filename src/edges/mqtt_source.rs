@@ -577,6 +577,7 @@ pub fn spawn(
     thread::Builder::new()
         .name("mqtt connection".into())
         .spawn(move || {
+            crate::edges::panic_exit::test_trigger("mqtt connection");
             run(&p, session, &tx, &shutdown);
             drop(finished_tx);
         })?;
