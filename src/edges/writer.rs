@@ -554,7 +554,7 @@ mod tests {
         let mut bytes = Vec::new();
         for (i, &len) in lengths.iter().enumerate() {
             let fill = b'a' + (i % 26) as u8;
-            bytes.extend(std::iter::repeat(fill).take(len - 1));
+            bytes.extend(std::iter::repeat_n(fill, len - 1));
             bytes.push(b'\n');
         }
         bytes
