@@ -15,6 +15,8 @@ mod telegraf;
 mod exits;
 // Connections and sessions: copied client ids, refused subscriptions, huge messages.
 mod sessions;
+// The edges' boundaries: exact size limits, a resumed session with a changed --topic.
+mod boundaries;
 // Hostile ids and strings into a real InfluxDB: every line accepted.
 mod hostile;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.

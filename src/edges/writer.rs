@@ -318,6 +318,68 @@ mod tests {
         drop(tx);
     }
 
+    /// Output whose first flush waits for the test: the writer is then
+    /// held just before its `select!`, while the test arranges what that
+    /// select finds ready.
+    struct HeldAtFirstFlush {
+        written: Arc<std::sync::Mutex<Vec<u8>>>,
+        entered: Option<crossbeam_channel::Sender<()>>,
+        release: crossbeam_channel::Receiver<()>,
+    }
+    impl Write for HeldAtFirstFlush {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.written.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            if let Some(entered) = self.entered.take() {
+                drop(entered);
+                let _ = self.release.recv();
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn messages_queued_when_the_stop_arrives_are_written_not_dropped() {
+        // The stop and two messages are ready at the same instant; the
+        // select picks either at random. Whichever it picks, both messages
+        // must be written: they were handed over, and at QoS 0 nobody
+        // sends them again. 32 rounds: a writer that leaves on the stop
+        // instead of draining passes all of them once in 4 billion.
+        for round in 0..32 {
+            let (tx, rx) = crossbeam_channel::bounded(8);
+            let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+            let (entered_tx, entered) = crossbeam_channel::bounded::<()>(0);
+            let (release_tx, release) = crossbeam_channel::bounded::<()>(0);
+            let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let out = HeldAtFirstFlush {
+                written: written.clone(),
+                entered: Some(entered_tx),
+                release,
+            };
+            let writer = std::thread::spawn(move || {
+                run(&rx, &stop, &Flattener::default(), out, Options::default())
+            });
+            // The writer found the channel empty and is flushing.
+            let _ = entered.recv();
+            drop(stop_tx);
+            for i in 1..=2 {
+                tx.send(message("glow/A/STATE", &state(i), None))
+                    .expect("open");
+            }
+            drop(release_tx);
+            let stats = writer.join().expect("no panic").expect("writes");
+            let text = String::from_utf8(written.lock().expect("lock").clone()).expect("utf-8");
+            assert_eq!(stats.lines, 2, "round {round}: {text:?}");
+            assert!(
+                text.contains("software=\"v1\"") && text.contains("software=\"v2\""),
+                "round {round}: a queued message was dropped at stop: {text:?}"
+            );
+            drop(tx);
+        }
+    }
+
     struct Closed;
     impl Write for Closed {
         fn write(&mut self, _: &[u8]) -> io::Result<usize> {
