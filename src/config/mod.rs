@@ -4,7 +4,9 @@
 //! files that are not PEM).
 
 pub mod cli;
+pub mod delivery;
 pub mod password;
 pub mod telegraf_agent;
+pub mod telegraf_parent;
 pub mod tls_files;
 pub mod topic_filter;

@@ -17,6 +17,7 @@ pub mod connection_error;
 pub mod control_stdin;
 pub mod message;
 pub mod mqtt_source;
+pub mod pacing;
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
