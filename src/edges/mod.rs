@@ -18,8 +18,10 @@ pub mod control_stdin;
 pub mod fd_limit;
 pub mod message;
 pub mod mqtt_source;
+pub mod pacing;
 pub mod panic_exit;
 pub mod session_state;
+
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
