@@ -40,6 +40,12 @@ rustPlatform.buildRustPackage {
     "--skip=sessions::"
     "--skip=hostile::"
     "--skip=flake::"
+    "--skip=backlog::"
+    "--skip=boundaries::"
+    "--skip=dashboard::"
+    "--skip=limits::"
+    "--skip=operator::"
+    "--skip=tls_errors::"
     # Reads README.md, which is not in the source set above.
     "--skip=flag_table::"
     # Builds and installs the .deb with cargo-deb and dpkg, as root.
