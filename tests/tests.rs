@@ -31,3 +31,5 @@ mod limits;
 mod tls_errors;
 // Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
 mod operator;
+// Start-up as a new user meets it: an unreadable password file, stdin on /dev/null.
+mod start_up;

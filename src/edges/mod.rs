@@ -16,6 +16,7 @@ pub mod capture;
 pub mod connection_error;
 pub mod control_stdin;
 pub mod fd_limit;
+pub mod file_access;
 pub mod message;
 pub mod mqtt_source;
 pub mod panic_exit;
