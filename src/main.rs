@@ -260,6 +260,14 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
         let prepared = mqtt_source::prepare(config, password)?;
+        // After the checks: only a configuration that would run is worth
+        // this warning. Stdin at its end from the start (/dev/null, a file)
+        // is a stop already given: connecting would only take the session
+        // over and drop it again.
+        if let Some(warning) = cadline::edges::control_stdin::warning() {
+            cadline::warn!("{warning}");
+            return Ok(ExitCode::SUCCESS);
+        }
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
         mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
         let delivery = delivery_for(config);

@@ -18,6 +18,7 @@ pub mod connection_error;
 pub mod connection_loss;
 pub mod control_stdin;
 pub mod fd_limit;
+pub mod file_access;
 pub mod message;
 pub mod mqtt_source;
 pub mod pacing;
