@@ -540,3 +540,147 @@ fn a_buffer_directory_telegraf_cannot_create_stops_telegraf_at_start() {
         "{log}"
     );
 }
+
+/// `cadline check` with `args`, run to completion.
+fn cadline_check(args: &[&str]) -> Output {
+    run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_cadline"))
+            .arg("check")
+            .args(args),
+        None,
+        Duration::from_secs(90),
+        "cadline check",
+    )
+}
+
+/// The message count of `Listened Ns: M messages on …`.
+fn messages_seen(report: &str) -> usize {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("Listened "))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn cadline_check_beside_the_service_costs_it_no_reading() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let db = "checked";
+    let conf = test_agent()
+        + &shipped_cadline_conf(&broker.url(), "glow", None)
+        + &influx_output(&influx, db);
+    let service = Telegraf::start(&conf);
+    assert!(
+        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        service.log()
+    );
+    let service_cadline = wait_for_cadlines(&broker.url(), 1, Duration::from_secs(5));
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    std::thread::sleep(Duration::from_secs(1));
+    // The service's own flags, as a newcomer would copy them.
+    let url = broker.url();
+    let out = cadline_check(&[
+        "--broker",
+        &url,
+        "--prefix",
+        "glow",
+        "--persistent-session",
+        "--client-id",
+        "cadline-{hostname}",
+        "--ack-delay",
+        "1",
+        "--listen",
+        "8",
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{report}\n{errors}");
+    for needle in [
+        "Broker: reached, ",
+        "MQTT 3.1.1, no TLS, no login",
+        "granted QoS 1",
+        "Device 0A1B2C3D4E5F: electricitymeter",
+        "At least once: holds",
+        "  electricitymeter,device=0A1B2C3D4E5F",
+        "Readings would flow.",
+    ] {
+        assert!(report.contains(needle), "{needle}:\n{report}");
+    }
+    let seen = messages_seen(&report);
+    std::thread::sleep(Duration::from_secs(1));
+    let published = publisher.finish();
+    eprintln!("cadline check saw {seen} messages in 8 s; {published} published");
+    assert!(
+        seen >= 40,
+        "check saw {seen} of a 10/s stream in 8 s:\n{report}"
+    );
+    let stored = wait_for_points(
+        &influx,
+        db,
+        "electricitymeter",
+        "cumulative",
+        published,
+        Duration::from_secs(60),
+    );
+    assert_eq!(stored, published, "the service stored every reading");
+    assert_eq!(
+        wait_for_cadlines(&broker.url(), 1, Duration::from_secs(5)),
+        service_cadline
+    );
+    assert!(!broker.log().contains(TAKEOVER), "{}", broker.log());
+}
+
+#[test]
+fn cadline_check_names_the_prefix_the_cad_really_uses() {
+    let broker = Mosquitto::start();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publishing = {
+        let (stop, port) = (stop.clone(), broker.port);
+        std::thread::spawn(move || {
+            let bin = crate::rig::tool("mosquitto_pub", "mosquitto-clients");
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = run_with_timeout(
+                    Command::new(&bin).args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                        "-t",
+                        "energy/0A1B2C3D4E5F/SENSOR/electricitymeter",
+                        "-m",
+                        &electricity(1),
+                    ]),
+                    None,
+                    Duration::from_secs(10),
+                    "mosquitto_pub",
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    let url = broker.url();
+    let out = cadline_check(&["--broker", &url, "--listen", "3"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = publishing.join();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        errors.contains("E! cadline check: ")
+            && errors.contains("the CAD publishes under energy/, not glow/: set --prefix energy"),
+        "{errors}\n{report}"
+    );
+    assert_eq!(
+        errors.lines().filter(|l| l.starts_with("E! ")).count(),
+        1,
+        "{errors}"
+    );
+    assert!(
+        report.contains("energy/0A1B2C3D4E5F/SENSOR/electricitymeter"),
+        "{report}"
+    );
+}

@@ -13,6 +13,7 @@ pub mod messages;
 
 pub mod backoff;
 pub mod capture;
+pub mod check;
 pub mod connection_error;
 pub mod control_stdin;
 pub mod fd_limit;
