@@ -14,6 +14,7 @@ pub mod messages;
 pub mod backoff;
 pub mod broker_probe;
 pub mod capture;
+pub mod check;
 pub mod connection_error;
 pub mod connection_loss;
 pub mod control_stdin;

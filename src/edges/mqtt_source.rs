@@ -97,6 +97,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The login, for `cadline check`'s connection of its own.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// The TLS settings, for `cadline check`'s connection of its own.
+    pub fn tls(&self) -> Option<&TlsConfiguration> {
+        self.tls.as_ref()
+    }
+
     /// The largest packet accepted from the broker.
     fn packet_limit(&self) -> usize {
         self.max_message_size.saturating_add(PUBLISH_OVERHEAD)
