@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use cadline::config::cli::Config;
+use cadline::config::delivery;
 use cadline::edges::messages::{self, LogLevel};
 use cadline::edges::shutdown::{self, Shutdown};
 use cadline::edges::{fd_limit, mqtt_source, stdin_source, writer};
@@ -117,7 +118,7 @@ fn start_and_run() -> ExitCode {
         }
     };
     messages::set_level(cli.log_level);
-    let config = match Config::from_cli(cli) {
+    let config = match Config::from_cli(cli).and_then(cadline::config::client_id::on_this_host) {
         Ok(c) => c,
         Err(e) => {
             error!("{e}; see cadline --help");
@@ -170,6 +171,28 @@ fn generate(
             ExitCode::FAILURE
         }
     }
+}
+
+/// When to acknowledge and how fast to write, for the Telegraf running
+/// cadline (flags win); said once at start.
+fn delivery_for(config: &Config) -> delivery::Delivery {
+    let learned = delivery::Learned::from_parent();
+    let explicit = delivery::Explicit {
+        ack_delay: config.ack_delay,
+        pace: config.pace,
+    };
+    let (chosen, said) = delivery::choose(&learned, explicit, config.qos == 1);
+    for line in said {
+        match (line, &learned) {
+            // Outside Telegraf only on request: nothing there to time to.
+            (delivery::Say::Info(s), delivery::Learned::NotTelegraf) => {
+                messages::emit(LogLevel::Info, &s)
+            }
+            (delivery::Say::Info(s), _) => messages::always(LogLevel::Info, &s),
+            (delivery::Say::Warn(s), _) => messages::always(LogLevel::Warn, &s),
+        }
+    }
+    chosen
 }
 
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
@@ -239,9 +262,12 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         let prepared = mqtt_source::prepare(config, password)?;
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
         mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
+        let delivery = delivery_for(config);
         let options = writer::Options {
-            ack_delay: config.ack_delay,
+            ack_delay: delivery.ack_delay,
             whole_line_writes,
+            ack_after_lines: delivery.ack_after_lines,
+            pace: delivery.pace.map(|rate| (rate, delivery.pace_burst)),
         };
         thread::Builder::new()
             .name("writer".into())

@@ -116,3 +116,98 @@ fn telegraf_test_and_once_beside_the_service_lose_no_reading() {
         service.log()
     );
 }
+
+/// The kernel's host name, which `{hostname}` in the shipped
+/// `--client-id cadline-{hostname}` becomes.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("host name")
+        .trim()
+        .to_owned()
+}
+
+/// A second Telegraf on the shipped configuration (the same host, so the
+/// same `cadline-{hostname}`): both cadlines say so at error level within
+/// 10 s of the second start. The first has been connected for `settled`
+/// (with MQTT 3.1.1, past the 30 s after which a lost connection is no
+/// longer evidence by itself, as for a service that has run for hours).
+fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: Duration) {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let execd = shipped_cadline_conf(&broker.url(), "glow", None).replace(
+        "\"--ack-delay\", \"1\"]",
+        &format!("\"--ack-delay\", \"1\", \"--mqtt-version\", \"{mqtt_version}\"]"),
+    );
+    let conf = test_agent() + &execd + &influx_output(&influx, "copies");
+    let first = Telegraf::start(&conf);
+    assert!(
+        first.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        first.log()
+    );
+    // The shipped line gave this machine's own client id.
+    let id = format!("cadline-{}", hostname());
+    assert!(
+        broker.log().contains(&format!(" as {id} ")),
+        "the broker saw no client {id}:\n{}",
+        broker.log()
+    );
+    std::thread::sleep(settled);
+    let started = std::time::Instant::now();
+    let second = Telegraf::start(&conf);
+    let said = |t: &Telegraf| {
+        t.log().lines().any(|l| {
+            l.contains(" E! [inputs.execd] ")
+                && l.contains(&format!(
+                    "Two copies of cadline use the same --client-id {id}"
+                ))
+        })
+    };
+    let mut when = [None, None];
+    while started.elapsed() < Duration::from_secs(10) && when.iter().any(Option::is_none) {
+        for (i, t) in [&first, &second].into_iter().enumerate() {
+            if when[i].is_none() && said(t) {
+                when[i] = Some(started.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "MQTT {mqtt_version}: said by the first after {:?}, the second after {:?}",
+        when[0], when[1]
+    );
+    assert!(
+        when[0].is_some(),
+        "the first copy did not say so within 10 s:\n{}",
+        first.log()
+    );
+    assert!(
+        when[1].is_some(),
+        "the second copy did not say so within 10 s:\n{}",
+        second.log()
+    );
+    let line = first
+        .log()
+        .lines()
+        .find(|l| l.contains("Two copies of cadline"))
+        .unwrap_or_default()
+        .to_owned();
+    for source in [
+        "second Telegraf",
+        "telegraf.d copied",
+        "telegraf --test",
+        "its own --client-id",
+    ] {
+        assert!(line.contains(source), "{source} not named: {line}");
+    }
+}
+
+#[test]
+fn two_copies_of_one_config_are_said_at_error_level_within_10_s_with_mqtt_3_1_1() {
+    two_copies_are_said_at_error_level_within_10_s("3.1.1", Duration::from_secs(32));
+}
+
+#[test]
+fn two_copies_of_one_config_are_said_at_error_level_within_10_s_with_mqtt_5() {
+    two_copies_are_said_at_error_level_within_10_s("5", Duration::from_secs(32));
+}

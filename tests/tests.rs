@@ -15,6 +15,8 @@ mod telegraf;
 mod exits;
 // Connections and sessions: copied client ids, refused subscriptions, huge messages.
 mod sessions;
+// The edges' boundaries: exact size limits, a resumed session with a changed --topic.
+mod boundaries;
 // Hostile ids and strings into a real InfluxDB: every line accepted.
 mod hostile;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
@@ -25,9 +27,19 @@ mod security;
 mod nix;
 // The Grafana dashboard: costs, UK days and glitches on a real InfluxDB; import and provisioning.
 mod dashboard;
+// The stated minimum Rust is what the locked dependencies need.
+mod msrv;
+// The README's flag table against --help.
+mod flag_table;
+// The Debian package: built, installed with dpkg, run under Telegraf, removed.
+mod deb;
+// nix/flake.nix's outputs, evaluated with a stub nixpkgs.
+mod flake;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
 // Resource limits and panics: one `E!` line, never a backtrace.
 mod limits;
+// TLS errors with real certificates: one line naming the cause and the fix, and the fix works.
+mod tls_errors;
 // Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
 mod operator;

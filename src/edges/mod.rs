@@ -18,10 +18,14 @@ pub mod control_stdin;
 pub mod fd_limit;
 pub mod message;
 pub mod mqtt_source;
+pub mod pacing;
 pub mod panic_exit;
 pub mod session_state;
+
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
 pub mod stdio_end;
+pub mod takeover;
+pub mod tls_error;
 pub mod writer;

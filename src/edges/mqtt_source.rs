@@ -81,6 +81,9 @@ pub struct Prepared {
     filters: Vec<String>,
     qos: u8,
     client_id: String,
+    /// The client id was given (not `cadline-<pid>-<n>`): another copy
+    /// may share it (see `takeover`).
+    fixed_client_id: bool,
     persistent: bool,
     keep_alive: Duration,
     credentials: Option<(String, String)>,
@@ -162,6 +165,7 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         filters: config.filters.clone(),
         qos: config.qos,
         client_id,
+        fixed_client_id: config.client_id.is_some(),
         persistent: config.persistent_session,
         keep_alive: Duration::from_secs(config.keep_alive),
         credentials,
@@ -778,7 +782,12 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 if let Some(len) = way_out {
                     session.set_incoming_limit(len);
                 }
+                let takeover =
+                    crate::edges::takeover::evidence(&text, lasted, STABLE, p.fixed_client_id);
                 let text = match (lasted, oversized) {
+                    _ if takeover.is_some() => {
+                        takeover.map_or(text, |t| crate::edges::takeover::message(t, &p.client_id))
+                    }
                     (_, Some(len)) if way_out.is_some() => format!(
                         "{text}: the broker sent a message of {len} bytes, over --max-message-size \
                          {}; MQTT 3.1.1 cannot refuse it without disconnecting, so the next \
@@ -805,7 +814,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 };
                 failure_logged = n <= LOUD_FAILURES || n % LOG_EVERY == 0 || new_cause;
                 if failure_logged {
-                    let level = if loud {
+                    let level = if loud || takeover.is_some() {
                         LogLevel::Error
                     } else {
                         LogLevel::Warn
