@@ -727,7 +727,8 @@ fn the_dashboard_tells_the_truth_over_a_synthetic_fortnight() {
     };
 
     // Each part's time goes to the log: the suite has a time budget.
-    let phases: [(&str, fn(&Influx, &serde_json::Value)); 5] = [
+    type Check = fn(&Influx, &serde_json::Value);
+    let phases: [(&str, Check); 5] = [
         ("every query in every view", every_query_runs_in_every_view),
         ("UK days and their costs", uk_days_and_their_costs),
         ("today and this month", today_and_this_month),
