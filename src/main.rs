@@ -13,7 +13,7 @@ use cadline::config::cli::Config;
 use cadline::config::delivery;
 use cadline::edges::messages::{self, LogLevel};
 use cadline::edges::shutdown::{self, Shutdown};
-use cadline::edges::{mqtt_source, stdin_source, writer};
+use cadline::edges::{fd_limit, mqtt_source, stdin_source, writer};
 use cadline::error;
 use cadline::flatten::{FlattenOptions, Flattener, Level};
 
@@ -80,6 +80,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const CLOSE_DEADLINE: Duration = Duration::from_millis(1500);
 
 fn main() -> ExitCode {
+    // First: a panic anywhere from here on is one `E!` line and exit 101.
+    cadline::edges::panic_exit::install();
+    cadline::edges::panic_exit::test_trigger("main");
     let code = start_and_run();
     // Every exit, a start-up error's included: its one `E!` line must reach
     // Telegraf's log before Telegraf closes the pipe.
@@ -100,6 +103,9 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(what) = cadline::config::manual::requested(std::env::args_os()) {
+        return generate(what, &stdout.file);
+    }
     let cli = match cadline::config::cli::parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -119,6 +125,23 @@ fn start_and_run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before any thread or library opens a descriptor. (The steps above
+    // need one, our copy of stdout: below 4 the dynamic loader already
+    // fails before `main`.)
+    let needed = match config.stdin {
+        true => fd_limit::PIPE_MODE,
+        false => fd_limit::MQTT_MODE,
+    };
+    match fd_limit::ensure(needed) {
+        Ok(Some(raised)) => cadline::debug!("{raised}"),
+        Ok(None) => {}
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // Under `telegraf --test` or `--once`: never the service's session.
+    let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
@@ -136,7 +159,11 @@ fn delivery_for(config: &Config) -> delivery::Delivery {
         ack_delay: config.ack_delay,
         pace: config.pace,
     };
-    let (chosen, said) = delivery::choose(&learned, explicit, config.qos == 1);
+    let (chosen, said) = delivery::choose(
+        &learned,
+        explicit,
+        config.qos == 1 && config.persistent_session,
+    );
     for line in said {
         match (line, &learned) {
             // Outside Telegraf only on request: nothing there to time to.
@@ -148,6 +175,28 @@ fn delivery_for(config: &Config) -> delivery::Delivery {
         }
     }
     chosen
+}
+
+/// `--generate`: the man page or a completion script on stdout.
+fn generate(
+    what: Result<cadline::config::manual::Generate, String>,
+    mut stdout: &std::fs::File,
+) -> ExitCode {
+    use std::io::Write;
+    let what = match what {
+        Ok(w) => w,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cadline::config::manual::render(what).and_then(|bytes| stdout.write_all(&bytes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("--generate {what:?}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
@@ -195,6 +244,7 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         thread::Builder::new()
             .name("pipe".into())
             .spawn(move || {
+                cadline::edges::panic_exit::test_trigger("pipe");
                 // 64 KiB reads: stdin's own buffer is 8 KiB, a read syscall
                 // for every 25 messages of a capture.
                 let input = io::BufReader::with_capacity(STDIN_BUFFER, io::stdin().lock());
@@ -226,6 +276,7 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         thread::Builder::new()
             .name("writer".into())
             .spawn(move || {
+                cadline::edges::panic_exit::test_trigger("writer");
                 let result = writer::run(&rx, &stop, &flattener, stdout.file, options);
                 let _ = done_tx.send(result);
             })

@@ -19,9 +19,15 @@ mod sessions;
 mod hostile;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
+// Telegraf at its defaults with only cadline.conf: backlog replays and the fault test.
+mod telegraf_defaults;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
 mod security;
 // Nix files, the NixOS module's command line, Telegraf configs, the dashboard.
 mod nix;
 // Property-based fuzzing of the flattener and the capture reader (PROPTEST_CASES scales it).
 mod fuzz;
+// Resource limits and panics: one `E!` line, never a backtrace.
+mod limits;
+// Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
+mod operator;

@@ -481,7 +481,7 @@ impl Config {
                 cli.prefix
             ));
         }
-        if cli.persistent_session && cli.client_id.as_deref().map_or(true, str::is_empty) {
+        if cli.persistent_session && cli.client_id.as_deref().is_none_or(str::is_empty) {
             return Err("--persistent-session needs a fixed --client-id: the broker keeps the session under that id"
                 .to_owned());
         }

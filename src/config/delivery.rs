@@ -125,7 +125,9 @@ fn secs(d: Duration) -> String {
 }
 
 /// The delivery for what was learned and the flags given, with what to say
-/// about it (once, at start). `qos1` is whether anything is acknowledged.
+/// about it (once, at start). `qos1` is whether an acknowledgement keeps
+/// anything: QoS 1 with a persistent session (with a clean session the
+/// broker redelivers nothing after a reconnect, whenever it was acked).
 pub fn choose(learned: &Learned, explicit: Explicit, qos1: bool) -> (Delivery, Vec<Say>) {
     let mut say = Vec::new();
     let (settings, source) = match learned {
@@ -189,21 +191,21 @@ pub fn choose(learned: &Learned, explicit: Explicit, qos1: bool) -> (Delivery, V
         pace_burst: settings.metric_batch_size,
     };
     let buffer = if memory {
-        format!(
-            "memory buffer of {} metrics",
-            settings.metric_buffer_limit
-        )
+        format!("memory buffer of {} metrics", settings.metric_buffer_limit)
     } else {
         "disk buffer".to_owned()
     };
     let ack = match d.ack_after_lines {
-        _ if !qos1 => "nothing to acknowledge at QoS 0".to_owned(),
+        _ if !qos1 => "no acknowledgement keeps a reading (QoS 0 or a clean session)".to_owned(),
         Some(n) => format!(
             "acknowledging a reading {} after writing it, or {} after {n} more lines",
             secs(d.ack_delay),
             secs(FLUSH_MARGIN)
         ),
-        None => format!("acknowledging a reading {} after writing it", secs(d.ack_delay)),
+        None => format!(
+            "acknowledging a reading {} after writing it",
+            secs(d.ack_delay)
+        ),
     };
     say.insert(
         0,
@@ -213,8 +215,9 @@ pub fn choose(learned: &Learned, explicit: Explicit, qos1: bool) -> (Delivery, V
             secs(settings.flush_jitter),
             settings.metric_batch_size,
             buffer,
-            d.pace
-                .map_or("unpaced".to_owned(), |r| format!("writing at most {r:.0} lines/s")),
+            d.pace.map_or("unpaced".to_owned(), |r| format!(
+                "writing at most {r:.0} lines/s"
+            )),
         )),
     );
     if qos1 && memory {
@@ -250,15 +253,21 @@ mod tests {
 
     #[test]
     fn telegrafs_defaults_ack_after_the_flush_or_a_batch_and_pace_to_the_buffer() {
-        let (d, say) = choose(&telegraf(AgentSettings::default()), Explicit::default(), true);
+        let (d, say) = choose(
+            &telegraf(AgentSettings::default()),
+            Explicit::default(),
+            true,
+        );
         assert_eq!(d.ack_delay, Duration::from_secs(12));
         assert_eq!(d.ack_after_lines, Some(1000));
         assert_eq!(d.pace, Some(900.0));
         assert_eq!(d.pace_burst, 1000);
-        assert!(matches!(&say[0], Say::Info(s) if s.contains("flush every 10 s")
+        assert!(
+            matches!(&say[0], Say::Info(s) if s.contains("flush every 10 s")
             && s.contains("memory buffer of 10000 metrics")
             && s.contains("/etc/telegraf/telegraf.conf")
-            && s.contains("writing at most 900 lines/s")));
+            && s.contains("writing at most 900 lines/s"))
+        );
         assert!(matches!(&say[1], Say::Warn(s) if s.contains("buffer_strategy = \"disk\"")));
         assert_eq!(say.len(), 2);
     }
@@ -346,8 +355,12 @@ mod tests {
 
     #[test]
     fn at_qos_0_the_memory_buffer_is_not_warned_about() {
-        let (_, say) = choose(&telegraf(AgentSettings::default()), Explicit::default(), false);
+        let (_, say) = choose(
+            &telegraf(AgentSettings::default()),
+            Explicit::default(),
+            false,
+        );
         assert_eq!(say.len(), 1);
-        assert!(matches!(&say[0], Say::Info(s) if s.contains("nothing to acknowledge")));
+        assert!(matches!(&say[0], Say::Info(s) if s.contains("no acknowledgement keeps")));
     }
 }

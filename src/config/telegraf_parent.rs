@@ -147,8 +147,8 @@ pub fn parse_args(argv: &[String]) -> TelegrafArgs {
             None => None,
         };
         match name {
-            "test" => test = value.as_deref().map_or(true, go_bool),
-            "once" => once = value.as_deref().map_or(true, go_bool),
+            "test" => test = value.as_deref().is_none_or(go_bool),
+            "once" => once = value.as_deref().is_none_or(go_bool),
             "test-wait" => test_wait = value.as_deref().map_or(0, go_int),
             "config" => configs.extend(slice_values(value.as_deref())),
             "config-directory" => config_dirs.extend(slice_values(value.as_deref())),

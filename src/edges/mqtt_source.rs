@@ -15,7 +15,6 @@
 //! MQTT 3.1.1 and 5 have separate client types in rumqttc; `Session` hides
 //! the difference so the loop below exists once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,6 +26,7 @@ use crate::config::cli::{Broker, Config};
 use crate::edges::backoff::Backoff;
 use crate::edges::message::{now_ns, retry_acks, Ack, Message};
 use crate::edges::messages::{self, LogLevel};
+use crate::edges::session_state::{AckScope, AtConnect};
 use crate::edges::shutdown::Shutdown;
 use crate::flatten::{Level, Note};
 
@@ -408,34 +408,12 @@ impl Session {
     }
 }
 
-/// Which session an acknowledgement belongs to. Packet ids restart with a
-/// new session, so an ack kept from an earlier one could acknowledge a new
-/// message before its line is written. Every ack remembers the session it
-/// came from and is dropped, not sent, once that session is over: the
-/// connection thread moves to a new session at every connection loss (a
-/// resumed session then gets the message again, a harmless duplicate), and
-/// an ack handed to rumqttc just before it noticed the loss goes out ahead
-/// of our SUBSCRIBE, when the broker has nothing in flight to match it.
-#[derive(Default, Clone)]
-struct AckScope(Arc<AtomicU64>);
-
-impl AckScope {
-    fn end_session(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// An ack that calls `send` (true: handed over, false: queue full) while
-    /// the session it was made in lasts, and does nothing afterwards.
-    fn ack(&self, mut send: impl FnMut() -> bool + Send + 'static) -> Ack {
-        let (now, session) = (self.0.clone(), self.0.load(Ordering::SeqCst));
-        Box::new(move || now.load(Ordering::SeqCst) != session || send())
-    }
-}
-
 /// A failed connection, explained (see `connection_error`): the text names
 /// the cause and the fix, and depends on the cause only, so the reconnect
-/// log's throttle works on causes.
-fn failure(text: String) -> Happening {
+/// log's throttle works on causes. The acks of the lost connection end
+/// here, where the loss is first seen, before anything else may run one.
+fn failure(text: String, acks: &AckScope) -> Happening {
+    acks.end_session();
     let d = crate::edges::connection_error::diagnose(&text);
     Happening::Failed {
         text: d.text,
@@ -452,7 +430,7 @@ fn v4_happening(
     use rumqttc::{Event, Outgoing, Packet};
     match event {
         Err(_) => Happening::ClosedByUs,
-        Ok(Err(e)) => failure(e.to_string()),
+        Ok(Err(e)) => failure(e.to_string(), acks),
         Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
             session_present: ack.session_present,
         },
@@ -521,7 +499,7 @@ fn v5_happening(
     use rumqttc::Outgoing;
     match event {
         Err(_) => Happening::ClosedByUs,
-        Ok(Err(e)) => failure(e.to_string()),
+        Ok(Err(e)) => failure(e.to_string(), acks),
         Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
             session_present: ack.session_present,
         },
@@ -599,6 +577,7 @@ pub fn spawn(
     thread::Builder::new()
         .name("mqtt connection".into())
         .spawn(move || {
+            crate::edges::panic_exit::test_trigger("mqtt connection");
             run(&p, session, &tx, &shutdown);
             drop(finished_tx);
         })?;
@@ -654,27 +633,17 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
         match happening {
             Happening::Connected { session_present } => {
                 connected_at = Some(Instant::now());
-                // Every connection subscribes: a resumed session may hold
-                // other filters (an earlier --topic or --prefix), and
-                // subscribing again to the same filter is harmless.
                 let mut what = if session_present {
                     "session resumed".to_owned()
                 } else {
                     "new session".to_owned()
                 };
-                match session.subscribe(&p.filters, p.qos) {
+                let at_connect = AtConnect::new(session_present, &p.filters);
+                match session.subscribe(&at_connect.subscribe, p.qos) {
                     Ok(()) => what.push_str(&format!(", subscribing to {}", p.filters.join(" "))),
                     Err(e) => crate::error!("{e}"),
                 }
-                if session_present {
-                    let plain: Vec<String> = p
-                        .filters
-                        .iter()
-                        .filter_map(|f| f.strip_prefix("$share/"))
-                        .filter_map(|f| f.split_once('/').map(|(_, f)| f.to_owned()))
-                        .collect();
-                    session.unsubscribe(&plain);
-                }
+                session.unsubscribe(&at_connect.unsubscribe);
                 if !ever_connected || failure_logged {
                     let verb = if ever_connected || backoff.failures() > 0 {
                         "Reconnected"
@@ -784,7 +753,6 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             }
             Happening::Disconnected => disconnected = Some(Instant::now()),
             Happening::Failed { text, loud } => {
-                acks.end_session();
                 if shutdown.is_triggered() || disconnected.is_some() {
                     crate::debug!("Connection closed while stopping: {text}");
                     break;
@@ -873,5 +841,188 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
         if disconnected.is_some_and(|t| t.elapsed() > CLOSING) {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 100;
+
+    fn reset() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::ConnectionReset)
+    }
+
+    /// A client whose request queue holds one request: whether an ack was
+    /// queued shows in whether the next one fits. No connection is made,
+    /// but the connection is kept: the queue closes when it is dropped.
+    fn v4_client() -> (rumqttc::Client, rumqttc::Connection) {
+        rumqttc::Client::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1)
+    }
+
+    fn v5_client() -> (rumqttc::v5::Client, rumqttc::v5::Connection) {
+        rumqttc::v5::Client::new(rumqttc::v5::MqttOptions::new("t", "127.0.0.1", 1), 1)
+    }
+
+    fn v4_publish(pkid: u16, payload_len: usize) -> rumqttc::Event {
+        let mut p = rumqttc::Publish::new(
+            "glow/A/STATE",
+            rumqttc::QoS::AtLeastOnce,
+            vec![b' '; payload_len],
+        );
+        p.pkid = pkid;
+        rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))
+    }
+
+    fn v5_publish(pkid: u16, payload_len: usize) -> rumqttc::v5::Event {
+        use rumqttc::v5::mqttbytes::{v5::Publish, QoS};
+        let mut p = Publish::new(
+            "glow/A/STATE",
+            QoS::AtLeastOnce,
+            vec![b' '; payload_len],
+            None,
+        );
+        p.pkid = pkid;
+        rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p))
+    }
+
+    /// Whether the client's one-request queue is still free.
+    fn v4_queue_free(client: &rumqttc::Client) -> bool {
+        let mut receipt = rumqttc::Publish::new("", rumqttc::QoS::AtLeastOnce, Vec::<u8>::new());
+        receipt.pkid = 99;
+        client.try_ack(&receipt).is_ok()
+    }
+
+    fn v5_queue_free(client: &rumqttc::v5::Client) -> bool {
+        use rumqttc::v5::mqttbytes::{v5::Publish, QoS};
+        let mut receipt = Publish::new("", QoS::AtLeastOnce, Vec::<u8>::new(), None);
+        receipt.pkid = 99;
+        client.try_ack(&receipt).is_ok()
+    }
+
+    fn take_ack(h: Happening) -> Ack {
+        match h {
+            Happening::Publish { ack: Some(ack), .. } => ack,
+            _ => panic!("not a QoS 1 message"),
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_1_an_ack_of_the_live_connection_is_queued() {
+        let ((client, _connection), acks) = (v4_client(), AckScope::default());
+        let mut ack = take_ack(v4_happening(
+            &client,
+            Ok(Ok(v4_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        assert!(ack());
+        assert!(!v4_queue_free(&client), "the ack was not queued");
+    }
+
+    #[test]
+    fn mqtt_3_1_1_an_ack_from_a_lost_connection_is_never_queued_on_the_next() {
+        // Packet id 7 of the old connection means another message, or none,
+        // on the next: the ack must be dropped, not sent.
+        let ((client, _connection), acks) = (v4_client(), AckScope::default());
+        let mut ack = take_ack(v4_happening(
+            &client,
+            Ok(Ok(v4_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        let lost = v4_happening(
+            &client,
+            Ok(Err(rumqttc::ConnectionError::Io(reset()))),
+            &acks,
+            LIMIT,
+        );
+        assert!(matches!(lost, Happening::Failed { .. }));
+        assert!(ack(), "a dropped ack is done, not retried");
+        assert!(v4_queue_free(&client), "an old connection's ack was queued");
+    }
+
+    #[test]
+    fn mqtt_5_an_ack_of_the_live_connection_is_queued() {
+        let ((client, _connection), acks) = (v5_client(), AckScope::default());
+        let mut ack = take_ack(v5_happening(
+            &client,
+            Ok(Ok(v5_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        assert!(ack());
+        assert!(!v5_queue_free(&client), "the ack was not queued");
+    }
+
+    #[test]
+    fn mqtt_5_an_ack_from_a_lost_connection_is_never_queued_on_the_next() {
+        let ((client, _connection), acks) = (v5_client(), AckScope::default());
+        let mut ack = take_ack(v5_happening(
+            &client,
+            Ok(Ok(v5_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        let lost = v5_happening(
+            &client,
+            Ok(Err(rumqttc::v5::ConnectionError::Io(reset()))),
+            &acks,
+            LIMIT,
+        );
+        assert!(matches!(lost, Happening::Failed { .. }));
+        assert!(ack(), "a dropped ack is done, not retried");
+        assert!(v5_queue_free(&client), "an old connection's ack was queued");
+    }
+
+    /// The payload length a message was handed over with, or `None` when
+    /// it was skipped as oversized (its ack still present, to be sent).
+    fn handed_over(h: Happening) -> Option<usize> {
+        match h {
+            Happening::Publish { payload, ack, .. } => {
+                assert!(ack.is_some());
+                Some(payload.len())
+            }
+            Happening::Oversized { len, ack, .. } => {
+                assert!(
+                    ack.is_some(),
+                    "a skipped message must still be acknowledged"
+                );
+                assert!(len > LIMIT, "{len} bytes skipped at a limit of {LIMIT}");
+                None
+            }
+            _ => panic!("neither a message nor an oversized one"),
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_1_a_payload_of_exactly_the_limit_is_handed_over_and_one_more_byte_is_not() {
+        let ((client, _connection), acks) = (v4_client(), AckScope::default());
+        let at = |len| {
+            handed_over(v4_happening(
+                &client,
+                Ok(Ok(v4_publish(1, len))),
+                &acks,
+                LIMIT,
+            ))
+        };
+        assert_eq!(at(LIMIT), Some(LIMIT));
+        assert_eq!(at(LIMIT + 1), None);
+    }
+
+    #[test]
+    fn mqtt_5_a_payload_of_exactly_the_limit_is_handed_over_and_one_more_byte_is_not() {
+        let ((client, _connection), acks) = (v5_client(), AckScope::default());
+        let at = |len| {
+            handed_over(v5_happening(
+                &client,
+                Ok(Ok(v5_publish(1, len))),
+                &acks,
+                LIMIT,
+            ))
+        };
+        assert_eq!(at(LIMIT), Some(LIMIT));
+        assert_eq!(at(LIMIT + 1), None);
     }
 }

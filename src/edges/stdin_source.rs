@@ -100,3 +100,82 @@ pub fn run<R: Read, W: Write>(
     out.flush()?;
     Ok(stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(i: usize, padding: usize) -> String {
+        format!(
+            r#"{{"software":"v{i}","timestamp":"2023-01-01T00:00:00Z"{}}}"#,
+            " ".repeat(padding)
+        )
+    }
+
+    /// Runs pipe mode over `capture` to a Vec, with `stop` already fired
+    /// or never fired.
+    fn pipe(capture: &str, max_message_size: usize, stopped: bool) -> (Stats, String) {
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        // Dropping the sender is the stop; kept, it never fires.
+        let _kept = (!stopped).then_some(stop_tx);
+        let mut out = Vec::new();
+        let stats = run(
+            io::BufReader::new(capture.as_bytes()),
+            max_message_size,
+            &Flattener::default(),
+            &mut out,
+            true,
+            &stop,
+            &AtomicBool::new(false),
+        )
+        .expect("writes to a Vec");
+        (stats, String::from_utf8(out).expect("utf-8"))
+    }
+
+    #[test]
+    fn a_stop_with_lines_in_the_read_buffer_writes_every_line_it_counted() {
+        // SIGTERM during a large piped input: the next messages are already
+        // read, so the loop would not write yet; what it flattened and
+        // counted must still reach stdout before it returns.
+        let capture: String = (0..50)
+            .map(|i| format!("glow/A/STATE {}\n", state(i, 0)))
+            .collect();
+        let (stats, out) = pipe(&capture, 10_000, true);
+        assert!(stats.lines >= 1, "{stats:?}");
+        assert_eq!(
+            out.lines().count() as u64,
+            stats.lines,
+            "counted but not written: {out:?}"
+        );
+        assert!(
+            out.starts_with("cadstate,device=A software=\"v0\""),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_payload_of_exactly_max_message_size_is_written_and_one_byte_more_is_skipped() {
+        let exact = state(1, 20);
+        let limit = exact.len();
+        let over = state(2, 21);
+        assert_eq!(over.len(), limit + 1);
+        let capture = format!("glow/A/STATE {exact}\nglow/A/STATE {over}\n");
+        let (stats, out) = pipe(&capture, limit, false);
+        assert!(
+            out.contains("software=\"v1\""),
+            "{limit} bytes at --max-message-size {limit} skipped: {out:?}"
+        );
+        assert!(
+            !out.contains("software=\"v2\""),
+            "{} bytes at --max-message-size {limit} written",
+            limit + 1
+        );
+        assert_eq!(
+            stats,
+            Stats {
+                messages: 1,
+                lines: 1
+            }
+        );
+    }
+}

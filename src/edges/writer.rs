@@ -191,18 +191,16 @@ pub fn run<W: Write>(
     let mut stopping = false;
     // Lines in `buf`.
     let mut buffered = 0u64;
-    let mut write = |buf: &mut Vec<u8>,
-                     unwritten: &mut Vec<Ack>,
-                     held: &mut HeldAcks,
-                     buffered: &mut u64| {
-        write_lines(&mut out, buf, options.whole_line_writes)?;
-        out.flush()?;
-        buf.clear();
-        let now = Instant::now();
-        held.hold(unwritten, now + options.ack_delay, *buffered, now);
-        *buffered = 0;
-        io::Result::Ok(())
-    };
+    let mut write =
+        |buf: &mut Vec<u8>, unwritten: &mut Vec<Ack>, held: &mut HeldAcks, buffered: &mut u64| {
+            write_lines(&mut out, buf, options.whole_line_writes)?;
+            out.flush()?;
+            buf.clear();
+            let now = Instant::now();
+            held.hold(unwritten, now + options.ack_delay, *buffered, now);
+            *buffered = 0;
+            io::Result::Ok(())
+        };
     loop {
         // Paced: what is buffered goes out, then nothing is taken until the
         // pace allows (acks still fall due meanwhile).
@@ -553,6 +551,63 @@ mod tests {
             writes.concat().iter().filter(|&&b| b == b'\n').count(),
             3000
         );
+    }
+
+    /// Linux's PIPE_BUF: a write of at most this many bytes to a pipe is
+    /// atomic. Written out here, not taken from the code under test.
+    const PIPE_BUF: usize = 4096;
+
+    /// The chunks `write_lines` makes of `bytes` for a pipe.
+    fn pipe_writes(bytes: &[u8]) -> Vec<Vec<u8>> {
+        let rec = Recorder::default();
+        write_lines(&mut rec.clone(), bytes, true).expect("writes");
+        let writes = rec.writes.lock().expect("lock").clone();
+        writes
+    }
+
+    /// Lines of the given lengths, each counting its `\n`.
+    fn lines_of(lengths: &[usize]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for (i, &len) in lengths.iter().enumerate() {
+            let fill = b'a' + (i % 26) as u8;
+            bytes.extend(std::iter::repeat_n(fill, len - 1));
+            bytes.push(b'\n');
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_newline_at_byte_4097_is_not_in_the_first_write() {
+        // Lines of 100 and 3 997 bytes end at byte 4 097: the first write
+        // must stop after the first line, not take both (4 097 bytes, not
+        // atomic to a pipe).
+        let bytes = lines_of(&[100, 3997, 2]);
+        assert_eq!(bytes[PIPE_BUF], b'\n');
+        let writes = pipe_writes(&bytes);
+        assert_eq!(writes, vec![bytes[..100].to_vec(), bytes[100..].to_vec()]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_write_to_a_pipe_is_whole_lines_within_pipe_buf(
+            // The first two lines end exactly one byte past PIPE_BUF; the
+            // rest are of any length up to the longest line, often at it.
+            first in 1..MAX_LINE_BYTES,
+            rest in proptest::collection::vec(
+                proptest::prop_oneof![1..=MAX_LINE_BYTES, MAX_LINE_BYTES - 2..=MAX_LINE_BYTES, 1..=3usize],
+                0..40,
+            ),
+        ) {
+            let mut lengths = vec![first, PIPE_BUF + 1 - first];
+            lengths.extend(rest);
+            let bytes = lines_of(&lengths);
+            let writes = pipe_writes(&bytes);
+            for w in &writes {
+                proptest::prop_assert!(w.len() <= PIPE_BUF, "a write of {} bytes", w.len());
+                proptest::prop_assert_eq!(w.last(), Some(&b'\n'), "a write that ends mid-line");
+            }
+            proptest::prop_assert_eq!(writes.concat(), bytes);
+        }
     }
 
     #[test]
