@@ -10,9 +10,10 @@ use std::thread;
 use std::time::Duration;
 
 use cadline::config::cli::Config;
+use cadline::config::delivery;
 use cadline::edges::messages::{self, LogLevel};
 use cadline::edges::shutdown::{self, Shutdown};
-use cadline::edges::{mqtt_source, stdin_source, writer};
+use cadline::edges::{fd_limit, mqtt_source, stdin_source, writer};
 use cadline::error;
 use cadline::flatten::{FlattenOptions, Flattener, Level};
 
@@ -79,6 +80,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const CLOSE_DEADLINE: Duration = Duration::from_millis(1500);
 
 fn main() -> ExitCode {
+    // First: a panic anywhere from here on is one `E!` line and exit 101.
+    cadline::edges::panic_exit::install();
+    cadline::edges::panic_exit::test_trigger("main");
     let code = start_and_run();
     // Every exit, a start-up error's included: its one `E!` line must reach
     // Telegraf's log before Telegraf closes the pipe.
@@ -99,6 +103,9 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(what) = cadline::config::manual::requested(std::env::args_os()) {
+        return generate(what, &stdout.file);
+    }
     let cli = match cadline::config::cli::parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -111,13 +118,35 @@ fn start_and_run() -> ExitCode {
         }
     };
     messages::set_level(cli.log_level);
-    let config = match Config::from_cli(cli) {
+    let mut cli = cli;
+    let subcommand = cli.command.take();
+    let config = match Config::from_cli(cli).and_then(cadline::config::client_id::on_this_host) {
         Ok(c) => c,
         Err(e) => {
             error!("{e}; see cadline --help");
             return ExitCode::from(2);
         }
     };
+    // Before any thread or library opens a descriptor. (The steps above
+    // need one, our copy of stdout: below 4 the dynamic loader already
+    // fails before `main`.)
+    let needed = match config.stdin {
+        true => fd_limit::PIPE_MODE,
+        false => fd_limit::MQTT_MODE,
+    };
+    match fd_limit::ensure(needed) {
+        Ok(Some(raised)) => cadline::debug!("{raised}"),
+        Ok(None) => {}
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(cadline::config::cli::Subcommand::Check { listen }) = subcommand {
+        return check(&config, Duration::from_secs(listen), &stdout.file);
+    }
+    // Under `telegraf --test` or `--once`: never the service's session.
+    let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
@@ -125,6 +154,73 @@ fn start_and_run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cadline check`: the report on stdout, and why readings would not flow
+/// as one `E!` line.
+fn check(config: &Config, listen: Duration, mut stdout: &std::fs::File) -> ExitCode {
+    use std::io::Write;
+    if config.stdin {
+        error!("cadline check reads a broker, not --stdin; see cadline --help");
+        return ExitCode::from(2);
+    }
+    let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
+    let (report, verdict) = cadline::edges::check::run(config, listen, password);
+    let _ = stdout.write_all(report.as_bytes());
+    match verdict {
+        Ok(()) => {
+            let _ = stdout.write_all(b"Readings would flow.\n");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            error!("cadline check: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--generate`: the man page or a completion script on stdout.
+fn generate(
+    what: Result<cadline::config::manual::Generate, String>,
+    mut stdout: &std::fs::File,
+) -> ExitCode {
+    use std::io::Write;
+    let what = match what {
+        Ok(w) => w,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cadline::config::manual::render(what).and_then(|bytes| stdout.write_all(&bytes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("--generate {what:?}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// When to acknowledge and how fast to write, for the Telegraf running
+/// cadline (flags win); said once at start.
+fn delivery_for(config: &Config) -> delivery::Delivery {
+    let learned = delivery::Learned::from_parent();
+    let explicit = delivery::Explicit {
+        ack_delay: config.ack_delay,
+        pace: config.pace,
+    };
+    let (chosen, said) = delivery::choose(&learned, explicit, config.qos == 1);
+    for line in said {
+        match (line, &learned) {
+            // Outside Telegraf only on request: nothing there to time to.
+            (delivery::Say::Info(s), delivery::Learned::NotTelegraf) => {
+                messages::emit(LogLevel::Info, &s)
+            }
+            (delivery::Say::Info(s), _) => messages::always(LogLevel::Info, &s),
+            (delivery::Say::Warn(s), _) => messages::always(LogLevel::Warn, &s),
+        }
+    }
+    chosen
 }
 
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
@@ -172,6 +268,7 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         thread::Builder::new()
             .name("pipe".into())
             .spawn(move || {
+                cadline::edges::panic_exit::test_trigger("pipe");
                 // 64 KiB reads: stdin's own buffer is 8 KiB, a read syscall
                 // for every 25 messages of a capture.
                 let input = io::BufReader::with_capacity(STDIN_BUFFER, io::stdin().lock());
@@ -191,15 +288,27 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
         let prepared = mqtt_source::prepare(config, password)?;
+        // After the checks: only a configuration that would run is worth
+        // this warning. Stdin at its end from the start (/dev/null, a file)
+        // is a stop already given: connecting would only take the session
+        // over and drop it again.
+        if let Some(warning) = cadline::edges::control_stdin::warning() {
+            cadline::warn!("{warning}");
+            return Ok(ExitCode::SUCCESS);
+        }
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
         mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
+        let delivery = delivery_for(config);
         let options = writer::Options {
-            ack_delay: config.ack_delay,
+            ack_delay: delivery.ack_delay,
             whole_line_writes,
+            ack_after_lines: delivery.ack_after_lines,
+            pace: delivery.pace.map(|rate| (rate, delivery.pace_burst)),
         };
         thread::Builder::new()
             .name("writer".into())
             .spawn(move || {
+                cadline::edges::panic_exit::test_trigger("writer");
                 let result = writer::run(&rx, &stop, &flattener, stdout.file, options);
                 let _ = done_tx.send(result);
             })

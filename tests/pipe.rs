@@ -131,17 +131,17 @@ fn bad_input_is_reported_and_the_stream_goes_on() {
     input.extend_from_slice(b"glow/AA/SENSOR/gasmeter {\"gasmeter\":{\"energy\":{\"import\":{\"cumulative\":1e400}}}}\n");
     // 10 MB payload on one line.
     input.extend_from_slice(b"glow/AA/STATE {\"software\":\"");
-    input.extend(std::iter::repeat(b'x').take(10 * 1024 * 1024));
+    input.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     input.extend_from_slice(b"\"}\n");
     // JSON nested 100 000 deep.
     input.extend_from_slice(b"glow/AA/STATE ");
-    input.extend(std::iter::repeat(b'[').take(100_000));
-    input.extend(std::iter::repeat(b']').take(100_000));
+    input.extend(std::iter::repeat_n(b'[', 100_000));
+    input.extend(std::iter::repeat_n(b']', 100_000));
     input.push(b'\n');
     input.extend_from_slice(b"glow/AA/STATE {\"a\":");
-    input.extend(std::iter::repeat(b"{\"a\":").take(100_000).flatten());
+    input.extend(std::iter::repeat_n(b"{\"a\":", 100_000).flatten());
     input.push(b'1');
-    input.extend(std::iter::repeat(b'}').take(100_001));
+    input.extend(std::iter::repeat_n(b'}', 100_001));
     input.push(b'\n');
     input.extend_from_slice(good.replace("12.5", "13.5").as_bytes());
 

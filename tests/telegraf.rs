@@ -514,7 +514,7 @@ impl Lcg {
 /// small `mosquitto_pub -q 1` runs; a run that fails (broker down) is
 /// repeated until the broker has acknowledged it, so every seq below the
 /// returned `published` counter reached the broker.
-struct SteadyPublisher {
+pub struct SteadyPublisher {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pause: std::sync::Arc<std::sync::atomic::AtomicBool>,
     published: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -522,7 +522,7 @@ struct SteadyPublisher {
 }
 
 impl SteadyPublisher {
-    fn start(port: u16, per_second: u64) -> SteadyPublisher {
+    pub fn start(port: u16, per_second: u64) -> SteadyPublisher {
         use std::sync::atomic::Ordering::SeqCst;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let pause = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -556,7 +556,7 @@ impl SteadyPublisher {
         }
     }
 
-    fn published(&self) -> u64 {
+    pub fn published(&self) -> u64 {
         self.published.load(std::sync::atomic::Ordering::SeqCst)
     }
 
@@ -564,7 +564,7 @@ impl SteadyPublisher {
         self.pause.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn finish(mut self) -> u64 {
+    pub fn finish(mut self) -> u64 {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             // Each round is one publish_once (at most 5 s) and a pause.

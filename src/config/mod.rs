@@ -4,6 +4,12 @@
 //! files that are not PEM).
 
 pub mod cli;
+pub mod client_id;
+pub mod delivery;
+pub mod manual;
 pub mod password;
+pub mod telegraf_agent;
+pub mod telegraf_parent;
 pub mod tls_files;
 pub mod topic_filter;
+pub mod trial_run;

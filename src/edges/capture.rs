@@ -357,7 +357,7 @@ fn compact_message(buf: &[u8], max_line: usize) -> Option<WholeLine> {
     let newline = memchr::memchr(b'\n', buf)?;
     let line = &buf[..newline];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.len() > max_line || line.first().map_or(true, u8::is_ascii_whitespace) {
+    if line.len() > max_line || line.first().is_none_or(u8::is_ascii_whitespace) {
         return None;
     }
     let (arrival_ns, start) = match split_capture_time(line) {
@@ -631,7 +631,7 @@ mod tests {
     #[test]
     fn long_lines_are_skipped_and_reading_goes_on() {
         let mut input = b"t/x ".to_vec();
-        input.extend(std::iter::repeat(b'x').take(5000));
+        input.extend(std::iter::repeat_n(b'x', 5000));
         input.extend_from_slice(b"\nt/y {}\n");
         let out = frames(&input, 10);
         assert!(matches!(&out[0], Got::Skipped(why) if why.contains("longer than")));
@@ -643,7 +643,7 @@ mod tests {
         // A limit of 10 bytes of payload allows lines of 10 + 1024 bytes.
         let line = |len: usize, end: &str| {
             let mut l = b"t/x ".to_vec();
-            l.extend(std::iter::repeat(b'x').take(len - 4));
+            l.extend(std::iter::repeat_n(b'x', len - 4));
             l.extend_from_slice(end.as_bytes());
             l
         };
@@ -709,7 +709,7 @@ mod tests {
         // A line over the limit inside the payload: still one skip, and its
         // brackets still count.
         let mut input = b"g/1/STATE {\n  \"a\": \"".to_vec();
-        input.extend(std::iter::repeat(b'{').take(5000));
+        input.extend(std::iter::repeat_n(b'{', 5000));
         input.extend_from_slice(b"\",\n  \"b\": [\n1]\n}\ng/2/STATE {}\n");
         let out = frames(&input, 100);
         assert_eq!(out.len(), 2, "{out:?}");

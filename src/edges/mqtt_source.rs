@@ -15,7 +15,6 @@
 //! MQTT 3.1.1 and 5 have separate client types in rumqttc; `Session` hides
 //! the difference so the loop below exists once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,8 +24,10 @@ use rumqttc::{TlsConfiguration, Transport};
 
 use crate::config::cli::{Broker, Config};
 use crate::edges::backoff::Backoff;
+use crate::edges::file_access;
 use crate::edges::message::{now_ns, retry_acks, Ack, Message};
 use crate::edges::messages::{self, LogLevel};
+use crate::edges::session_state::{AckScope, AtConnect};
 use crate::edges::shutdown::Shutdown;
 use crate::flatten::{Level, Note};
 
@@ -81,6 +82,9 @@ pub struct Prepared {
     filters: Vec<String>,
     qos: u8,
     client_id: String,
+    /// The client id was given (not `cadline-<pid>-<n>`): another copy
+    /// may share it (see `takeover`).
+    fixed_client_id: bool,
     persistent: bool,
     keep_alive: Duration,
     credentials: Option<(String, String)>,
@@ -93,6 +97,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The login, for `cadline check`'s connection of its own.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// The TLS settings, for `cadline check`'s connection of its own.
+    pub fn tls(&self) -> Option<&TlsConfiguration> {
+        self.tls.as_ref()
+    }
+
     /// The largest packet accepted from the broker.
     fn packet_limit(&self) -> usize {
         self.max_message_size.saturating_add(PUBLISH_OVERHEAD)
@@ -118,10 +134,9 @@ fn oversized_packet(text: &str) -> Option<usize> {
 /// and is returned as one line for the user.
 pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared, String> {
     let file_text = match &config.password_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?,
-        ),
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            file_access::cannot_read("--password-file", path, &e, file_access::Kind::Secret)
+        })?),
         None => None,
     };
     let path = config
@@ -151,10 +166,6 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         .client_id
         .clone()
         .unwrap_or_else(|| crate::config::cli::default_client_id(std::process::id(), now_ns()));
-    // Last: only a configuration that will run is worth this warning.
-    if let Some(warning) = crate::edges::control_stdin::warning() {
-        crate::warn!("{warning}");
-    }
     Ok(Prepared {
         silence_after: config.silence_warning,
         silence: crate::edges::silence::Setting::for_config(config),
@@ -162,6 +173,7 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         filters: config.filters.clone(),
         qos: config.qos,
         client_id,
+        fixed_client_id: config.client_id.is_some(),
         persistent: config.persistent_session,
         keep_alive: Duration::from_secs(config.keep_alive),
         credentials,
@@ -172,7 +184,11 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
 }
 
 fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    let kind = match what {
+        "--key-file" => file_access::Kind::Secret,
+        _ => file_access::Kind::Public,
+    };
+    std::fs::read(path).map_err(|e| file_access::cannot_read(what, path, &e, kind))
 }
 
 /// Where Debian, Fedora, Alpine and NixOS keep the system's CA bundle.
@@ -242,11 +258,13 @@ enum Happening {
         len: usize,
         ack: Option<Ack>,
     },
-    /// The broker refused some of the `answered` filters of a SUBSCRIBE:
-    /// their positions in it, each with the broker's reason.
-    SubscribeRefused {
+    /// A SUBACK for a SUBSCRIBE of `answered` filters: the positions of
+    /// those the broker refused, each with its reason, and of those it
+    /// granted, each with the QoS granted.
+    SubAck {
         answered: usize,
         refused: Vec<(usize, String)>,
+        granted: Vec<(usize, u8)>,
     },
     /// Our DISCONNECT is out.
     Disconnected,
@@ -392,6 +410,69 @@ impl Session {
         }
     }
 
+    /// rumqttc 0.25's MQTT 5 client takes a CONNACK's Server Keep Alive 0
+    /// (MQTT 5 3.2.2.3.14: keep-alive off) as an interval of 0 s: it pings
+    /// without pause, fails at the second ping ("Last pingreq isn't
+    /// acked") at once, and sends Keep Alive 0 in every later CONNECT. Its
+    /// MQTT 3.1.1 client has handled 0 since rumqtt PR #655; for MQTT 5 it
+    /// is rumqtt issue #964, with an unmerged fix (PR #976). Called at each
+    /// CONNACK, before rumqttc polls again: with keep-alive off the broker
+    /// expects no ping, but MQTT 5 lets a client ping at any time to learn
+    /// that the broker is still there, so cadline goes on pinging at
+    /// --keep-alive, which also puts that value back into the next
+    /// CONNECT. The ping timer rumqttc started at 0 s fires once more
+    /// first: one PINGREQ, answered. True if the broker's value was 0.
+    fn keep_pinging_after_server_keep_alive_0(&mut self, ours: Duration) -> bool {
+        let Session::V5(_, connection) = self else {
+            return false;
+        };
+        let options = &mut connection.eventloop.options;
+        if !options.keep_alive().is_zero() {
+            return false;
+        }
+        options.set_keep_alive(ours);
+        true
+    }
+
+    /// The keep-alive interval of the current (or last) connection.
+    fn keep_alive_in_force(&self) -> Duration {
+        match self {
+            Session::V4(_, connection) => connection.eventloop.mqtt_options.keep_alive(),
+            Session::V5(_, connection) => connection.eventloop.options.keep_alive(),
+        }
+    }
+
+    /// The MQTT 5 DISCONNECT the broker ended the connection with, if it
+    /// sent one. rumqttc's error keeps only its reason code and string; the
+    /// packet itself, with the Server Reference, is still queued as an
+    /// event. It is taken out, so that a later failure is not put down to
+    /// it.
+    fn take_broker_disconnect(
+        &mut self,
+    ) -> Option<crate::edges::connection_loss::BrokerDisconnect> {
+        use rumqttc::v5::{mqttbytes::v5::Packet, Event};
+        let Session::V5(_, connection) = self else {
+            return None;
+        };
+        let events = &mut connection.eventloop.state.events;
+        let at = events
+            .iter()
+            .rposition(|e| matches!(e, Event::Incoming(Packet::Disconnect(_))))?;
+        let Some(Event::Incoming(Packet::Disconnect(d))) = events.remove(at) else {
+            return None;
+        };
+        let (reason, server_reference) = match d.properties {
+            Some(p) => (p.reason_string, p.server_reference),
+            None => (None, None),
+        };
+        Some(crate::edges::connection_loss::BrokerDisconnect {
+            code: d.reason_code as u8,
+            name: format!("{:?}", d.reason_code),
+            reason,
+            server_reference,
+        })
+    }
+
     /// Something another thread can call to end the connection loop; it
     /// returns false while the request queue is full (acks still queued).
     fn disconnector(&self) -> Box<dyn Fn() -> bool + Send> {
@@ -408,34 +489,57 @@ impl Session {
     }
 }
 
-/// Which session an acknowledgement belongs to. Packet ids restart with a
-/// new session, so an ack kept from an earlier one could acknowledge a new
-/// message before its line is written. Every ack remembers the session it
-/// came from and is dropped, not sent, once that session is over: the
-/// connection thread moves to a new session at every connection loss (a
-/// resumed session then gets the message again, a harmless duplicate), and
-/// an ack handed to rumqttc just before it noticed the loss goes out ahead
-/// of our SUBSCRIBE, when the broker has nothing in flight to match it.
-#[derive(Default, Clone)]
-struct AckScope(Arc<AtomicU64>);
-
-impl AckScope {
-    fn end_session(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+/// What is known about a failure beyond rumqttc's words (see
+/// `connection_loss`): the broker's MQTT 5 DISCONNECT, an unanswered ping,
+/// a CONNACK that never came, or, for a connection closed without a word,
+/// what a look at the broker finds (see `broker_probe`; whether it speaks
+/// only MQTT 3.1.1 is asked once and remembered in `only_3_1_1`). `None`:
+/// nothing more is known.
+fn explain_failure(
+    p: &Prepared,
+    session: &mut Session,
+    raw: &str,
+    established: bool,
+    only_3_1_1: &mut Option<bool>,
+) -> Option<crate::edges::connection_loss::Explained> {
+    use crate::edges::{broker_probe, connection_loss};
+    if let Some(d) = session.take_broker_disconnect() {
+        return connection_loss::broker_disconnect(&d);
     }
-
-    /// An ack that calls `send` (true: handed over, false: queue full) while
-    /// the session it was made in lasts, and does nothing afterwards.
-    fn ack(&self, mut send: impl FnMut() -> bool + Send + 'static) -> Ack {
-        let (now, session) = (self.0.clone(), self.0.load(Ordering::SeqCst));
-        Box::new(move || now.load(Ordering::SeqCst) != session || send())
+    let keep_alive = connection_loss::KeepAlive {
+        ours: p.keep_alive.as_secs(),
+        in_force: session.keep_alive_in_force().as_secs(),
+    };
+    if let Some(e) = connection_loss::from_text(raw, keep_alive, p.tls.is_some()) {
+        return Some(e);
     }
+    if !connection_loss::closed_without_a_word(raw) {
+        return None;
+    }
+    if established {
+        let gone = broker_probe::listening(&p.broker.host, p.broker.port) == Some(false);
+        return gone.then(|| connection_loss::broker_gone(raw));
+    }
+    if !p.mqtt_v5 {
+        return None;
+    }
+    let v3 = *only_3_1_1.get_or_insert_with(|| {
+        broker_probe::answers_mqtt_3_1_1(
+            &p.broker.host,
+            p.broker.port,
+            p.tls.clone().map(Transport::Tls),
+            p.credentials.as_ref(),
+        )
+    });
+    v3.then(|| connection_loss::speaks_only_3_1_1(raw))
 }
 
 /// A failed connection, explained (see `connection_error`): the text names
 /// the cause and the fix, and depends on the cause only, so the reconnect
-/// log's throttle works on causes.
-fn failure(text: String) -> Happening {
+/// log's throttle works on causes. The acks of the lost connection end
+/// here, where the loss is first seen, before anything else may run one.
+fn failure(text: String, acks: &AckScope) -> Happening {
+    acks.end_session();
     let d = crate::edges::connection_error::diagnose(&text);
     Happening::Failed {
         text: d.text,
@@ -452,7 +556,7 @@ fn v4_happening(
     use rumqttc::{Event, Outgoing, Packet};
     match event {
         Err(_) => Happening::ClosedByUs,
-        Ok(Err(e)) => failure(e.to_string()),
+        Ok(Err(e)) => failure(e.to_string(), acks),
         Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
             session_present: ack.session_present,
         },
@@ -484,8 +588,11 @@ fn v4_happening(
         Ok(Ok(Event::Incoming(Packet::SubAck(s)))) => suback(
             s.return_codes
                 .iter()
-                // MQTT 3.1.1 gives no reason.
-                .map(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure).then(String::new))
+                .map(|c| match c {
+                    rumqttc::SubscribeReasonCode::Success(q) => Ok(*q as u8),
+                    // MQTT 3.1.1 gives no reason.
+                    rumqttc::SubscribeReasonCode::Failure => Err(String::new()),
+                })
                 .collect(),
         ),
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
@@ -493,19 +600,21 @@ fn v4_happening(
     }
 }
 
-/// A SUBACK, one entry per filter of its SUBSCRIBE: `None` where granted,
+/// A SUBACK, one entry per filter of its SUBSCRIBE: the QoS granted, or
 /// the broker's reason where refused.
-fn suback(codes: Vec<Option<String>>) -> Happening {
-    if codes.iter().all(Option::is_none) {
-        return Happening::Other;
+fn suback(codes: Vec<Result<u8, String>>) -> Happening {
+    let mut refused = Vec::new();
+    let mut granted = Vec::new();
+    for (i, code) in codes.into_iter().enumerate() {
+        match code {
+            Ok(qos) => granted.push((i, qos)),
+            Err(why) => refused.push((i, why)),
+        }
     }
-    Happening::SubscribeRefused {
-        answered: codes.len(),
-        refused: codes
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, why)| why.map(|why| (i, why)))
-            .collect(),
+    Happening::SubAck {
+        answered: refused.len() + granted.len(),
+        refused,
+        granted,
     }
 }
 
@@ -521,7 +630,7 @@ fn v5_happening(
     use rumqttc::Outgoing;
     match event {
         Err(_) => Happening::ClosedByUs,
-        Ok(Err(e)) => failure(e.to_string()),
+        Ok(Err(e)) => failure(e.to_string(), acks),
         Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
             session_present: ack.session_present,
         },
@@ -553,11 +662,40 @@ fn v5_happening(
         Ok(Ok(Event::Incoming(Packet::SubAck(s)))) => suback(
             s.return_codes
                 .iter()
-                .map(|c| (!matches!(c, SubscribeReasonCode::Success(_))).then(|| format!("{c:?}")))
+                .map(|c| match c {
+                    SubscribeReasonCode::Success(q) => Ok(*q as u8),
+                    refused => Err(format!("{refused:?}")),
+                })
                 .collect(),
         ),
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
+    }
+}
+
+/// The filters a SUBACK answers. It has one code per filter of its
+/// SUBSCRIBE: every filter at a connect, only those refused before at a
+/// retry (fewer, unless every filter was refused: the same list).
+fn subscribed(answered: usize, retry_filters: &[String], filters: &[String]) -> Vec<String> {
+    if answered == retry_filters.len() {
+        retry_filters.to_vec()
+    } else {
+        filters.to_vec()
+    }
+}
+
+/// Logs a granted QoS below the one asked for (see `qos_watch`).
+fn say_granted(
+    qos: &mut crate::edges::qos_watch::QosWatch,
+    asked: &[String],
+    granted: &[(usize, u8)],
+) {
+    let named: Vec<(String, u8)> = granted
+        .iter()
+        .filter_map(|(i, q)| asked.get(*i).map(|f| (f.clone(), *q)))
+        .collect();
+    if let Some((level, line)) = qos.granted(&named) {
+        messages::emit(level, &line);
     }
 }
 
@@ -599,6 +737,7 @@ pub fn spawn(
     thread::Builder::new()
         .name("mqtt connection".into())
         .spawn(move || {
+            crate::edges::panic_exit::test_trigger("mqtt connection");
             run(&p, session, &tx, &shutdown);
             drop(finished_tx);
         })?;
@@ -637,6 +776,9 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     // away the last acks and the DISCONNECT before the broker reads them:
     // written lines were then redelivered at the next start.
     let mut disconnected: Option<Instant> = None;
+    let mut qos = crate::edges::qos_watch::QosWatch::new(p.qos, p.persistent);
+    // Whether the broker speaks only MQTT 3.1.1, once asked.
+    let mut only_3_1_1: Option<bool> = None;
     let silence = crate::edges::silence::Watch::start(
         p.silence_after,
         p.silence.clone(),
@@ -652,29 +794,31 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             _ => {}
         }
         match happening {
+            // Stopped while connecting (Telegraf closed stdin): nothing to
+            // subscribe to or announce; "Connected" after "Stdin closed"
+            // would tell the stop backwards. The close follows.
+            Happening::Connected { .. } if shutdown.is_triggered() => {}
             Happening::Connected { session_present } => {
                 connected_at = Some(Instant::now());
-                // Every connection subscribes: a resumed session may hold
-                // other filters (an earlier --topic or --prefix), and
-                // subscribing again to the same filter is harmless.
+                qos.connected();
+                if session.keep_pinging_after_server_keep_alive_0(p.keep_alive) {
+                    crate::debug!(
+                        "The broker turned keep-alive off (Server Keep Alive 0); cadline still \
+                         pings every {}s to notice a lost connection",
+                        p.keep_alive.as_secs()
+                    );
+                }
                 let mut what = if session_present {
                     "session resumed".to_owned()
                 } else {
                     "new session".to_owned()
                 };
-                match session.subscribe(&p.filters, p.qos) {
+                let at_connect = AtConnect::new(session_present, &p.filters);
+                match session.subscribe(&at_connect.subscribe, p.qos) {
                     Ok(()) => what.push_str(&format!(", subscribing to {}", p.filters.join(" "))),
                     Err(e) => crate::error!("{e}"),
                 }
-                if session_present {
-                    let plain: Vec<String> = p
-                        .filters
-                        .iter()
-                        .filter_map(|f| f.strip_prefix("$share/"))
-                        .filter_map(|f| f.split_once('/').map(|(_, f)| f.to_owned()))
-                        .collect();
-                    session.unsubscribe(&plain);
-                }
+                session.unsubscribe(&at_connect.unsubscribe);
                 if !ever_connected || failure_logged {
                     let verb = if ever_connected || backoff.failures() > 0 {
                         "Reconnected"
@@ -709,6 +853,11 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 if shutdown.is_triggered() {
                     continue;
                 }
+                if ack.is_none() {
+                    if let Some(line) = qos.delivered_at_qos_0(&topic) {
+                        crate::warn!("{line}");
+                    }
+                }
                 let message = Message {
                     topic,
                     payload,
@@ -736,15 +885,21 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 skipped_acks.extend(ack);
                 retry_acks(&mut skipped_acks);
             }
-            Happening::SubscribeRefused { answered, refused } => {
-                // A SUBACK has one code per filter of its SUBSCRIBE: every
-                // filter at a connect, only those refused before at a retry
-                // (fewer, unless every filter was refused: the same list).
-                let asked = if answered == retry_filters.len() {
-                    retry_filters.clone()
-                } else {
-                    p.filters.clone()
-                };
+            Happening::SubAck {
+                answered,
+                refused,
+                granted,
+            } if refused.is_empty() => {
+                let asked = subscribed(answered, &retry_filters, &p.filters);
+                say_granted(&mut qos, &asked, &granted);
+            }
+            Happening::SubAck {
+                answered,
+                refused,
+                granted,
+            } => {
+                let asked = subscribed(answered, &retry_filters, &p.filters);
+                say_granted(&mut qos, &asked, &granted);
                 let named: Vec<String> = refused
                     .iter()
                     .filter_map(|(i, why)| match asked.get(*i) {
@@ -784,7 +939,6 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             }
             Happening::Disconnected => disconnected = Some(Instant::now()),
             Happening::Failed { text, loud } => {
-                acks.end_session();
                 if shutdown.is_triggered() || disconnected.is_some() {
                     crate::debug!("Connection closed while stopping: {text}");
                     break;
@@ -795,6 +949,12 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                     subscribe_backoff.reset();
                     last_failure.clear();
                 }
+                let explained =
+                    explain_failure(p, &mut session, &text, lasted.is_some(), &mut only_3_1_1);
+                let (text, loud, explained) = match explained {
+                    Some(e) => (e.text, e.loud, true),
+                    None => (text, loud, false),
+                };
                 let delay = backoff.next_delay();
                 let n = backoff.failures();
                 // Throttled on the cause, not on the text with its timings.
@@ -810,7 +970,16 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 if let Some(len) = way_out {
                     session.set_incoming_limit(len);
                 }
+                // A cause already known (a restart, a frozen broker) is no takeover.
+                let takeover = (!explained)
+                    .then(|| {
+                        crate::edges::takeover::evidence(&text, lasted, STABLE, p.fixed_client_id)
+                    })
+                    .flatten();
                 let text = match (lasted, oversized) {
+                    _ if takeover.is_some() => {
+                        takeover.map_or(text, |t| crate::edges::takeover::message(t, &p.client_id))
+                    }
                     (_, Some(len)) if way_out.is_some() => format!(
                         "{text}: the broker sent a message of {len} bytes, over --max-message-size \
                          {}; MQTT 3.1.1 cannot refuse it without disconnecting, so the next \
@@ -827,7 +996,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                          raise --max-message-size",
                         p.max_message_size
                     ),
-                    (Some(d), None) if d < STABLE => format!(
+                    (Some(d), None) if d < STABLE && !explained => format!(
                         "{text}; the broker closed the connection {:.1}s after accepting it: \
                          another client with the same --client-id (a copied configuration?) \
                          or a broker limit such as max_packet_size is the likely cause",
@@ -837,7 +1006,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 };
                 failure_logged = n <= LOUD_FAILURES || n % LOG_EVERY == 0 || new_cause;
                 if failure_logged {
-                    let level = if loud {
+                    let level = if loud || takeover.is_some() {
                         LogLevel::Error
                     } else {
                         LogLevel::Warn
@@ -873,5 +1042,188 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
         if disconnected.is_some_and(|t| t.elapsed() > CLOSING) {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 100;
+
+    fn reset() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::ConnectionReset)
+    }
+
+    /// A client whose request queue holds one request: whether an ack was
+    /// queued shows in whether the next one fits. No connection is made,
+    /// but the connection is kept: the queue closes when it is dropped.
+    fn v4_client() -> (rumqttc::Client, rumqttc::Connection) {
+        rumqttc::Client::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1)
+    }
+
+    fn v5_client() -> (rumqttc::v5::Client, rumqttc::v5::Connection) {
+        rumqttc::v5::Client::new(rumqttc::v5::MqttOptions::new("t", "127.0.0.1", 1), 1)
+    }
+
+    fn v4_publish(pkid: u16, payload_len: usize) -> rumqttc::Event {
+        let mut p = rumqttc::Publish::new(
+            "glow/A/STATE",
+            rumqttc::QoS::AtLeastOnce,
+            vec![b' '; payload_len],
+        );
+        p.pkid = pkid;
+        rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))
+    }
+
+    fn v5_publish(pkid: u16, payload_len: usize) -> rumqttc::v5::Event {
+        use rumqttc::v5::mqttbytes::{v5::Publish, QoS};
+        let mut p = Publish::new(
+            "glow/A/STATE",
+            QoS::AtLeastOnce,
+            vec![b' '; payload_len],
+            None,
+        );
+        p.pkid = pkid;
+        rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p))
+    }
+
+    /// Whether the client's one-request queue is still free.
+    fn v4_queue_free(client: &rumqttc::Client) -> bool {
+        let mut receipt = rumqttc::Publish::new("", rumqttc::QoS::AtLeastOnce, Vec::<u8>::new());
+        receipt.pkid = 99;
+        client.try_ack(&receipt).is_ok()
+    }
+
+    fn v5_queue_free(client: &rumqttc::v5::Client) -> bool {
+        use rumqttc::v5::mqttbytes::{v5::Publish, QoS};
+        let mut receipt = Publish::new("", QoS::AtLeastOnce, Vec::<u8>::new(), None);
+        receipt.pkid = 99;
+        client.try_ack(&receipt).is_ok()
+    }
+
+    fn take_ack(h: Happening) -> Ack {
+        match h {
+            Happening::Publish { ack: Some(ack), .. } => ack,
+            _ => panic!("not a QoS 1 message"),
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_1_an_ack_of_the_live_connection_is_queued() {
+        let ((client, _connection), acks) = (v4_client(), AckScope::default());
+        let mut ack = take_ack(v4_happening(
+            &client,
+            Ok(Ok(v4_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        assert!(ack());
+        assert!(!v4_queue_free(&client), "the ack was not queued");
+    }
+
+    #[test]
+    fn mqtt_3_1_1_an_ack_from_a_lost_connection_is_never_queued_on_the_next() {
+        // Packet id 7 of the old connection means another message, or none,
+        // on the next: the ack must be dropped, not sent.
+        let ((client, _connection), acks) = (v4_client(), AckScope::default());
+        let mut ack = take_ack(v4_happening(
+            &client,
+            Ok(Ok(v4_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        let lost = v4_happening(
+            &client,
+            Ok(Err(rumqttc::ConnectionError::Io(reset()))),
+            &acks,
+            LIMIT,
+        );
+        assert!(matches!(lost, Happening::Failed { .. }));
+        assert!(ack(), "a dropped ack is done, not retried");
+        assert!(v4_queue_free(&client), "an old connection's ack was queued");
+    }
+
+    #[test]
+    fn mqtt_5_an_ack_of_the_live_connection_is_queued() {
+        let ((client, _connection), acks) = (v5_client(), AckScope::default());
+        let mut ack = take_ack(v5_happening(
+            &client,
+            Ok(Ok(v5_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        assert!(ack());
+        assert!(!v5_queue_free(&client), "the ack was not queued");
+    }
+
+    #[test]
+    fn mqtt_5_an_ack_from_a_lost_connection_is_never_queued_on_the_next() {
+        let ((client, _connection), acks) = (v5_client(), AckScope::default());
+        let mut ack = take_ack(v5_happening(
+            &client,
+            Ok(Ok(v5_publish(7, 1))),
+            &acks,
+            LIMIT,
+        ));
+        let lost = v5_happening(
+            &client,
+            Ok(Err(rumqttc::v5::ConnectionError::Io(reset()))),
+            &acks,
+            LIMIT,
+        );
+        assert!(matches!(lost, Happening::Failed { .. }));
+        assert!(ack(), "a dropped ack is done, not retried");
+        assert!(v5_queue_free(&client), "an old connection's ack was queued");
+    }
+
+    /// The payload length a message was handed over with, or `None` when
+    /// it was skipped as oversized (its ack still present, to be sent).
+    fn handed_over(h: Happening) -> Option<usize> {
+        match h {
+            Happening::Publish { payload, ack, .. } => {
+                assert!(ack.is_some());
+                Some(payload.len())
+            }
+            Happening::Oversized { len, ack, .. } => {
+                assert!(
+                    ack.is_some(),
+                    "a skipped message must still be acknowledged"
+                );
+                assert!(len > LIMIT, "{len} bytes skipped at a limit of {LIMIT}");
+                None
+            }
+            _ => panic!("neither a message nor an oversized one"),
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_1_a_payload_of_exactly_the_limit_is_handed_over_and_one_more_byte_is_not() {
+        let ((client, _connection), acks) = (v4_client(), AckScope::default());
+        let at = |len| {
+            handed_over(v4_happening(
+                &client,
+                Ok(Ok(v4_publish(1, len))),
+                &acks,
+                LIMIT,
+            ))
+        };
+        assert_eq!(at(LIMIT), Some(LIMIT));
+        assert_eq!(at(LIMIT + 1), None);
+    }
+
+    #[test]
+    fn mqtt_5_a_payload_of_exactly_the_limit_is_handed_over_and_one_more_byte_is_not() {
+        let ((client, _connection), acks) = (v5_client(), AckScope::default());
+        let at = |len| {
+            handed_over(v5_happening(
+                &client,
+                Ok(Ok(v5_publish(1, len))),
+                &acks,
+                LIMIT,
+            ))
+        };
+        assert_eq!(at(LIMIT), Some(LIMIT));
+        assert_eq!(at(LIMIT + 1), None);
     }
 }

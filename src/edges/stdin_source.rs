@@ -103,3 +103,166 @@ pub fn run<R: Read, W: Write>(
     out.flush()?;
     Ok(stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(i: usize, padding: usize) -> String {
+        format!(
+            r#"{{"software":"v{i}","timestamp":"2023-01-01T00:00:00Z"{}}}"#,
+            " ".repeat(padding)
+        )
+    }
+
+    /// Runs pipe mode over `capture` to a Vec, with `stop` already fired
+    /// or never fired.
+    fn pipe(capture: &str, max_message_size: usize, stopped: bool) -> (Stats, String) {
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        // Dropping the sender is the stop; kept, it never fires.
+        let _kept = (!stopped).then_some(stop_tx);
+        let mut out = Vec::new();
+        let stats = run(
+            io::BufReader::new(capture.as_bytes()),
+            max_message_size,
+            &Flattener::default(),
+            &mut out,
+            true,
+            &stop,
+            &AtomicBool::new(false),
+        )
+        .expect("writes to a Vec");
+        (stats, String::from_utf8(out).expect("utf-8"))
+    }
+
+    #[test]
+    fn a_stop_with_lines_in_the_read_buffer_writes_every_line_it_counted() {
+        // SIGTERM during a large piped input: the next messages are already
+        // read, so the loop would not write yet; what it flattened and
+        // counted must still reach stdout before it returns.
+        let capture: String = (0..50)
+            .map(|i| format!("glow/A/STATE {}\n", state(i, 0)))
+            .collect();
+        let (stats, out) = pipe(&capture, 10_000, true);
+        assert!(stats.lines >= 1, "{stats:?}");
+        assert_eq!(
+            out.lines().count() as u64,
+            stats.lines,
+            "counted but not written: {out:?}"
+        );
+        assert!(
+            out.starts_with("cadstate,device=A software=\"v0\""),
+            "{out:?}"
+        );
+    }
+
+    /// A live `mosquitto_sub -v`: each chunk the test sends is one read,
+    /// and a read blocks until the next chunk (end of input once the
+    /// sender is dropped).
+    struct Live(crossbeam_channel::Receiver<Vec<u8>>);
+    impl Read for Live {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Ok(chunk) = self.0.recv() else {
+                return Ok(0);
+            };
+            assert!(chunk.len() <= buf.len(), "a test chunk larger than a read");
+            buf[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn within_5s(what: &str, done: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_live_line_is_written_before_the_next_read_waits_and_then_it_is_waiting() {
+        // Telegraf must get each reading as it comes, not when 64 KiB have
+        // gathered or the input ends; and once all is written, a stop has
+        // nothing to drain (`waiting`).
+        let (feed, input) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let waiting = std::sync::Arc::new(AtomicBool::new(false));
+        let out = Shared::default();
+        let pipe = {
+            let (out, waiting) = (out.clone(), waiting.clone());
+            std::thread::spawn(move || {
+                run(
+                    io::BufReader::new(Live(input)),
+                    10_000,
+                    &Flattener::default(),
+                    out,
+                    true,
+                    &stop,
+                    &waiting,
+                )
+            })
+        };
+        let text = || String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        for i in 1..=2 {
+            feed.send(format!("glow/A/STATE {}\n", state(i, 0)).into_bytes())
+                .expect("open");
+            within_5s(&format!("line {i} held back while the input waits"), || {
+                text().contains(&format!("software=\"v{i}\""))
+            });
+            within_5s("all written, yet not waiting", || {
+                waiting.load(Ordering::SeqCst)
+            });
+        }
+        drop(feed);
+        let stats = pipe.join().expect("no panic").expect("writes");
+        assert_eq!(
+            stats,
+            Stats {
+                messages: 2,
+                lines: 2
+            }
+        );
+        assert_eq!(text().lines().count(), 2);
+    }
+
+    #[test]
+    fn a_payload_of_exactly_max_message_size_is_written_and_one_byte_more_is_skipped() {
+        let exact = state(1, 20);
+        let limit = exact.len();
+        let over = state(2, 21);
+        assert_eq!(over.len(), limit + 1);
+        let capture = format!("glow/A/STATE {exact}\nglow/A/STATE {over}\n");
+        let (stats, out) = pipe(&capture, limit, false);
+        assert!(
+            out.contains("software=\"v1\""),
+            "{limit} bytes at --max-message-size {limit} skipped: {out:?}"
+        );
+        assert!(
+            !out.contains("software=\"v2\""),
+            "{} bytes at --max-message-size {limit} written",
+            limit + 1
+        );
+        assert_eq!(
+            stats,
+            Stats {
+                messages: 1,
+                lines: 1
+            }
+        );
+    }
+}

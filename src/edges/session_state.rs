@@ -1,0 +1,208 @@
+//! What the MQTT source carries from one connection to the next: which
+//! acknowledgements may still go out, and what to subscribe to when a
+//! connection is accepted.
+//!
+//! Both rules lose readings silently when they are wrong (an ack for the
+//! wrong message, a resumed session that listens to nothing), and both are
+//! easy to break in the long connection loop of `mqtt_source`; here each is
+//! a small value with its own tests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::edges::message::Ack;
+
+/// Which session an acknowledgement belongs to. Packet ids restart with a
+/// new session, so an ack kept from an earlier one could acknowledge a new
+/// message before its line is written. Every ack remembers the session it
+/// came from and is dropped, not sent, once that session is over: the
+/// connection thread moves to a new session at every connection loss (a
+/// resumed session then gets the message again, a harmless duplicate), and
+/// an ack handed to rumqttc just before it noticed the loss goes out ahead
+/// of our SUBSCRIBE, when the broker has nothing in flight to match it.
+#[derive(Default, Clone)]
+pub(crate) struct AckScope(Arc<AtomicU64>);
+
+impl AckScope {
+    /// The connection is lost: no ack made so far may be sent.
+    pub(crate) fn end_session(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// An ack that calls `send` (true: handed over, false: queue full) while
+    /// the session it was made in lasts, and does nothing afterwards (it
+    /// then reports itself done, so nobody retries it).
+    pub(crate) fn ack(&self, mut send: impl FnMut() -> bool + Send + 'static) -> Ack {
+        let (now, session) = (self.0.clone(), self.0.load(Ordering::SeqCst));
+        Box::new(move || now.load(Ordering::SeqCst) != session || send())
+    }
+}
+
+/// What to ask for when the broker accepts a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AtConnect {
+    /// Always every filter: a resumed session may hold other filters (an
+    /// earlier --topic or --prefix) and not ours, and subscribing again to
+    /// the same filter is harmless.
+    pub(crate) subscribe: Vec<String>,
+    /// Plain subscriptions an earlier configuration may have left in a
+    /// resumed session, now that the filters are `$share/<group>/…`: kept,
+    /// they would send this instance every message a second time, besides
+    /// its share.
+    pub(crate) unsubscribe: Vec<String>,
+}
+
+impl AtConnect {
+    pub(crate) fn new(session_present: bool, filters: &[String]) -> AtConnect {
+        let unsubscribe = if session_present {
+            filters
+                .iter()
+                .filter_map(|f| f.strip_prefix("$share/"))
+                .filter_map(|f| f.split_once('/').map(|(_, f)| f.to_owned()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        AtConnect {
+            subscribe: filters.to_vec(),
+            unsubscribe,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// An ack's `send`, counting the times it ran; `accept` says whether the
+    /// connection's queue takes it.
+    fn counting(sent: &Arc<AtomicUsize>, accept: bool) -> impl FnMut() -> bool + Send + 'static {
+        let sent = sent.clone();
+        move || {
+            sent.fetch_add(1, Ordering::SeqCst);
+            accept
+        }
+    }
+
+    #[test]
+    fn an_ack_of_the_current_session_is_sent() {
+        let scope = AckScope::default();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let mut ack = scope.ack(counting(&sent, true));
+        assert!(ack(), "handed over");
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_ack_the_queue_refuses_says_so_and_is_sent_when_retried() {
+        let scope = AckScope::default();
+        let (sent, accept) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (s, a) = (sent.clone(), accept.clone());
+        let mut ack = scope.ack(move || {
+            s.fetch_add(1, Ordering::SeqCst);
+            a.load(Ordering::SeqCst) > 0
+        });
+        assert!(!ack(), "a full queue must be reported, or the ack is lost");
+        accept.store(1, Ordering::SeqCst);
+        assert!(ack());
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_ack_created_before_end_session_never_sends() {
+        let scope = AckScope::default();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let mut ack = scope.ack(counting(&sent, true));
+        scope.end_session();
+        assert!(ack(), "done (dropped), so that nobody retries it forever");
+        assert!(ack());
+        assert_eq!(sent.load(Ordering::SeqCst), 0, "sent on another connection");
+    }
+
+    #[test]
+    fn an_ack_refused_before_the_connection_was_lost_is_not_sent_on_the_next() {
+        // The writer retries an ack the full queue refused; meanwhile the
+        // connection is lost and a new one made.
+        let scope = AckScope::default();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let mut ack = scope.ack(counting(&sent, false));
+        assert!(!ack());
+        scope.end_session();
+        assert!(ack());
+        assert_eq!(sent.load(Ordering::SeqCst), 1, "only the refused attempt");
+    }
+
+    #[test]
+    fn acks_of_the_next_session_are_sent_and_only_theirs() {
+        let scope = AckScope::default();
+        let (old, new) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut before = scope.ack(counting(&old, true));
+        scope.end_session();
+        let mut after = scope.ack(counting(&new, true));
+        assert!(after());
+        assert!(before());
+        assert_eq!(
+            (old.load(Ordering::SeqCst), new.load(Ordering::SeqCst)),
+            (0, 1)
+        );
+        // A second loss ends the new session's acks too.
+        let mut later = scope.ack(counting(&new, true));
+        scope.end_session();
+        assert!(later());
+        assert_eq!(new.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_clone_of_the_scope_is_the_same_scope() {
+        let scope = AckScope::default();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let mut ack = scope.clone().ack(counting(&sent, true));
+        scope.end_session();
+        assert!(ack());
+        assert_eq!(sent.load(Ordering::SeqCst), 0);
+    }
+
+    fn strings(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_new_session_subscribes_to_every_filter_and_drops_nothing() {
+        let filters = strings(&["glow/+/SENSOR/#", "$share/g/glow/+/STATE"]);
+        assert_eq!(
+            AtConnect::new(false, &filters),
+            AtConnect {
+                subscribe: filters.clone(),
+                unsubscribe: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_resumed_session_subscribes_again_to_every_filter() {
+        // The session may hold an earlier --topic only: without a new
+        // SUBSCRIBE a changed --topic would deliver nothing.
+        let filters = strings(&["glow/+/SENSOR/electricitymeter"]);
+        assert_eq!(
+            AtConnect::new(true, &filters),
+            AtConnect {
+                subscribe: filters.clone(),
+                unsubscribe: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_resumed_shared_session_drops_the_plain_filters_of_its_group() {
+        let filters = strings(&[
+            "$share/g/glow/+/SENSOR/#",
+            "glow/+/STATE",
+            "$share/h/a/b",
+            "$share/broken",
+        ]);
+        let at = AtConnect::new(true, &filters);
+        assert_eq!(at.subscribe, filters);
+        assert_eq!(at.unsubscribe, strings(&["glow/+/SENSOR/#", "a/b"]));
+    }
+}
