@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use cadline::config::cli::Config;
+use cadline::config::delivery;
 use cadline::edges::messages::{self, LogLevel};
 use cadline::edges::shutdown::{self, Shutdown};
 use cadline::edges::{fd_limit, mqtt_source, stdin_source, writer};
@@ -200,6 +201,28 @@ fn generate(
     }
 }
 
+/// When to acknowledge and how fast to write, for the Telegraf running
+/// cadline (flags win); said once at start.
+fn delivery_for(config: &Config) -> delivery::Delivery {
+    let learned = delivery::Learned::from_parent();
+    let explicit = delivery::Explicit {
+        ack_delay: config.ack_delay,
+        pace: config.pace,
+    };
+    let (chosen, said) = delivery::choose(&learned, explicit, config.qos == 1);
+    for line in said {
+        match (line, &learned) {
+            // Outside Telegraf only on request: nothing there to time to.
+            (delivery::Say::Info(s), delivery::Learned::NotTelegraf) => {
+                messages::emit(LogLevel::Info, &s)
+            }
+            (delivery::Say::Info(s), _) => messages::always(LogLevel::Info, &s),
+            (delivery::Say::Warn(s), _) => messages::always(LogLevel::Warn, &s),
+        }
+    }
+    chosen
+}
+
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
     if stdout.closed_at_start && !config.stdin {
         return Err(
@@ -265,11 +288,22 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
         let prepared = mqtt_source::prepare(config, password)?;
+        // After the checks: only a configuration that would run is worth
+        // this warning. Stdin at its end from the start (/dev/null, a file)
+        // is a stop already given: connecting would only take the session
+        // over and drop it again.
+        if let Some(warning) = cadline::edges::control_stdin::warning() {
+            cadline::warn!("{warning}");
+            return Ok(ExitCode::SUCCESS);
+        }
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
         mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
+        let delivery = delivery_for(config);
         let options = writer::Options {
-            ack_delay: config.ack_delay,
+            ack_delay: delivery.ack_delay,
             whole_line_writes,
+            ack_after_lines: delivery.ack_after_lines,
+            pace: delivery.pace.map(|rate| (rate, delivery.pace_burst)),
         };
         thread::Builder::new()
             .name("writer".into())

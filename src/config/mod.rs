@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod client_id;
+pub mod delivery;
 pub mod manual;
 pub mod password;
 pub mod telegraf_agent;
