@@ -496,3 +496,62 @@ fn mqtt_5_disconnect_reasons_are_named_with_the_server_reference() {
     assert!(down.contains("restarting"), "{down}");
     no_client_id_guess(&c);
 }
+
+/// rumqttc 0.25 keeps the packets it read in the same batch as a failure
+/// and hands them out on the next connection, before its CONNACK. An ack
+/// made for such a PUBLISH carries a packet id of the lost connection; sent
+/// on the new one it would acknowledge a different message there before
+/// its line was written. The PUBLISH and the DISCONNECT must arrive in one
+/// TCP segment, which only a scripted server can arrange (Mosquitto chooses
+/// its own writes). The old message is still written (nothing lost); its
+/// ack is dropped, so a resumed session would redeliver it.
+#[test]
+fn a_publish_read_with_the_connection_loss_is_never_acknowledged_on_the_next_connection() {
+    let early_pubacks = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let seen = early_pubacks.clone();
+    let server = ScriptedServer::start(move |n, conn: &mut Conn, _connect| {
+        conn.write(&script::connack_v5(&[]));
+        let sub = conn.expect(script::SUBSCRIBE, SECS(10));
+        conn.write(&script::suback_v5(sub.packet_id(), 1, 1));
+        if n == 0 {
+            // One write: the reading, then DISCONNECT (0x89: Server busy).
+            let mut both = script::publish_v5_qos1(7, E, &electricity(1));
+            both.extend(script::disconnect_v5(0x89, &[]));
+            conn.write(&both);
+            thread::sleep(Duration::from_millis(200));
+            return;
+        }
+        if n == 1 {
+            // Nothing of ours is in flight yet: any PUBACK now is stale.
+            let deadline = Instant::now() + SECS(3);
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                match conn.read(left) {
+                    Some(p) if p.kind == script::PUBACK => {
+                        seen.lock().unwrap().push(p.packet_id());
+                    }
+                    Some(p) if p.kind == script::PINGREQ => conn.write(&script::pingresp()),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            // Packet id 7 again, now naming another message.
+            conn.write(&script::publish_v5_qos1(7, E, &electricity(2)));
+        }
+        conn.serve_pings(SECS(30));
+    });
+    let url = server.url();
+    let c = Cadline::spawn(&["--broker", &url, "--mqtt-version", "5"], &[]);
+    let got = c.collect(2, SECS(25));
+    let seqs: Vec<u64> = got.iter().filter_map(|l| seq_of(l)).collect();
+    assert_eq!(
+        seqs,
+        [1, 2],
+        "both readings written; stderr: {:#?}",
+        c.stderr()
+    );
+    assert_eq!(
+        *early_pubacks.lock().unwrap(),
+        Vec::<u16>::new(),
+        "an ack of the lost connection went out on the new one, before the broker sent anything"
+    );
+}

@@ -557,9 +557,14 @@ fn v4_happening(
     match event {
         Err(_) => Happening::ClosedByUs,
         Ok(Err(e)) => failure(e.to_string(), acks),
-        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
-            session_present: ack.session_present,
-        },
+        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+            // Packets rumqttc kept from the lost connection came out before
+            // this, with acks that never send (AckScope).
+            acks.begin_session();
+            Happening::Connected {
+                session_present: ack.session_present,
+            }
+        }
         Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
             let ack: Option<Ack> = (p.qos != rumqttc::QoS::AtMostOnce).then(|| {
                 let client = client.clone();
@@ -631,9 +636,14 @@ fn v5_happening(
     match event {
         Err(_) => Happening::ClosedByUs,
         Ok(Err(e)) => failure(e.to_string(), acks),
-        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => Happening::Connected {
-            session_present: ack.session_present,
-        },
+        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+            // Packets rumqttc kept from the lost connection came out before
+            // this, with acks that never send (AckScope).
+            acks.begin_session();
+            Happening::Connected {
+                session_present: ack.session_present,
+            }
+        }
         Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
             let ack: Option<Ack> = (p.qos != QoS::AtMostOnce).then(|| {
                 let client = client.clone();

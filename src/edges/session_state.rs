@@ -16,25 +16,49 @@ use crate::edges::message::Ack;
 /// new session, so an ack kept from an earlier one could acknowledge a new
 /// message before its line is written. Every ack remembers the session it
 /// came from and is dropped, not sent, once that session is over: the
-/// connection thread moves to a new session at every connection loss (a
-/// resumed session then gets the message again, a harmless duplicate), and
-/// an ack handed to rumqttc just before it noticed the loss goes out ahead
-/// of our SUBSCRIBE, when the broker has nothing in flight to match it.
+/// connection thread ends the session at every connection loss (a resumed
+/// session then gets the message again, a harmless duplicate), and an ack
+/// handed to rumqttc just before it noticed the loss goes out ahead of our
+/// SUBSCRIBE, when the broker has nothing in flight to match it.
+///
+/// Between a loss and the next CONNACK there is no session at all, and an
+/// ack made then is dead from the start: rumqttc 0.25 keeps the packets it
+/// had read in the same batch as the failure (a PUBLISH just before an MQTT 5
+/// DISCONNECT, say) and hands them out on the next connection, before its
+/// CONNACK. Their packet ids belong to the lost connection; on the new one
+/// they name other messages. The count is even during a session and odd
+/// between sessions.
 #[derive(Default, Clone)]
 pub(crate) struct AckScope(Arc<AtomicU64>);
 
 impl AckScope {
-    /// The connection is lost: no ack made so far may be sent.
+    /// The connection is lost: no ack made so far, or until the next
+    /// `begin_session`, may be sent. Repeated losses in a row (a broker
+    /// that stays down) are one gap.
     pub(crate) fn end_session(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n | 1));
+    }
+
+    /// The broker accepted a connection (its CONNACK): acks made from now
+    /// on belong to this session.
+    pub(crate) fn begin_session(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(if n % 2 == 1 { n + 1 } else { n })
+            });
     }
 
     /// An ack that calls `send` (true: handed over, false: queue full) while
     /// the session it was made in lasts, and does nothing afterwards (it
-    /// then reports itself done, so nobody retries it).
+    /// then reports itself done, so nobody retries it). One made between
+    /// sessions never sends.
     pub(crate) fn ack(&self, mut send: impl FnMut() -> bool + Send + 'static) -> Ack {
         let (now, session) = (self.0.clone(), self.0.load(Ordering::SeqCst));
-        Box::new(move || now.load(Ordering::SeqCst) != session || send())
+        let between_sessions = session % 2 == 1;
+        Box::new(move || between_sessions || now.load(Ordering::SeqCst) != session || send())
     }
 }
 
@@ -83,6 +107,49 @@ mod tests {
             sent.fetch_add(1, Ordering::SeqCst);
             accept
         }
+    }
+
+    #[test]
+    fn an_ack_made_between_a_loss_and_the_next_connack_never_sends() {
+        let scope = AckScope::default();
+        let sent = Arc::new(AtomicUsize::new(0));
+        scope.end_session();
+        // A second failed attempt before the broker answers again.
+        scope.end_session();
+        let mut stale = scope.ack(counting(&sent, true));
+        assert!(stale(), "reports itself done, so nobody retries it");
+        scope.begin_session();
+        assert!(stale(), "still done after the CONNACK");
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            0,
+            "a packet id of the lost connection went out"
+        );
+        let mut fresh = scope.ack(counting(&sent, true));
+        assert!(fresh());
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            1,
+            "the new session's ack is sent"
+        );
+    }
+
+    #[test]
+    fn the_first_connack_keeps_acks_made_before_it_and_a_later_one_ends_none() {
+        let scope = AckScope::default();
+        let sent = Arc::new(AtomicUsize::new(0));
+        scope.begin_session();
+        let mut ack = scope.ack(counting(&sent, true));
+        // A second CONNACK with no loss between cannot happen in MQTT, but
+        // if it did it must not revive or end anything.
+        scope.begin_session();
+        assert!(ack());
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+        scope.end_session();
+        scope.begin_session();
+        let mut after = scope.ack(counting(&sent, true));
+        assert!(after());
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
     }
 
     #[test]
