@@ -2,8 +2,7 @@
 //! Mosquitto 2 cannot be made to send: a CONNACK with Server Keep Alive 0,
 //! an MQTT 5 DISCONNECT with QuotaExceeded or UseAnotherServer and a server
 //! reference, and the 3.1.1 CONNACK an MQTT 3.1.1-only broker (Mosquitto
-//! 1.4/1.5) answers an MQTT 5 CONNECT with, and a PUBLISH and a DISCONNECT
-//! in one TCP segment (the timing of Mosquitto's writes cannot be chosen). Every test that uses it says
+//! 1.4/1.5) answers an MQTT 5 CONNECT with. Every test that uses it says
 //! which packet it needs it for; everything Mosquitto can do is tested with
 //! Mosquitto.
 //!
@@ -236,15 +235,6 @@ pub fn publish_v5_qos0(topic: &str, payload: &str) -> Vec<u8> {
     body.push(0); // no properties
     body.extend_from_slice(payload.as_bytes());
     packet(0x30, &body)
-}
-
-/// MQTT 5 PUBLISH at QoS 1 with packet id `pkid`.
-pub fn publish_v5_qos1(pkid: u16, topic: &str, payload: &str) -> Vec<u8> {
-    let mut body = string(topic);
-    body.extend_from_slice(&pkid.to_be_bytes());
-    body.push(0); // no properties
-    body.extend_from_slice(payload.as_bytes());
-    packet(0x32, &body)
 }
 
 /// MQTT 3.1.1 SUBACK granting QoS `granted` to each of `filters` filters.
