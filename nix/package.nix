@@ -41,7 +41,7 @@ rustPlatform.buildRustPackage {
     "--skip=hostile::"
     "--skip=flake::"
     # Run cadline under a real Mosquitto, InfluxDB or Telegraf.
-    "--skip=backlog::"
+    "--skip=telegraf_defaults::"
     "--skip=boundaries::"
     "--skip=broker_faults::"
     "--skip=dashboard::"
