@@ -118,6 +118,8 @@ fn start_and_run() -> ExitCode {
         }
     };
     messages::set_level(cli.log_level);
+    let mut cli = cli;
+    let subcommand = cli.command.take();
     let config = match Config::from_cli(cli).and_then(cadline::config::client_id::on_this_host) {
         Ok(c) => c,
         Err(e) => {
@@ -140,12 +142,38 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if let Some(cadline::config::cli::Subcommand::Check { listen }) = subcommand {
+        return check(&config, Duration::from_secs(listen), &stdout.file);
+    }
     // Under `telegraf --test` or `--once`: never the service's session.
     let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cadline check`: the report on stdout, and why readings would not flow
+/// as one `E!` line.
+fn check(config: &Config, listen: Duration, mut stdout: &std::fs::File) -> ExitCode {
+    use std::io::Write;
+    if config.stdin {
+        error!("cadline check reads a broker, not --stdin; see cadline --help");
+        return ExitCode::from(2);
+    }
+    let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
+    let (report, verdict) = cadline::edges::check::run(config, listen, password);
+    let _ = stdout.write_all(report.as_bytes());
+    match verdict {
+        Ok(()) => {
+            let _ = stdout.write_all(b"Readings would flow.\n");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            error!("cadline check: {why}");
             ExitCode::FAILURE
         }
     }
@@ -260,6 +288,14 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
         let prepared = mqtt_source::prepare(config, password)?;
+        // After the checks: only a configuration that would run is worth
+        // this warning. Stdin at its end from the start (/dev/null, a file)
+        // is a stop already given: connecting would only take the session
+        // over and drop it again.
+        if let Some(warning) = cadline::edges::control_stdin::warning() {
+            cadline::warn!("{warning}");
+            return Ok(ExitCode::SUCCESS);
+        }
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
         mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
         let delivery = delivery_for(config);

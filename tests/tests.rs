@@ -47,3 +47,5 @@ mod operator;
 mod scripted_server;
 // What a broker does that costs readings or ends connections, and its words.
 mod broker_faults;
+// Start-up as a new user meets it: an unreadable password file, stdin on /dev/null.
+mod start_up;

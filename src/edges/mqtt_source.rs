@@ -24,6 +24,7 @@ use rumqttc::{TlsConfiguration, Transport};
 
 use crate::config::cli::{Broker, Config};
 use crate::edges::backoff::Backoff;
+use crate::edges::file_access;
 use crate::edges::message::{now_ns, retry_acks, Ack, Message};
 use crate::edges::messages::{self, LogLevel};
 use crate::edges::session_state::{AckScope, AtConnect};
@@ -96,6 +97,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The login, for `cadline check`'s connection of its own.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// The TLS settings, for `cadline check`'s connection of its own.
+    pub fn tls(&self) -> Option<&TlsConfiguration> {
+        self.tls.as_ref()
+    }
+
     /// The largest packet accepted from the broker.
     fn packet_limit(&self) -> usize {
         self.max_message_size.saturating_add(PUBLISH_OVERHEAD)
@@ -121,10 +134,9 @@ fn oversized_packet(text: &str) -> Option<usize> {
 /// and is returned as one line for the user.
 pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared, String> {
     let file_text = match &config.password_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?,
-        ),
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            file_access::cannot_read("--password-file", path, &e, file_access::Kind::Secret)
+        })?),
         None => None,
     };
     let path = config
@@ -154,10 +166,6 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         .client_id
         .clone()
         .unwrap_or_else(|| crate::config::cli::default_client_id(std::process::id(), now_ns()));
-    // Last: only a configuration that will run is worth this warning.
-    if let Some(warning) = crate::edges::control_stdin::warning() {
-        crate::warn!("{warning}");
-    }
     Ok(Prepared {
         silence_after: config.silence_warning,
         silence: crate::edges::silence::Setting::for_config(config),
@@ -176,7 +184,11 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
 }
 
 fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    let kind = match what {
+        "--key-file" => file_access::Kind::Secret,
+        _ => file_access::Kind::Public,
+    };
+    std::fs::read(path).map_err(|e| file_access::cannot_read(what, path, &e, kind))
 }
 
 /// Where Debian, Fedora, Alpine and NixOS keep the system's CA bundle.
@@ -783,6 +795,10 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             _ => {}
         }
         match happening {
+            // Stopped while connecting (Telegraf closed stdin): nothing to
+            // subscribe to or announce; "Connected" after "Stdin closed"
+            // would tell the stop backwards. The close follows.
+            Happening::Connected { .. } if shutdown.is_triggered() => {}
             Happening::Connected { session_present } => {
                 connected_at = Some(Instant::now());
                 qos.connected();

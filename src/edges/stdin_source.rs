@@ -153,6 +153,90 @@ mod tests {
         );
     }
 
+    /// A live `mosquitto_sub -v`: each chunk the test sends is one read,
+    /// and a read blocks until the next chunk (end of input once the
+    /// sender is dropped).
+    struct Live(crossbeam_channel::Receiver<Vec<u8>>);
+    impl Read for Live {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Ok(chunk) = self.0.recv() else {
+                return Ok(0);
+            };
+            assert!(chunk.len() <= buf.len(), "a test chunk larger than a read");
+            buf[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn within_5s(what: &str, done: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_live_line_is_written_before_the_next_read_waits_and_then_it_is_waiting() {
+        // Telegraf must get each reading as it comes, not when 64 KiB have
+        // gathered or the input ends; and once all is written, a stop has
+        // nothing to drain (`waiting`).
+        let (feed, input) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let waiting = std::sync::Arc::new(AtomicBool::new(false));
+        let out = Shared::default();
+        let pipe = {
+            let (out, waiting) = (out.clone(), waiting.clone());
+            std::thread::spawn(move || {
+                run(
+                    io::BufReader::new(Live(input)),
+                    10_000,
+                    &Flattener::default(),
+                    out,
+                    true,
+                    &stop,
+                    &waiting,
+                )
+            })
+        };
+        let text = || String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        for i in 1..=2 {
+            feed.send(format!("glow/A/STATE {}\n", state(i, 0)).into_bytes())
+                .expect("open");
+            within_5s(&format!("line {i} held back while the input waits"), || {
+                text().contains(&format!("software=\"v{i}\""))
+            });
+            within_5s("all written, yet not waiting", || {
+                waiting.load(Ordering::SeqCst)
+            });
+        }
+        drop(feed);
+        let stats = pipe.join().expect("no panic").expect("writes");
+        assert_eq!(
+            stats,
+            Stats {
+                messages: 2,
+                lines: 2
+            }
+        );
+        assert_eq!(text().lines().count(), 2);
+    }
+
     #[test]
     fn a_payload_of_exactly_max_message_size_is_written_and_one_byte_more_is_skipped() {
         let exact = state(1, 20);
