@@ -179,6 +179,32 @@ fn check(config: &Config, listen: Duration, mut stdout: &std::fs::File) -> ExitC
     }
 }
 
+/// When to acknowledge and how fast to write, for the Telegraf running
+/// cadline (flags win); said once at start.
+fn delivery_for(config: &Config) -> delivery::Delivery {
+    let learned = delivery::Learned::from_parent();
+    let explicit = delivery::Explicit {
+        ack_delay: config.ack_delay,
+        pace: config.pace,
+    };
+    let (chosen, said) = delivery::choose(
+        &learned,
+        explicit,
+        config.qos == 1 && config.persistent_session,
+    );
+    for line in said {
+        match (line, &learned) {
+            // Outside Telegraf only on request: nothing there to time to.
+            (delivery::Say::Info(s), delivery::Learned::NotTelegraf) => {
+                messages::emit(LogLevel::Info, &s)
+            }
+            (delivery::Say::Info(s), _) => messages::always(LogLevel::Info, &s),
+            (delivery::Say::Warn(s), _) => messages::always(LogLevel::Warn, &s),
+        }
+    }
+    chosen
+}
+
 /// `--generate`: the man page or a completion script on stdout.
 fn generate(
     what: Result<cadline::config::manual::Generate, String>,
@@ -199,28 +225,6 @@ fn generate(
             ExitCode::FAILURE
         }
     }
-}
-
-/// When to acknowledge and how fast to write, for the Telegraf running
-/// cadline (flags win); said once at start.
-fn delivery_for(config: &Config) -> delivery::Delivery {
-    let learned = delivery::Learned::from_parent();
-    let explicit = delivery::Explicit {
-        ack_delay: config.ack_delay,
-        pace: config.pace,
-    };
-    let (chosen, said) = delivery::choose(&learned, explicit, config.qos == 1);
-    for line in said {
-        match (line, &learned) {
-            // Outside Telegraf only on request: nothing there to time to.
-            (delivery::Say::Info(s), delivery::Learned::NotTelegraf) => {
-                messages::emit(LogLevel::Info, &s)
-            }
-            (delivery::Say::Info(s), _) => messages::always(LogLevel::Info, &s),
-            (delivery::Say::Warn(s), _) => messages::always(LogLevel::Warn, &s),
-        }
-    }
-    chosen
 }
 
 fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {

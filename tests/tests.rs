@@ -21,6 +21,8 @@ mod boundaries;
 mod hostile;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
+// Telegraf at its defaults with only cadline.conf: backlog replays and the fault test.
+mod telegraf_defaults;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
 mod security;
 // Nix files, the NixOS module's command line, Telegraf configs.
