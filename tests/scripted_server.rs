@@ -7,9 +7,11 @@
 //! Mosquitto.
 //!
 //! Each connection that sends a CONNECT runs the test's script on a thread
-//! of its own, with its number (0 for the first) and the CONNECT. One that
-//! closes without a CONNECT is not counted: cadline's look at whether the
-//! broker still listens (src/edges/broker_probe.rs) is such a connection. Packets are written byte by byte from
+//! of its own, with its number (0 for the first) and the CONNECT. cadline's
+//! own look at the broker (src/edges/broker_probe.rs: an MQTT 3.1.1 CONNECT
+//! with the client id `cadline-probe-<pid>`) is not counted and not
+//! scripted: the server answers it as a 3.1.1 broker would, with a CONNACK
+//! accepting it. Packets are written byte by byte from
 //! the MQTT 3.1.1 and 5 specifications, not with the client library under
 //! test, so that a misreading in the library cannot hide in the test.
 
@@ -49,6 +51,27 @@ impl Packet {
     /// A CONNECT's Keep Alive, in seconds.
     pub fn keep_alive(&self) -> u16 {
         u16::from_be_bytes([self.body[8], self.body[9]])
+    }
+
+    /// A CONNECT's client id.
+    pub fn client_id(&self) -> String {
+        let mut at = 10;
+        if self.protocol_level() == 5 {
+            // Properties: their length (a variable byte integer), then them.
+            let (mut len, mut shift) = (0usize, 0);
+            loop {
+                let b = self.body[at];
+                at += 1;
+                len |= usize::from(b & 0x7f) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            at += len;
+        }
+        let n = usize::from(u16::from_be_bytes([self.body[at], self.body[at + 1]]));
+        String::from_utf8_lossy(&self.body[at + 2..at + 2 + n]).into_owned()
     }
 
     /// A SUBSCRIBE's packet id.
@@ -267,6 +290,7 @@ pub fn disconnect_v5(reason: u8, props: &[u8]) -> Vec<u8> {
 pub struct ScriptedServer {
     pub port: u16,
     stop: Arc<AtomicBool>,
+    probes: Arc<AtomicUsize>,
 }
 
 impl ScriptedServer {
@@ -283,6 +307,8 @@ impl ScriptedServer {
         let stopping = stop.clone();
         let script = Arc::new(script);
         let connects = Arc::new(AtomicUsize::new(0));
+        let probes = Arc::new(AtomicUsize::new(0));
+        let probes_seen = probes.clone();
         thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -290,12 +316,21 @@ impl ScriptedServer {
                         let _ = stream.set_nonblocking(false);
                         let script = script.clone();
                         let connects = connects.clone();
+                        let probes = probes.clone();
                         thread::spawn(move || {
                             let mut conn = Conn {
                                 stream,
                                 pending: Vec::new(),
                             };
                             match conn.read(Duration::from_secs(10)) {
+                                Some(p)
+                                    if p.kind == CONNECT
+                                        && p.client_id().starts_with("cadline-probe-") =>
+                                {
+                                    probes.fetch_add(1, Ordering::SeqCst);
+                                    conn.write(&connack_v4(0));
+                                    conn.read(Duration::from_secs(2));
+                                }
                                 Some(p) if p.kind == CONNECT => {
                                     let n = connects.fetch_add(1, Ordering::SeqCst);
                                     script(n, &mut conn, p);
@@ -309,7 +344,16 @@ impl ScriptedServer {
                 }
             }
         });
-        ScriptedServer { port, stop }
+        ScriptedServer {
+            port,
+            stop,
+            probes: probes_seen,
+        }
+    }
+
+    /// How many of cadline's probes (see the module's comment) came.
+    pub fn probes(&self) -> usize {
+        self.probes.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {

@@ -1,57 +1,48 @@
 //! Looking at the broker from outside the connection, when the connection
 //! itself has said nothing about why it ended.
 //!
-//! Two questions, each asked only after a failure that leaves them open:
-//! - Is anything still listening at the broker's address? Asked when an
-//!   established connection was closed without a word (MQTT 3.1.1 has no
-//!   DISCONNECT from the broker). A broker that stops closes its listener
+//! One question, asked only after a failure that leaves it open: does a
+//! broker at that address answer an MQTT 3.1.1 CONNECT right now? The
+//! CONNECT has a client id of its own (`cadline-probe-<pid>`) and a clean
+//! session, so it takes over no session and leaves none behind; any
+//! CONNACK, even a refusal, is a broker answering. It settles two things:
+//! - An established connection closed without a word (MQTT 3.1.1 has no
+//!   DISCONNECT from the broker): a broker that stops closes its listener
 //!   before its clients' connections (Mosquitto does, on SIGTERM and when
-//!   killed), so a refused connection right after the close means it
-//!   stopped or is restarting; one that is accepted leaves the causes
-//!   where the broker stays up (another client with our id, a broker
-//!   limit).
-//! - Does the broker accept MQTT 3.1.1? Asked when MQTT 5's CONNECT was
-//!   closed without an answer cadline can read. A 3.1.1-only broker
-//!   (Mosquitto 1.4/1.5) answers MQTT 5 with a 3.1.1 CONNACK, return code
-//!   1, that rumqttc's MQTT 5 reader cannot parse, and closes: all rumqttc
-//!   reports is "Connection closed by peer abruptly". A 3.1.1 CONNECT with a
-//!   client id of its own and a clean session (so it takes over no session
-//!   and leaves none behind) settles it; any CONNACK, even a refusal, is a
-//!   3.1.1 broker answering.
+//!   killed), and a port forwarder in front of a stopped broker (Docker's
+//!   userland proxy) accepts and closes at once; either way nothing
+//!   answers, so the broker stopped or is restarting. One that answers
+//!   leaves the causes where the broker stays up (another client with our
+//!   id, a broker limit).
+//! - MQTT 5's CONNECT closed without an answer cadline can read: a
+//!   3.1.1-only broker (Mosquitto 1.4/1.5) answers MQTT 5 with a 3.1.1
+//!   CONNACK, return code 1, that rumqttc's MQTT 5 reader cannot parse, and
+//!   closes; all rumqttc reports is "Connection closed by peer abruptly".
+//!   If the same broker answers 3.1.1, it speaks only 3.1.1.
 
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// How long a probe's TCP connect may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Whether something accepts TCP connections at `host:port`: `Some(false)`
-/// only when every address refused at once (nothing listens), `None` when
-/// it cannot be told (no address, a timeout, an unreachable network).
-pub fn listening(host: &str, port: u16) -> Option<bool> {
-    let addrs: Vec<_> = (host, port).to_socket_addrs().ok()?.collect();
-    if addrs.is_empty() {
-        return None;
-    }
-    let mut all_refused = true;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, PROBE_TIMEOUT) {
-            Ok(_) => return Some(true),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
-            Err(_) => all_refused = false,
-        }
-    }
-    all_refused.then_some(false)
+/// What a broker did with the probe's CONNECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A CONNACK, of any return code: a 3.1.1 broker is there.
+    Connack,
+    /// Refused, or closed without a CONNACK: no broker answers there now.
+    Nothing,
+    /// Neither could be told (no CONNACK in time, a name that does not
+    /// resolve, a TLS failure).
+    Unknown,
 }
 
-/// Whether the broker answers an MQTT 3.1.1 CONNECT with a CONNACK (of any
-/// return code), over the same transport and with the same credentials.
-pub fn answers_mqtt_3_1_1(
+/// Connects once with MQTT 3.1.1 over the same transport and with the same
+/// credentials as cadline, and leaves at once.
+pub fn mqtt_3_1_1(
     host: &str,
     port: u16,
     transport: Option<rumqttc::Transport>,
     credentials: Option<&(String, String)>,
-) -> bool {
+) -> Answer {
+    use rumqttc::{ConnectionError, Event, Packet, StateError};
     let id = format!("cadline-probe-{}", std::process::id());
     let mut o = rumqttc::MqttOptions::new(id, host, port);
     o.set_clean_session(true)
@@ -63,8 +54,9 @@ pub fn answers_mqtt_3_1_1(
         o.set_transport(t);
     }
     let (client, mut connection) = rumqttc::Client::new(o, 10);
-    match connection.recv_timeout(crate::edges::connection_loss::CONNECT_TIMEOUT) {
-        Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))) => {
+    let wait = crate::edges::connection_loss::CONNECT_TIMEOUT + Duration::from_secs(1);
+    match connection.recv_timeout(wait) {
+        Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
             // Leave politely; the broker closes the connection.
             let _ = client.disconnect();
             for _ in 0..3 {
@@ -75,9 +67,23 @@ pub fn answers_mqtt_3_1_1(
                     break;
                 }
             }
-            true
+            Answer::Connack
         }
-        Ok(Err(rumqttc::ConnectionError::ConnectionRefused(_))) => true,
-        _ => false,
+        Ok(Err(ConnectionError::ConnectionRefused(_))) => Answer::Connack,
+        Ok(Err(ConnectionError::Io(e)))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Answer::Nothing
+        }
+        Ok(Err(ConnectionError::MqttState(StateError::ConnectionAborted))) => Answer::Nothing,
+        Ok(Err(ConnectionError::MqttState(StateError::Io(e))))
+            if e.kind() == std::io::ErrorKind::ConnectionReset =>
+        {
+            Answer::Nothing
+        }
+        _ => Answer::Unknown,
     }
 }

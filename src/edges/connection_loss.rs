@@ -101,12 +101,12 @@ pub fn closed_without_a_word(raw: &str) -> bool {
         || lower.contains("broken pipe")
 }
 
-/// An established connection closed without a word, and nothing listens at
-/// the broker's address any more: the broker stopped or is restarting.
+/// An established connection closed without a word, and no broker
+/// answers at its address any more: it stopped or is restarting.
 pub fn broker_gone(raw: &str) -> Explained {
     Explained {
         text: format!(
-            "{raw}; the broker closed the connection and stopped listening: it was stopped or is \
+            "{raw}; the broker closed the connection and stopped answering: it was stopped or is \
              restarting, and cadline reconnects once it is back"
         ),
         loud: false,

@@ -516,21 +516,22 @@ fn explain_failure(
     if !connection_loss::closed_without_a_word(raw) {
         return None;
     }
-    if established {
-        let gone = broker_probe::listening(&p.broker.host, p.broker.port) == Some(false);
-        return gone.then(|| connection_loss::broker_gone(raw));
-    }
-    if !p.mqtt_v5 {
-        return None;
-    }
-    let v3 = *only_3_1_1.get_or_insert_with(|| {
-        broker_probe::answers_mqtt_3_1_1(
+    let probe = || {
+        broker_probe::mqtt_3_1_1(
             &p.broker.host,
             p.broker.port,
             p.tls.clone().map(Transport::Tls),
             p.credentials.as_ref(),
         )
-    });
+    };
+    if established {
+        let gone = probe() == broker_probe::Answer::Nothing;
+        return gone.then(|| connection_loss::broker_gone(raw));
+    }
+    if !p.mqtt_v5 {
+        return None;
+    }
+    let v3 = *only_3_1_1.get_or_insert_with(|| probe() == broker_probe::Answer::Connack);
     v3.then(|| connection_loss::speaks_only_3_1_1(raw))
 }
 
