@@ -46,6 +46,7 @@ rustPlatform.buildRustPackage {
     "--skip=limits::"
     "--skip=operator::"
     "--skip=tls_errors::"
+    "--skip=start_up::"
     # Reads README.md, which is not in the source set above.
     "--skip=flag_table::"
     # Builds and installs the .deb with cargo-deb and dpkg, as root.
