@@ -706,7 +706,12 @@ fn the_uk_calendar_here_matches_the_clock_changes() {
 /// Points 1, 2, 3, 4 and 6 of issue 23 on one InfluxDB, written once.
 #[test]
 fn the_dashboard_tells_the_truth_over_a_synthetic_fortnight() {
+    let started = std::time::Instant::now();
     let influx = write_fortnight();
+    eprintln!(
+        "the fortnight written: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     // InfluxDB's tz() reads the system's zone data.
     let answer = influx.query(
         DB,
@@ -721,11 +726,20 @@ fn the_dashboard_tells_the_truth_over_a_synthetic_fortnight() {
         as_grafana_sends(q, from, to, interval, DEVICE)
     };
 
-    every_query_runs_in_every_view(&influx, &dash);
-    uk_days_and_their_costs(&influx, &dash);
-    today_and_this_month(&influx, &dash);
-    half_hours_at_every_zoom(&influx, &dash);
-    counter_glitches_are_not_drawn(&influx, &dash);
+    // Each part's time goes to the log: the suite has a time budget.
+    type Check = fn(&Influx, &serde_json::Value);
+    let phases: [(&str, Check); 5] = [
+        ("every query in every view", every_query_runs_in_every_view),
+        ("UK days and their costs", uk_days_and_their_costs),
+        ("today and this month", today_and_this_month),
+        ("half hours at every zoom", half_hours_at_every_zoom),
+        ("counter glitches", counter_glitches_are_not_drawn),
+    ];
+    for (what, check) in phases {
+        let started = std::time::Instant::now();
+        check(&influx, &dash);
+        eprintln!("{what}: {:.1} s", started.elapsed().as_secs_f64());
+    }
 
     // The trap the listed days set is real: the old panels, priced at the
     // rate now and cut at UTC midnight, are wrong on them.

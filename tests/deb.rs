@@ -120,6 +120,18 @@ fn build_deb(out_dir: &Path) -> PathBuf {
 
 #[test]
 fn the_deb_installs_runs_under_telegraf_and_removes_cleanly() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .expect("/proc/self/status")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|u| u.split_whitespace().next().unwrap_or("").to_owned())
+        })
+        .expect("Uid");
+    assert_eq!(
+        uid, "0",
+        "this test installs a package with dpkg -i: run it as root (CI does)"
+    );
     let _lock = MachineLock::take();
     assert!(
         !status().contains("installed"),
@@ -208,7 +220,7 @@ fn installed_examples_are_the_shipped_ones() {
     }
 }
 
-/// `man -l` renders the installed page, and it documents every flag
+/// `man -l` renders the installed page, `man cadline` finds it, and it documents every flag
 /// `--help` lists (both come from the one clap definition).
 fn the_man_page_renders() {
     let out = run(
@@ -222,6 +234,25 @@ fn the_man_page_renders() {
     let page = text(&out.stdout);
     assert!(out.status.success(), "man -l: {}", text(&out.stderr));
     assert!(page.contains("NAME") && page.contains("OPTIONS"), "{page}");
+    // And `man cadline` finds it where the package put it.
+    let by_name = run(
+        Command::new(tool("man", "man-db"))
+            .arg("cadline")
+            .env("MANWIDTH", "100")
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat"),
+        "man cadline",
+    );
+    assert!(
+        by_name.status.success(),
+        "man cadline: {}",
+        text(&by_name.stderr)
+    );
+    assert_eq!(
+        text(&by_name.stdout),
+        page,
+        "man cadline shows another page"
+    );
     let help = text(
         &run(
             Command::new("/usr/bin/cadline").arg("--help"),

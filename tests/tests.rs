@@ -21,6 +21,8 @@ mod boundaries;
 mod hostile;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
+// Telegraf at its defaults with only cadline.conf: backlog replays and the fault test.
+mod telegraf_defaults;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
 mod security;
 // Nix files, the NixOS module's command line, Telegraf configs.
@@ -43,5 +45,9 @@ mod limits;
 mod tls_errors;
 // Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
 mod operator;
+// A scripted MQTT server, only for packets Mosquitto cannot send.
+mod scripted_server;
+// What a broker does that costs readings or ends connections, and its words.
+mod broker_faults;
 // Start-up as a new user meets it: an unreadable password file, stdin on /dev/null.
 mod start_up;

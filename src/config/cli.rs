@@ -175,6 +175,24 @@ pub struct Cli {
     /// Broker-only flags given on the command line, for refusing them with --stdin.
     #[arg(skip)]
     pub broker_flags_given: Vec<&'static str>,
+
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// What to do instead of running as the service.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Subcommand {
+    /// Check the configuration beside a running service: connect as a client of its own
+    /// with a clean session (the service's session and readings are untouched), listen,
+    /// and report the broker, topics, devices, QoS and sample lines. Exits 0 when readings
+    /// would flow. Takes the same flags and environment as the service.
+    Check {
+        /// Seconds to listen (a CAD sends every 10 s).
+        #[arg(long, default_value_t = 30, value_name = "SECONDS",
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        listen: u64,
+    },
 }
 
 /// Seconds without a message, while connected, before cadline says so: a CAD
@@ -219,6 +237,8 @@ pub fn parse() -> Result<Cli, clap::Error> {
     for id in empty {
         command = command.mut_arg(id, |a| a.env(None));
     }
+    // `cadline check --broker …` as well as `cadline --broker … check`.
+    command = command.mut_args(|a| a.global(true));
     let matches = command.try_get_matches()?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     cli.broker_flags_given = broker_flags_given(&matches);

@@ -125,7 +125,9 @@ fn secs(d: Duration) -> String {
 }
 
 /// The delivery for what was learned and the flags given, with what to say
-/// about it (once, at start). `qos1` is whether anything is acknowledged.
+/// about it (once, at start). `qos1` is whether an acknowledgement keeps
+/// anything: QoS 1 with a persistent session (with a clean session the
+/// broker redelivers nothing after a reconnect, whenever it was acked).
 pub fn choose(learned: &Learned, explicit: Explicit, qos1: bool) -> (Delivery, Vec<Say>) {
     let mut say = Vec::new();
     let (settings, source) = match learned {
@@ -194,7 +196,7 @@ pub fn choose(learned: &Learned, explicit: Explicit, qos1: bool) -> (Delivery, V
         "disk buffer".to_owned()
     };
     let ack = match d.ack_after_lines {
-        _ if !qos1 => "nothing to acknowledge at QoS 0".to_owned(),
+        _ if !qos1 => "no acknowledgement keeps a reading (QoS 0 or a clean session)".to_owned(),
         Some(n) => format!(
             "acknowledging a reading {} after writing it, or {} after {n} more lines",
             secs(d.ack_delay),
@@ -359,6 +361,6 @@ mod tests {
             false,
         );
         assert_eq!(say.len(), 1);
-        assert!(matches!(&say[0], Say::Info(s) if s.contains("nothing to acknowledge")));
+        assert!(matches!(&say[0], Say::Info(s) if s.contains("no acknowledgement keeps")));
     }
 }

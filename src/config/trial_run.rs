@@ -25,6 +25,7 @@ pub fn settings(config: &Config) -> Config {
     trial.client_id = None;
     trial.persistent_session = false;
     trial.ack_delay = Some(Duration::ZERO);
+    trial.pace = Some(0.0);
     trial.filters = config.filters.iter().map(|f| unshared(f)).collect();
     trial
 }

@@ -12,8 +12,11 @@
 pub mod messages;
 
 pub mod backoff;
+pub mod broker_probe;
 pub mod capture;
+pub mod check;
 pub mod connection_error;
+pub mod connection_loss;
 pub mod control_stdin;
 pub mod fd_limit;
 pub mod file_access;
@@ -21,8 +24,8 @@ pub mod message;
 pub mod mqtt_source;
 pub mod pacing;
 pub mod panic_exit;
+pub mod qos_watch;
 pub mod session_state;
-
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;

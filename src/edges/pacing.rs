@@ -51,7 +51,9 @@ impl Pace {
         if self.tokens >= 0.0 {
             return None;
         }
-        Some(now + Duration::from_secs_f64(-self.tokens / self.rate))
+        // At least a microsecond: a debt of a rounding error still waits.
+        let wait = Duration::from_secs_f64(-self.tokens / self.rate);
+        Some(now + wait.max(Duration::from_micros(1)))
     }
 }
 
@@ -71,11 +73,11 @@ mod tests {
         p.spend(1, t0);
         let at = p.wait_until(t0).expect("in debt");
         assert_eq!(at - t0, Duration::from_millis(10));
-        // After one second, 100 more lines (not more: the bucket is not
-        // refilled beyond the debt's repayment plus the rate).
+        // A second later the debt is repaid and the bucket full again, but
+        // no fuller than the burst.
         let t1 = t0 + Duration::from_secs(1);
         assert_eq!(p.wait_until(t1), None);
-        p.spend(99, t1);
+        p.spend(50, t1);
         assert_eq!(p.wait_until(t1), None);
         p.spend(1, t1);
         assert!(p.wait_until(t1).is_some());
