@@ -49,7 +49,6 @@ rustPlatform.buildRustPackage {
     "--skip=operator::"
     "--skip=start_up::"
     "--skip=tls_errors::"
-    "--skip=start_up::"
     # Reads README.md, which is not in the source set above.
     "--skip=flag_table::"
     # Builds and installs the .deb with cargo-deb and dpkg, as root.
