@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# On-demand mutation testing of cadline's pure core (not part of CI: each
-# mutant is a rebuild, far too slow for two cores). cargo-mutants changes
-# one thing at a time (an operator, a constant, a function body) and runs
-# the tests that cover the core; a mutant no test notices ("missed") is a
-# gap to close with a test, or a change that cannot alter behaviour
-# (explained in the README's Tests section).
+# On-demand mutation testing (not part of CI: each mutant is a rebuild,
+# far too slow for two cores). cargo-mutants changes one thing at a time
+# (an operator, a constant, a function body) and runs the tests; a mutant
+# no test notices ("missed") is a gap to close with a test, or a change
+# that cannot alter behaviour (explained in the README's "Mutation testing").
 #
-#   tests/mutants.sh                      # the default files below
+#   tests/mutants.sh                           # the pure core, the default files below
 #   tests/mutants.sh src/flatten/meter.rs ...  # some files only
+#   tests/mutants.sh edges [FILE...]           # the I/O at the edges (all of them, or some)
+#
+# The core runs every unit test and the golden and fuzz suites. The edges
+# run every unit test, plus (EDGE_TESTS=integration) the integration tests
+# that drive the edges narrowly through the real binary: pipe mode and the
+# boundaries suite (exact size limits, a resumed session with a changed
+# --topic, against a real Mosquitto). The whole integration suite per
+# mutant (Telegraf, InfluxDB, soak) is out of reach on two cores.
+#
+# IN_PLACE=1 mutates this checkout instead of a copy, reusing its target/
+# (a copy starts with no build): only in a worktree nobody else uses, and
+# touch nothing under src/ while it runs.
 #
 # Needs cargo-mutants (cargo install cargo-mutants --locked). Results in
 # mutants.out/ (ignored): missed.txt, caught.txt, unviable.txt, timeout.txt.
@@ -17,6 +28,25 @@ command -v cargo-mutants >/dev/null || {
   echo "cargo-mutants is missing: cargo install cargo-mutants --locked" >&2
   exit 1
 }
+export PROPTEST_CASES=${PROPTEST_CASES:-64}
+place=(--jobs "${JOBS:-2}")
+[ "${IN_PLACE:-0}" = 1 ] && place=(--in-place)
+if [ "${1:-}" = edges ]; then
+  shift
+  files=("$@")
+  [ ${#files[@]} -gt 0 ] || files=(src/edges/writer.rs src/edges/mqtt_source.rs
+    src/edges/session_state.rs src/edges/stdin_source.rs src/edges/capture.rs
+    src/edges/shutdown.rs)
+  tests=(--lib)
+  filters=()
+  if [ "${EDGE_TESTS:-unit}" = integration ]; then
+    tests=(--lib --test integration)
+    filters=(-- edges:: config:: flatten:: pipe:: boundaries::)
+  fi
+  args=()
+  for f in "${files[@]}"; do args+=(--file "$f"); done
+  exec cargo mutants "${args[@]}" "${place[@]}" --timeout 120 -- "${tests[@]}" "${filters[@]}"
+fi
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(src/flatten/*.rs src/config/topic_filter.rs src/edges/writer.rs)
 args=()
@@ -25,7 +55,6 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 # and the golden and fuzz suites that check the flattener's output against
 # the README's schema; not the suites that start Mosquitto, InfluxDB or
 # Telegraf. PROPTEST_CASES keeps each fuzz property short; it still runs.
-export PROPTEST_CASES=${PROPTEST_CASES:-64}
-exec cargo mutants "${args[@]}" --jobs "${JOBS:-2}" --timeout 120 -- \
+exec cargo mutants "${args[@]}" "${place[@]}" --timeout 120 -- \
   --lib --test integration -- \
   flatten:: edges:: config:: golden:: fuzz::

@@ -7,6 +7,8 @@
 #   openssl                       certificates for the TLS tests
 #   libfaketime                   a shifted host clock (pipe mode clock test,
 #                                 an expired certificate for the TLS tests)
+#   tzdata                        Europe/London for InfluxDB's tz() (the
+#                                 dashboard's UK days)
 #   man-db, dpkg-dev              `man -l` and dpkg-shlibdeps for the .deb
 #                                 test (tests/deb.rs)
 #   cargo-deb (pinned, built)     builds the .deb (.ci/build-deb), into the
@@ -27,6 +29,7 @@ command -v influxd >/dev/null || need+=(influxdb)
 command -v nix-instantiate >/dev/null || need+=(nix-bin)
 command -v openssl >/dev/null || need+=(openssl)
 compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || need+=(libfaketime)
+[ -e /usr/share/zoneinfo/Europe/London ] || need+=(tzdata)
 command -v man >/dev/null || need+=(man-db)
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 

@@ -15,14 +15,20 @@ mod telegraf;
 mod exits;
 // Connections and sessions: copied client ids, refused subscriptions, huge messages.
 mod sessions;
+// The edges' boundaries: exact size limits, a resumed session with a changed --topic.
+mod boundaries;
 // Hostile ids and strings into a real InfluxDB: every line accepted.
 mod hostile;
 // Soak and chaos: broker and cadline killed mid-stream, a slow reader.
 mod chaos;
+// Telegraf at its defaults with only cadline.conf: backlog replays and the fault test.
+mod telegraf_defaults;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
 mod security;
-// Nix files, the NixOS module's command line, Telegraf configs, the dashboard.
+// Nix files, the NixOS module's command line, Telegraf configs.
 mod nix;
+// The Grafana dashboard: costs, UK days and glitches on a real InfluxDB; import and provisioning.
+mod dashboard;
 // The stated minimum Rust is what the locked dependencies need.
 mod msrv;
 // The README's flag table against --help.
@@ -35,5 +41,13 @@ mod flake;
 mod fuzz;
 // Resource limits and panics: one `E!` line, never a backtrace.
 mod limits;
+// TLS errors with real certificates: one line naming the cause and the fix, and the fix works.
+mod tls_errors;
 // Operators beside a running service: telegraf --test/--once, copied configs, cadline check.
 mod operator;
+// A scripted MQTT server, only for packets Mosquitto cannot send.
+mod scripted_server;
+// What a broker does that costs readings or ends connections, and its words.
+mod broker_faults;
+// Start-up as a new user meets it: an unreadable password file, stdin on /dev/null.
+mod start_up;

@@ -19,7 +19,7 @@ use crate::edges::message::now_ns;
 use crate::edges::messages;
 use crate::edges::writer::{write_lines, Stats, BUFFER};
 use crate::flatten::line_protocol::MAX_LINE_BYTES;
-use crate::flatten::{Flattener, Level, Note};
+use crate::flatten::{Arrival, Flattener, Level, Note};
 
 /// Reads captures from `input`, flattens each message and writes its lines
 /// to `out` until the end of input or until `stop` fires (then what is
@@ -27,7 +27,9 @@ use crate::flatten::{Flattener, Level, Note};
 /// that failed (EPIPE when `head` has gone); a read that fails is logged and
 /// ends the input. A
 /// timestamped capture's own time is the arrival time, so `--timestamp
-/// receive` means the same for an old capture as live.
+/// receive` means the same for an old capture as live; it is the time the
+/// user gave, not this host's clock, so the rule for a wrong host clock
+/// never judges it ([`Arrival::Recorded`]).
 ///
 /// `waiting` is true while everything read has been written and the next
 /// read may wait for input: a stop then has nothing to drain.
@@ -70,8 +72,9 @@ pub fn run<R: Read, W: Write>(
                     });
                 } else {
                     notes.clear();
-                    let arrival = arrival_ns.unwrap_or_else(now_ns);
-                    let lines = flattener.flatten(topic, payload, arrival, &mut buf, &mut notes);
+                    let arrival =
+                        arrival_ns.map_or_else(|| Arrival::HostClock(now_ns()), Arrival::Recorded);
+                    let lines = flattener.flatten_at(topic, payload, arrival, &mut buf, &mut notes);
                     notes.iter().for_each(messages::note);
                     stats.messages += 1;
                     stats.lines += lines as u64;
@@ -151,6 +154,90 @@ mod tests {
             out.starts_with("cadstate,device=A software=\"v0\""),
             "{out:?}"
         );
+    }
+
+    /// A live `mosquitto_sub -v`: each chunk the test sends is one read,
+    /// and a read blocks until the next chunk (end of input once the
+    /// sender is dropped).
+    struct Live(crossbeam_channel::Receiver<Vec<u8>>);
+    impl Read for Live {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Ok(chunk) = self.0.recv() else {
+                return Ok(0);
+            };
+            assert!(chunk.len() <= buf.len(), "a test chunk larger than a read");
+            buf[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn within_5s(what: &str, done: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_live_line_is_written_before_the_next_read_waits_and_then_it_is_waiting() {
+        // Telegraf must get each reading as it comes, not when 64 KiB have
+        // gathered or the input ends; and once all is written, a stop has
+        // nothing to drain (`waiting`).
+        let (feed, input) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let waiting = std::sync::Arc::new(AtomicBool::new(false));
+        let out = Shared::default();
+        let pipe = {
+            let (out, waiting) = (out.clone(), waiting.clone());
+            std::thread::spawn(move || {
+                run(
+                    io::BufReader::new(Live(input)),
+                    10_000,
+                    &Flattener::default(),
+                    out,
+                    true,
+                    &stop,
+                    &waiting,
+                )
+            })
+        };
+        let text = || String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        for i in 1..=2 {
+            feed.send(format!("glow/A/STATE {}\n", state(i, 0)).into_bytes())
+                .expect("open");
+            within_5s(&format!("line {i} held back while the input waits"), || {
+                text().contains(&format!("software=\"v{i}\""))
+            });
+            within_5s("all written, yet not waiting", || {
+                waiting.load(Ordering::SeqCst)
+            });
+        }
+        drop(feed);
+        let stats = pipe.join().expect("no panic").expect("writes");
+        assert_eq!(
+            stats,
+            Stats {
+                messages: 2,
+                lines: 2
+            }
+        );
+        assert_eq!(text().lines().count(), 2);
     }
 
     #[test]
