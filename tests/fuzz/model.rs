@@ -1430,7 +1430,7 @@ prop_compose! {
         ]);
         let text = |j: &Option<J>| match j { Some(J::Str(t)) => t.clone(), _ => String::new() };
         // Multiplier and divisor are 24-bit: invalid, the meter is left out.
-        let scale_ok = [&multiplier, &divisor].iter().all(|(j, v)| v.map_or(true, |v| hex_register(&text(j), v, 24, false, false).is_some()));
+        let scale_ok = [&multiplier, &divisor].iter().all(|(j, v)| v.is_none_or(|v| hex_register(&text(j), v, 24, false, false).is_some()));
         let mut decoded = vec![units.1, multiplier.1, divisor.1];
         // 00.00, 00.01: 48 bits; 04.00 signed 24; 04.01, 04.30, 0C.01,
         // 0C.30: 24; 04.40, 0C.40: 32.
