@@ -49,6 +49,7 @@ rustPlatform.buildRustPackage {
     "--skip=operator::"
     "--skip=start_up::"
     "--skip=tls_errors::"
+    "--skip=telegraf_defaults::"
     # Reads README.md, which is not in the source set above.
     "--skip=flag_table::"
     # Builds and installs the .deb with cargo-deb and dpkg, as root.

@@ -261,11 +261,22 @@ fn the_man_page_renders() {
         .stdout,
     );
     let options = help.split("Examples:").next().expect("options");
-    for flag in options
-        .split_whitespace()
+    // The flags themselves: lines indented by at most six spaces, up to
+    // the two spaces before the description (which may name other programs'
+    // flags, such as `telegraf --test`).
+    let flags: Vec<&str> = options
+        .lines()
+        .filter(|l| l.len() - l.trim_start().len() <= 6)
+        .filter_map(|l| l.trim_start().split("  ").next())
+        .flat_map(str::split_whitespace)
         .map(|w| w.trim_end_matches(','))
         .filter(|w| w.starts_with("--") && w.len() > 3)
-    {
+        .collect();
+    assert!(
+        flags.contains(&"--broker") && flags.contains(&"--version"),
+        "{flags:?}"
+    );
+    for flag in flags {
         // man hyphenates long words at line ends; a flag starts a line.
         assert!(
             page.lines().any(|l| l.trim_start().starts_with(flag)

@@ -39,9 +39,10 @@ pub enum Generate {
 pub fn requested(args: impl IntoIterator<Item = OsString>) -> Option<Result<Generate, String>> {
     let args: Vec<OsString> = args.into_iter().skip(1).collect();
     let first = args.first()?.to_str()?;
+    // `--generatex` and the like are clap's to refuse as unknown flags.
     let value = match first.strip_prefix("--generate") {
         Some("") => args.get(1).and_then(|v| v.to_str()),
-        Some(rest) => rest.strip_prefix('='),
+        Some(rest) => Some(rest.strip_prefix('=')?),
         None => return None,
     };
     let expected = if first.contains('=') { 1 } else { 2 };
@@ -116,6 +117,8 @@ mod tests {
         );
         assert_eq!(requested(args(&["--stdin"])), None);
         assert_eq!(requested(args(&[])), None);
+        assert_eq!(requested(args(&["--generatex", "man"])), None);
+        assert_eq!(requested(args(&["--stdin", "--generate", "man"])), None);
         for bad in [
             &["--generate"][..],
             &["--generate", "pdf"],
