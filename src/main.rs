@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use cadline::config::cli::Config;
+use cadline::config::delivery;
 use cadline::edges::messages::{self, LogLevel};
 use cadline::edges::shutdown::{self, Shutdown};
 use cadline::edges::{fd_limit, mqtt_source, stdin_source, writer};
@@ -117,7 +118,9 @@ fn start_and_run() -> ExitCode {
         }
     };
     messages::set_level(cli.log_level);
-    let config = match Config::from_cli(cli) {
+    let mut cli = cli;
+    let subcommand = cli.command.take();
+    let config = match Config::from_cli(cli).and_then(cadline::config::client_id::on_this_host) {
         Ok(c) => c,
         Err(e) => {
             error!("{e}; see cadline --help");
@@ -139,6 +142,9 @@ fn start_and_run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if let Some(cadline::config::cli::Subcommand::Check { listen }) = subcommand {
+        return check(&config, Duration::from_secs(listen), &stdout.file);
+    }
     // Under `telegraf --test` or `--once`: never the service's session.
     let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
@@ -148,6 +154,55 @@ fn start_and_run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cadline check`: the report on stdout, and why readings would not flow
+/// as one `E!` line.
+fn check(config: &Config, listen: Duration, mut stdout: &std::fs::File) -> ExitCode {
+    use std::io::Write;
+    if config.stdin {
+        error!("cadline check reads a broker, not --stdin; see cadline --help");
+        return ExitCode::from(2);
+    }
+    let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
+    let (report, verdict) = cadline::edges::check::run(config, listen, password);
+    let _ = stdout.write_all(report.as_bytes());
+    match verdict {
+        Ok(()) => {
+            let _ = stdout.write_all(b"Readings would flow.\n");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            error!("cadline check: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// When to acknowledge and how fast to write, for the Telegraf running
+/// cadline (flags win); said once at start.
+fn delivery_for(config: &Config) -> delivery::Delivery {
+    let learned = delivery::Learned::from_parent();
+    let explicit = delivery::Explicit {
+        ack_delay: config.ack_delay,
+        pace: config.pace,
+    };
+    let (chosen, said) = delivery::choose(
+        &learned,
+        explicit,
+        config.qos == 1 && config.persistent_session,
+    );
+    for line in said {
+        match (line, &learned) {
+            // Outside Telegraf only on request: nothing there to time to.
+            (delivery::Say::Info(s), delivery::Learned::NotTelegraf) => {
+                messages::emit(LogLevel::Info, &s)
+            }
+            (delivery::Say::Info(s), _) => messages::always(LogLevel::Info, &s),
+            (delivery::Say::Warn(s), _) => messages::always(LogLevel::Warn, &s),
+        }
+    }
+    chosen
 }
 
 /// `--generate`: the man page or a completion script on stdout.
@@ -237,11 +292,22 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
         let prepared = mqtt_source::prepare(config, password)?;
+        // After the checks: only a configuration that would run is worth
+        // this warning. Stdin at its end from the start (/dev/null, a file)
+        // is a stop already given: connecting would only take the session
+        // over and drop it again.
+        if let Some(warning) = cadline::edges::control_stdin::warning() {
+            cadline::warn!("{warning}");
+            return Ok(ExitCode::SUCCESS);
+        }
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
         mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
+        let delivery = delivery_for(config);
         let options = writer::Options {
-            ack_delay: config.ack_delay,
+            ack_delay: delivery.ack_delay,
             whole_line_writes,
+            ack_after_lines: delivery.ack_after_lines,
+            pace: delivery.pace.map(|rate| (rate, delivery.pace_burst)),
         };
         thread::Builder::new()
             .name("writer".into())

@@ -280,14 +280,14 @@ fn a_day_of_traffic_through_telegraf_lands_in_influxdb_as_published() {
     }
     // Every query of the shipped Grafana dashboard runs and returns data,
     // with Grafana's macros replaced the way Grafana replaces them.
-    for q in crate::nix::dashboard_queries() {
-        let q = q
-            .replace(
-                "$timeFilter",
-                "time >= '2026-03-01T00:00:00Z' AND time <= '2026-03-02T00:00:00Z'",
-            )
-            .replace("$__interval", "10m")
-            .replace("$device", DEVICE);
+    for q in crate::dashboard::dashboard_queries() {
+        let q = crate::dashboard::as_grafana_sends(
+            &q,
+            DAY_START * 1000,
+            (DAY_START + 86_400) * 1000,
+            "30m",
+            DEVICE,
+        );
         let rows = influx.rows("energy", &q);
         assert!(!rows.is_empty(), "dashboard query returns nothing: {q}");
         assert!(

@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::rig::{
-    run_with_timeout, shipped_cadline_conf, telegraf_bin, wait_for_cadlines, Influx, Mosquitto,
-    Telegraf,
+    electricity, repo_path, rewrite_execd, run_with_timeout, shipped_cadline_conf, telegraf_bin,
+    wait_for_cadlines, Influx, Mosquitto, Telegraf, TempDir, Watched,
 };
 use crate::telegraf::{influx_output, test_agent, wait_for_points, SteadyPublisher};
 
@@ -36,6 +36,8 @@ fn shown_readings(out: &Output) -> usize {
         .filter(|l| l.starts_with("> electricitymeter"))
         .count()
 }
+
+const E: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
 
 /// Mosquitto's word for one client taking over another's session.
 const TAKEOVER: &str = "already connected, closing old connection";
@@ -114,5 +116,571 @@ fn telegraf_test_and_once_beside_the_service_lose_no_reading() {
         !service.log().contains("Connection lost"),
         "the service's cadline lost its connection:\n{}",
         service.log()
+    );
+}
+
+/// The kernel's host name, which `{hostname}` in the shipped
+/// `--client-id cadline-{hostname}` becomes.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("host name")
+        .trim()
+        .to_owned()
+}
+
+/// A second Telegraf on the shipped configuration (the same host, so the
+/// same `cadline-{hostname}`): both cadlines say so at error level within
+/// 10 s of the second start. The first has been connected for `settled`
+/// (with MQTT 3.1.1, past the 30 s after which a lost connection is no
+/// longer evidence by itself, as for a service that has run for hours).
+fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: Duration) {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let execd = shipped_cadline_conf(&broker.url(), "glow", None).replace(
+        "\"--ack-delay\", \"1\"]",
+        &format!("\"--ack-delay\", \"1\", \"--mqtt-version\", \"{mqtt_version}\"]"),
+    );
+    let conf = test_agent() + &execd + &influx_output(&influx, "copies");
+    let first = Telegraf::start(&conf);
+    assert!(
+        first.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        first.log()
+    );
+    // The shipped line gave this machine's own client id.
+    let id = format!("cadline-{}", hostname());
+    assert!(
+        broker.log().contains(&format!(" as {id} ")),
+        "the broker saw no client {id}:\n{}",
+        broker.log()
+    );
+    std::thread::sleep(settled);
+    let started = std::time::Instant::now();
+    let second = Telegraf::start(&conf);
+    let said = |t: &Telegraf| {
+        t.log().lines().any(|l| {
+            l.contains(" E! [inputs.execd] ")
+                && l.contains(&format!(
+                    "Two copies of cadline use the same --client-id {id}"
+                ))
+        })
+    };
+    let mut when = [None, None];
+    while started.elapsed() < Duration::from_secs(10) && when.iter().any(Option::is_none) {
+        for (i, t) in [&first, &second].into_iter().enumerate() {
+            if when[i].is_none() && said(t) {
+                when[i] = Some(started.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "MQTT {mqtt_version}: said by the first after {:?}, the second after {:?}",
+        when[0], when[1]
+    );
+    assert!(
+        when[0].is_some(),
+        "the first copy did not say so within 10 s:\n{}",
+        first.log()
+    );
+    assert!(
+        when[1].is_some(),
+        "the second copy did not say so within 10 s:\n{}",
+        second.log()
+    );
+    let line = first
+        .log()
+        .lines()
+        .find(|l| l.contains("Two copies of cadline"))
+        .unwrap_or_default()
+        .to_owned();
+    for source in [
+        "second Telegraf",
+        "telegraf.d copied",
+        "telegraf --test",
+        "its own --client-id",
+    ] {
+        assert!(line.contains(source), "{source} not named: {line}");
+    }
+}
+
+#[test]
+fn two_copies_of_one_config_are_said_at_error_level_within_10_s_with_mqtt_3_1_1() {
+    two_copies_are_said_at_error_level_within_10_s("3.1.1", Duration::from_secs(32));
+}
+
+#[test]
+fn two_copies_of_one_config_are_said_at_error_level_within_10_s_with_mqtt_5() {
+    two_copies_are_said_at_error_level_within_10_s("5", Duration::from_secs(32));
+}
+
+/// A typical `telegraf.conf` someone already runs: its own `[agent]` and an
+/// InfluxDB output, plus `agent_extra` lines in `[agent]`.
+fn existing_telegraf_conf(influx: &Influx, db: &str, agent_extra: &str) -> String {
+    format!(
+        "[agent]\n  interval = \"10s\"\n  round_interval = true\n  metric_batch_size = 1000\n  \
+         metric_buffer_limit = 10000\n  flush_interval = \"1s\"\n  omit_hostname = true\n  \
+         skip_processors_after_aggregators = true\n{agent_extra}\n[[outputs.influxdb]]\n  \
+         urls = [\"{}\"]\n  database = \"{db}\"\n",
+        influx.url()
+    )
+}
+
+/// `/etc/telegraf` (with `telegraf.d/`), `/var/lib/telegraf` and
+/// `/usr/local/bin` inside a temporary directory.
+struct FakeRoot {
+    dir: TempDir,
+}
+
+impl FakeRoot {
+    fn new(telegraf_conf: &str) -> FakeRoot {
+        let dir = TempDir::new("root");
+        for d in ["etc/telegraf/telegraf.d", "usr/local/bin", "var/lib"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        std::fs::write(dir.path().join("etc/telegraf/telegraf.conf"), telegraf_conf)
+            .expect("telegraf.conf");
+        FakeRoot { dir }
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A shell command from the README, with its system paths moved into
+    /// this root, `sudo` and the telegraf owner left out, and the binary
+    /// the one under test.
+    fn localise(&self, command: &str) -> String {
+        let root = self.dir.path().display().to_string();
+        command
+            .replace("sudo ", "")
+            .replace(" -o telegraf -g telegraf", "")
+            .replace("target/release/cadline", env!("CARGO_BIN_EXE_cadline"))
+            .replace(" /etc/telegraf", &format!(" {root}/etc/telegraf"))
+            .replace(" /var/lib/telegraf", &format!(" {root}/var/lib/telegraf"))
+            .replace("\"/var/lib/telegraf", &format!("\"{root}/var/lib/telegraf"))
+            .replace(" /usr/local/bin", &format!(" {root}/usr/local/bin"))
+    }
+
+    /// Runs `block` as the README's reader would (from the repository),
+    /// localised; its output.
+    fn run(&self, block: &str) -> Output {
+        let script = self.localise(block);
+        let out = run_with_timeout(
+            Command::new("sh")
+                .args(["-e", "-c", &script])
+                .current_dir(repo_path("")),
+            None,
+            Duration::from_secs(30),
+            "the README's commands",
+        );
+        assert!(
+            out.status.success(),
+            "{script}\nfailed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Telegraf as the Debian service starts it:
+    /// `telegraf -config /etc/telegraf/telegraf.conf -config-directory /etc/telegraf/telegraf.d`.
+    fn start_service(&self) -> Watched {
+        Watched::spawn(
+            Command::new(telegraf_bin())
+                .arg("--strict-env-handling")
+                .arg("-config")
+                .arg(self.path("etc/telegraf/telegraf.conf"))
+                .arg("-config-directory")
+                .arg(self.path("etc/telegraf/telegraf.d"))
+                .current_dir(self.dir.path())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped()),
+            "telegraf",
+        )
+    }
+}
+
+/// The first ```sh block after `heading` in the README.
+fn readme_block(heading: &str) -> String {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README");
+    let after = readme
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README has no {heading}"))
+        .1;
+    let block = after.split_once("```sh\n").expect("a sh block").1;
+    block
+        .split_once("```")
+        .expect("the block ends")
+        .0
+        .to_owned()
+}
+
+const AT_LEAST_ONCE: &str = "### At-least-once in a Telegraf you already run";
+
+fn wait_for(what: &Watched, needle: &str, timeout: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if what.stderr_so_far().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn the_readme_steps_give_an_existing_telegraf_at_least_once() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let root = FakeRoot::new(&existing_telegraf_conf(&influx, "existing", ""));
+    let block = readme_block(AT_LEAST_ONCE);
+    assert!(
+        block.contains("at-least-once.conf") && block.contains("cadline.conf"),
+        "{block}"
+    );
+    root.run(&block);
+    // The inserted lines name the system's /var/lib/telegraf: moved too.
+    let conf_path = root.path("etc/telegraf/telegraf.conf");
+    let conf = std::fs::read_to_string(&conf_path).expect("telegraf.conf");
+    assert!(
+        conf.contains("[agent]\n  ## At least once")
+            && conf.contains(
+                "  buffer_strategy = \"disk\"\n  buffer_directory = \"/var/lib/telegraf/buffer\""
+            ),
+        "the lines went under [agent]:\n{conf}"
+    );
+    std::fs::write(&conf_path, root.localise(&conf)).expect("telegraf.conf");
+    // The reader sets the broker in the copied cadline.conf.
+    let installed = root.path("etc/telegraf/telegraf.d/cadline.conf");
+    let text = std::fs::read_to_string(&installed).expect("installed cadline.conf");
+    std::fs::write(
+        &installed,
+        rewrite_execd(&text, &broker.url(), "glow", None),
+    )
+    .expect("edit");
+    assert!(
+        root.path("var/lib/telegraf/buffer").is_dir(),
+        "the buffer directory was made"
+    );
+    let telegraf = root.start_service();
+    assert!(
+        wait_for(
+            &telegraf,
+            "I! [inputs.execd] Connected to",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+    let log = telegraf.stderr_so_far();
+    assert!(
+        log.contains("Using disk-write-through buffer strategy for plugin outputs.influxdb"),
+        "the existing output got the disk buffer:\n{log}"
+    );
+    assert!(
+        !log.contains("Overlapping settings"),
+        "one [agent] table:\n{log}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    broker.publish(E, &electricity(77), 1);
+    assert_eq!(
+        wait_for_points(
+            &influx,
+            "existing",
+            "electricitymeter",
+            "cumulative",
+            1,
+            Duration::from_secs(20)
+        ),
+        1,
+        "{}",
+        telegraf.stderr_so_far()
+    );
+    let outputs: Vec<_> = std::fs::read_dir(root.path("var/lib/telegraf/buffer"))
+        .expect("buffer dir")
+        .collect();
+    assert_eq!(outputs.len(), 1, "one subdirectory for the one output");
+    drop(telegraf);
+
+    // A telegraf.conf that already sets the keys is left as it was (and
+    // the lines are shown); a second copy would stop Telegraf at start.
+    let own = existing_telegraf_conf(&influx, "existing", "  buffer_strategy = \"memory\"\n");
+    let root = FakeRoot::new(&own);
+    let out = root.run(&block);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("buffer_strategy = \"memory\""),
+        "the existing line is shown"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.path("etc/telegraf/telegraf.conf")).expect("conf"),
+        own
+    );
+    let twice = existing_telegraf_conf(
+        &influx,
+        "existing",
+        &format!(
+            "  buffer_strategy = \"memory\"\n{}",
+            std::fs::read_to_string(repo_path("telegraf/at-least-once.conf")).expect("snippet")
+        ),
+    );
+    let path = root.path("twice.conf");
+    std::fs::write(&path, twice).expect("twice.conf");
+    let out = telegraf_run(&path, &["--test"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && log.contains("is in conflict"),
+        "a key given twice stops Telegraf: {log}"
+    );
+}
+
+#[test]
+fn an_agent_table_in_telegraf_d_leaves_telegraf_conf_outputs_in_memory() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let root = FakeRoot::new(&existing_telegraf_conf(&influx, "split", ""));
+    let buffer = root.path("var/lib/telegraf/buffer");
+    std::fs::create_dir_all(&buffer).expect("buffer dir");
+    std::fs::write(
+        root.path("etc/telegraf/telegraf.d/cadline.conf"),
+        shipped_cadline_conf(&broker.url(), "glow", None),
+    )
+    .expect("cadline.conf");
+    std::fs::write(
+        root.path("etc/telegraf/telegraf.d/buffer.conf"),
+        format!(
+            "[agent]\n  buffer_strategy = \"disk\"\n  buffer_directory = \"{}\"\n",
+            buffer.display()
+        ),
+    )
+    .expect("buffer.conf");
+    let telegraf = root.start_service();
+    assert!(
+        wait_for(
+            &telegraf,
+            "I! [inputs.execd] Connected to",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+    let log = telegraf.stderr_so_far();
+    assert!(
+        log.contains("Overlapping settings in multiple agent tables"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("disk-write-through"),
+        "telegraf.conf's output got no disk buffer:\n{log}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&buffer).expect("buffer dir").count(),
+        0,
+        "nothing in the buffer directory"
+    );
+    drop(telegraf);
+
+    // The shipped lines copied into telegraf.d/ stop Telegraf instead.
+    std::fs::remove_file(root.path("etc/telegraf/telegraf.d/buffer.conf")).expect("rm");
+    std::fs::copy(
+        repo_path("telegraf/at-least-once.conf"),
+        root.path("etc/telegraf/telegraf.d/at-least-once.conf"),
+    )
+    .expect("copy");
+    let mut telegraf = root.start_service();
+    let status = telegraf.exit_within(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "Telegraf refused to start ({status:?}):\n{}",
+        telegraf.stderr_so_far()
+    );
+    assert!(
+        telegraf
+            .stderr_so_far()
+            .contains("error parsing field \"buffer_strategy\" as table"),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+}
+
+#[test]
+fn a_buffer_directory_telegraf_cannot_create_stops_telegraf_at_start() {
+    // As an unprivileged user (the telegraf user would be one), under a
+    // directory it cannot write to (/var/lib before `install -d`).
+    let influx = Influx::start();
+    let dir = TempDir::new("nobody");
+    let locked = dir.path().join("var-lib");
+    std::fs::create_dir_all(&locked).expect("mkdir");
+    let conf = existing_telegraf_conf(
+        &influx,
+        "nobody",
+        &format!(
+            "  buffer_strategy = \"disk\"\n  buffer_directory = \"{}/telegraf/buffer\"\n",
+            locked.display()
+        ),
+    )
+        + "\n[[inputs.execd]]\n  command = [\"sleep\", \"60\"]\n  data_format = \"influx\"\n";
+    let path = dir.path().join("telegraf.conf");
+    std::fs::write(&path, conf).expect("conf");
+    let out = run_with_timeout(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(telegraf_bin())
+            .arg("--strict-env-handling")
+            .arg("--config")
+            .arg(&path),
+        None,
+        Duration::from_secs(30),
+        "telegraf as nobody",
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Telegraf ran: {log}");
+    assert!(
+        log.contains("creating buffer failed") && log.contains("permission denied"),
+        "{log}"
+    );
+}
+
+/// `cadline check` with `args`, run to completion.
+fn cadline_check(args: &[&str]) -> Output {
+    run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_cadline"))
+            .arg("check")
+            .args(args),
+        None,
+        Duration::from_secs(90),
+        "cadline check",
+    )
+}
+
+/// The message count of `Listened Ns: M messages on …`.
+fn messages_seen(report: &str) -> usize {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("Listened "))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn cadline_check_beside_the_service_costs_it_no_reading() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let db = "checked";
+    let conf = test_agent()
+        + &shipped_cadline_conf(&broker.url(), "glow", None)
+        + &influx_output(&influx, db);
+    let service = Telegraf::start(&conf);
+    assert!(
+        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        service.log()
+    );
+    let service_cadline = wait_for_cadlines(&broker.url(), 1, Duration::from_secs(5));
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    std::thread::sleep(Duration::from_secs(1));
+    // The service's own flags, as a newcomer would copy them.
+    let url = broker.url();
+    let out = cadline_check(&[
+        "--broker",
+        &url,
+        "--prefix",
+        "glow",
+        "--persistent-session",
+        "--client-id",
+        "cadline-{hostname}",
+        "--ack-delay",
+        "1",
+        "--listen",
+        "8",
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{report}\n{errors}");
+    for needle in [
+        "Broker: reached, ",
+        "MQTT 3.1.1, no TLS, no login",
+        "granted QoS 1",
+        "Device 0A1B2C3D4E5F: electricitymeter",
+        "At least once: holds",
+        "  electricitymeter,device=0A1B2C3D4E5F",
+        "Readings would flow.",
+    ] {
+        assert!(report.contains(needle), "{needle}:\n{report}");
+    }
+    let seen = messages_seen(&report);
+    std::thread::sleep(Duration::from_secs(1));
+    let published = publisher.finish();
+    eprintln!("cadline check saw {seen} messages in 8 s; {published} published");
+    assert!(
+        seen >= 40,
+        "check saw {seen} of a 10/s stream in 8 s:\n{report}"
+    );
+    let stored = wait_for_points(
+        &influx,
+        db,
+        "electricitymeter",
+        "cumulative",
+        published,
+        Duration::from_secs(60),
+    );
+    assert_eq!(stored, published, "the service stored every reading");
+    assert_eq!(
+        wait_for_cadlines(&broker.url(), 1, Duration::from_secs(5)),
+        service_cadline
+    );
+    assert!(!broker.log().contains(TAKEOVER), "{}", broker.log());
+}
+
+#[test]
+fn cadline_check_names_the_prefix_the_cad_really_uses() {
+    let broker = Mosquitto::start();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publishing = {
+        let (stop, port) = (stop.clone(), broker.port);
+        std::thread::spawn(move || {
+            let bin = crate::rig::tool("mosquitto_pub", "mosquitto-clients");
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = run_with_timeout(
+                    Command::new(&bin).args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                        "-t",
+                        "energy/0A1B2C3D4E5F/SENSOR/electricitymeter",
+                        "-m",
+                        &electricity(1),
+                    ]),
+                    None,
+                    Duration::from_secs(10),
+                    "mosquitto_pub",
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    let url = broker.url();
+    let out = cadline_check(&["--broker", &url, "--listen", "3"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = publishing.join();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        errors.contains("E! cadline check: ")
+            && errors.contains("the CAD publishes under energy/, not glow/: set --prefix energy"),
+        "{errors}\n{report}"
+    );
+    assert_eq!(
+        errors.lines().filter(|l| l.starts_with("E! ")).count(),
+        1,
+        "{errors}"
+    );
+    assert!(
+        report.contains("energy/0A1B2C3D4E5F/SENSOR/electricitymeter"),
+        "{report}"
     );
 }

@@ -523,6 +523,116 @@ fn timestamped_captures_keep_their_time() {
     assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
 }
 
+/// Issue 21 point 1: a capture made before 2026 keeps its own times. The
+/// recorded time is what the user gave, not this host's clock: it stamps
+/// the lines with `--timestamp receive`, and a STATE line without a time
+/// of its own is written at it instead of being dropped because "the host
+/// clock reads before 2026".
+#[test]
+fn an_old_capture_keeps_its_times() {
+    // 2025-06-11T20:38:00Z is 1749674280 (`date -u -d 2025-06-11T20:38:00Z +%s`).
+    let input = concat!(
+        r#"2025-06-11T20:38:00+0000 glow/0A1B2C3D4E5F/SENSOR/electricitymeter {"electricitymeter":{"timestamp":"2025-06-11T20:37:55Z","energy":{"import":{"cumulative":8123.449}}}}"#,
+        "\n",
+        r#"2025-06-11T21:38:10+0100 glow/0A1B2C3D4E5F/STATE {"software":"v1.8.12","han":{"rssi":-74}}"#,
+        "\n",
+    );
+    for (args, electricity) in [
+        (&["--timestamp", "receive"][..], 1_749_674_280),
+        (&[][..], 1_749_674_275),
+    ] {
+        let output = pipe_within(args, &[], input.as_bytes(), Duration::from_secs(10));
+        assert!(output.status.success(), "{output:?}");
+        assert_clean(&output);
+        assert_eq!(
+            text(&output.stdout),
+            format!(
+                "electricitymeter,device=0A1B2C3D4E5F cumulative=8123.449 {electricity}000000000\n\
+                 cadstate,device=0A1B2C3D4E5F han.rssi=-74i,software=\"v1.8.12\" 1749674290000000000\n"
+            ),
+            "{args:?}; stderr:\n{}",
+            text(&output.stderr)
+        );
+        assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
+    }
+}
+
+/// Issue 21 point 2, on the real binary: a value serde_json cannot
+/// represent cost the whole reading ("invalid JSON ... skipped"). Now it
+/// costs its own field and one warning; the rest is written.
+#[test]
+fn a_value_that_cannot_be_represented_costs_only_its_field() {
+    let input = concat!(
+        r#"glow/0A1B2C3D4E5F/SENSOR/electricitymeter {"electricitymeter":{"timestamp":"2026-03-01T11:59:50Z","energy":{"import":{"cumulative":8123.449,"day":1e400,"units":"kWh","supplier":"ACME\ud800"}},"power":{"value":0.412,"units":"kW"}}}"#,
+        "\n",
+        r#"glow/0A1B2C3D4E5F/STATE {"software":"v2.0.2","hardware":"GLOW-\x","timestamp":"2026-03-01T11:59:00Z"}"#,
+        "\n",
+    );
+    let mut input = input.as_bytes().to_vec();
+    // A gas message with bytes that are not UTF-8 in one string.
+    input.extend_from_slice(
+        b"glow/0A1B2C3D4E5F/SENSOR/gasmeter {\"gasmeter\":{\"timestamp\":\"2026-03-01T11:30:00Z\",\"energy\":{\"import\":{\"cumulative\":20456.789,\"mprn\":\"\xff\xfe\",\"units\":\"kWh\"}}}}\n",
+    );
+    let output = pipe_within(&[], &[], &input, Duration::from_secs(10));
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert_eq!(
+        text(&output.stdout),
+        "electricitymeter,device=0A1B2C3D4E5F cumulative=8123.449,power=0.412 1772366390000000000\n\
+         cadstate,device=0A1B2C3D4E5F software=\"v2.0.2\" 1772366340000000000\n\
+         gasmeter,device=0A1B2C3D4E5F cumulative=20456.789 1772364600000000000\n",
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    let stderr = text(&output.stderr);
+    for want in [
+        "field energy.import.day: 1e400 is beyond what a number can hold (a 64-bit float); left out",
+        r"field energy.import.supplier: a string with a lone surrogate (\ud800), which no text can hold; left out",
+        r"field hardware: a string with an invalid escape (\x); left out",
+        "field energy.import.mprn: a string that is not UTF-8; left out",
+    ] {
+        assert!(stderr.contains(want), "no {want:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("invalid JSON"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+}
+
+/// Issue 21 point 3, on the real binary: Zigbee's invalid register values
+/// (all ones for the register's width) were written as readings, a false
+/// step of 281 million kWh. Now each is left out with a warning, in the
+/// hex feed and in the JSON feed; the other registers are written.
+#[test]
+fn all_ones_registers_are_not_readings() {
+    let input = concat!(
+        r#"SMART/HILD/0A1B2C3D4E5F {"elecMtr":{"0702":{"03":{"00":"00","01":"000001","02":"0003E8"},"00":{"00":"FFFFFFFFFFFF"},"04":{"00":"00000123","01":"FFFFFF","30":"002EE0","40":"FFFFFFFF"}}},"gmtime":1772366000}"#,
+        "\n",
+        r#"glow/0A1B2C3D4E5F/SENSOR/electricitymeter {"electricitymeter":{"timestamp":"2026-03-01T11:59:50Z","energy":{"import":{"cumulative":281474976710.655,"day":16777.215,"week":12.0,"month":4294967.295,"units":"kWh"}},"power":{"value":-8388.608,"units":"kW"}}}"#,
+        "\n",
+    );
+    let output = pipe_within(&[], &[], input.as_bytes(), Duration::from_secs(10));
+    assert!(output.status.success(), "{output:?}");
+    assert_clean(&output);
+    assert_eq!(
+        text(&output.stdout),
+        "electricitymeter,device=0A1B2C3D4E5F week=12,power=0.291 1772366000000000000\n\
+         electricitymeter,device=0A1B2C3D4E5F week=12 1772366390000000000\n",
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    let stderr = text(&output.stderr);
+    for want in [
+        r#"elecMtr.0702.00.00: "FFFFFFFFFFFF" is the meter's error value (all ones for a 48-bit register: Zigbee's "invalid"), not a reading; left out"#,
+        r#"elecMtr.0702.04.01: "FFFFFF" is the meter's error value (all ones for a 24-bit register"#,
+        r#"elecMtr.0702.04.40: "FFFFFFFF" is the meter's error value (all ones for a 32-bit register"#,
+        "field energy.import.cumulative: 281474976710.655 is the meter's error value (all ones for a 48-bit register",
+        "field energy.import.day: 16777.215 is the meter's error value (all ones for a 24-bit register",
+        "field energy.import.month: 4294967.295 is the meter's error value (all ones for a 32-bit register",
+        "field power.value: -8388.608 is the meter's error value",
+    ] {
+        assert!(stderr.contains(want), "no {want:?} in:\n{stderr}");
+    }
+}
+
 #[test]
 fn a_capture_without_topics_is_one_warning_naming_dash_v() {
     // `mosquitto_sub -t 'glow/#'` without -v: payloads only, compact and
@@ -536,11 +646,11 @@ fn a_capture_without_topics_is_one_warning_naming_dash_v() {
     assert!(output.status.success(), "{output:?}");
     assert_clean(&output);
     assert!(output.stdout.is_empty());
-    let stderr = text(&output.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("without -v") && stderr.contains("mosquitto_sub -v"),
-        "{stderr}"
+    // Issue 21 point 10: the line read `W! stdin line 1 on: ...`.
+    assert_eq!(
+        text(&output.stderr),
+        "W! stdin has payloads without a topic from line 1, as `mosquitto_sub` prints them \
+         without -v; they are skipped: capture with `mosquitto_sub -v` (or -F '%I %t %p')\n"
     );
 }
 

@@ -502,6 +502,11 @@ impl Mosquitto {
         }
     }
 
+    /// The broker's process id (for SIGSTOP and SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Sends a signal to the broker (SIGHUP re-reads its ACL file).
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().expect("running").id();

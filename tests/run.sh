@@ -7,6 +7,12 @@
 #   openssl                       certificates for the TLS tests
 #   libfaketime                   a shifted host clock (pipe mode clock test,
 #                                 an expired certificate for the TLS tests)
+#   tzdata                        Europe/London for InfluxDB's tz() (the
+#                                 dashboard's UK days)
+#   man-db, dpkg-dev              `man -l` and dpkg-shlibdeps for the .deb
+#                                 test (tests/deb.rs)
+#   cargo-deb (pinned, built)     builds the .deb (.ci/build-deb), into the
+#                                 ignored .tools/bin/ like Telegraf
 #   telegraf (pinned, built)      a real Telegraf running cadline as an execd
 #                                 input, built from its Go module into the
 #                                 ignored .tools/bin/ (a test tool only:
@@ -23,6 +29,9 @@ command -v influxd >/dev/null || need+=(influxdb)
 command -v nix-instantiate >/dev/null || need+=(nix-bin)
 command -v openssl >/dev/null || need+=(openssl)
 compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || need+=(libfaketime)
+[ -e /usr/share/zoneinfo/Europe/London ] || need+=(tzdata)
+command -v man >/dev/null || need+=(man-db)
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "Installing test dependencies: ${need[*]}"
@@ -58,6 +67,16 @@ else
     echo "tests/run.sh: $telegraf says '$("$telegraf" --version)', not Telegraf $TELEGRAF_VERSION" >&2
     exit 1
   fi
+fi
+
+# cargo-deb, which .ci/build-deb runs to make the Debian package that
+# tests/deb.rs installs. About 3 minutes to build on two cores (measured
+# under load: see the README's Tests section); reused while its version
+# matches the pin.
+CARGO_DEB_VERSION=3.8.0
+if ! "$TOOLS/bin/cargo-deb" --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
+  echo "Building cargo-deb $CARGO_DEB_VERSION into $TOOLS/bin (a packaging tool)"
+  cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --root "$TOOLS"
 fi
 
 if [ "${1:-}" = "--tools-only" ]; then

@@ -85,7 +85,7 @@ pub struct Cli {
     pub password_file: Option<PathBuf>,
 
     /// MQTT client id (default: cadline-<pid>-<n>, at most 23 bytes). Required with
-    /// --persistent-session.
+    /// --persistent-session. {hostname} becomes this machine's host name.
     #[arg(long, env = "CADLINE_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
 
@@ -95,10 +95,18 @@ pub struct Cli {
 
     /// Hold each QoS 1 acknowledgement this many seconds after the message's lines were
     /// written, so that a reading Telegraf lost in a crash before its next flush is
-    /// redelivered; acknowledgements still held at exit are not sent. See the README.
-    #[arg(long, env = "CADLINE_ACK_DELAY", default_value_t = 0.0, value_name = "SECONDS",
+    /// redelivered; acknowledgements still held at exit are not sent. Unset: timed to the
+    /// flush of the Telegraf running cadline, read from its configuration. See the README.
+    #[arg(long, env = "CADLINE_ACK_DELAY", value_name = "SECONDS",
           value_parser = parse_ack_delay)]
-    pub ack_delay: f64,
+    pub ack_delay: Option<f64>,
+
+    /// Write at most this many lines per second after a first burst, so Telegraf's
+    /// buffer never overflows on a backlog; 0 for no limit. Unset: chosen from the
+    /// buffer of the Telegraf running cadline. See the README.
+    #[arg(long, env = "CADLINE_PACE", value_name = "LINES_PER_SECOND",
+          value_parser = parse_pace)]
+    pub pace: Option<f64>,
 
     /// Ask the broker to keep our subscriptions and queue QoS 1 messages while cadline
     /// is down (clean session off). Needs a fixed --client-id.
@@ -167,6 +175,24 @@ pub struct Cli {
     /// Broker-only flags given on the command line, for refusing them with --stdin.
     #[arg(skip)]
     pub broker_flags_given: Vec<&'static str>,
+
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// What to do instead of running as the service.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Subcommand {
+    /// Check the configuration beside a running service: connect as a client of its own
+    /// with a clean session (the service's session and readings are untouched), listen,
+    /// and report the broker, topics, devices, QoS and sample lines. Exits 0 when readings
+    /// would flow. Takes the same flags and environment as the service.
+    Check {
+        /// Seconds to listen (a CAD sends every 10 s).
+        #[arg(long, default_value_t = 30, value_name = "SECONDS",
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        listen: u64,
+    },
 }
 
 /// Seconds without a message, while connected, before cadline says so: a CAD
@@ -211,6 +237,8 @@ pub fn parse() -> Result<Cli, clap::Error> {
     for id in empty {
         command = command.mut_arg(id, |a| a.env(None));
     }
+    // `cadline check --broker …` as well as `cadline --broker … check`.
+    command = command.mut_args(|a| a.global(true));
     let matches = command.try_get_matches()?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     cli.broker_flags_given = broker_flags_given(&matches);
@@ -412,6 +440,16 @@ fn parse_ack_delay(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--pace`: lines per second, 0 (no limit) or at least 1.
+fn parse_pace(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r == 0.0 || (1.0..=1e9).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a number of lines per second (0 for no limit, else at least 1)"
+        )),
+    }
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -424,7 +462,10 @@ pub struct Config {
     pub password_file: Option<PathBuf>,
     pub client_id: Option<String>,
     pub qos: u8,
-    pub ack_delay: std::time::Duration,
+    /// `None`: timed to Telegraf (`config::delivery`).
+    pub ack_delay: Option<std::time::Duration>,
+    /// `None`: chosen from Telegraf's buffer; `Some(0.0)`: no limit.
+    pub pace: Option<f64>,
     pub persistent_session: bool,
     pub keep_alive: u64,
     pub ca_file: Option<PathBuf>,
@@ -519,7 +560,8 @@ impl Config {
             password_file: cli.password_file,
             client_id: cli.client_id.filter(|c| !c.is_empty()),
             qos: cli.qos,
-            ack_delay: std::time::Duration::from_secs_f64(cli.ack_delay),
+            ack_delay: cli.ack_delay.map(std::time::Duration::from_secs_f64),
+            pace: cli.pace,
             persistent_session: cli.persistent_session,
             keep_alive: cli.keep_alive,
             ca_file: cli.ca_file,

@@ -4,6 +4,8 @@
 //! files that are not PEM).
 
 pub mod cli;
+pub mod client_id;
+pub mod delivery;
 pub mod manual;
 pub mod password;
 pub mod telegraf_agent;

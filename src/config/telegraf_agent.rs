@@ -8,12 +8,8 @@
 //! and those decide when an acknowledgement is safe and how fast a backlog
 //! may be written. They are read here from the same files Telegraf read, in
 //! the same order, with the same defaults (config/config.go, models/):
-//! - files: every `--config` in order, then each `--config-directory`
-//!   walked recursively in lexical order, keeping names ending in `.conf`
-//!   and skipping directories whose name starts with `..` (Kubernetes
-//!   mounts); with neither, `$TELEGRAF_CONFIG_PATH`, else
-//!   `~/.telegraf/telegraf.conf`, else `/etc/telegraf/telegraf.conf` and
-//!   `/etc/telegraf/telegraf.d/*.conf` (`GetDefaultConfigPath`);
+//! - files: in the order `config::telegraf_parent` finds them on the
+//!   parent's command line;
 //! - environment: `${VAR}`, `${VAR:-default}`, `${VAR-default}` and `$VAR`
 //!   in string values (strict handling, v1.38's default); a variable that
 //!   is not set is left as written. A file only valid after substitution
@@ -32,7 +28,7 @@
 //! settings returned are the least favourable over all outputs: the
 //! longest flush, the smallest buffer.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Telegraf's defaults (config/config.go `NewConfig`, models/running_output.go).
@@ -86,108 +82,6 @@ impl AgentSettings {
     pub fn longest_flush_wait(&self) -> Duration {
         self.flush_interval + self.flush_jitter
     }
-}
-
-/// The files Telegraf loads for these `--config` and `--config-directory`
-/// arguments, in its order. `env` looks up an environment variable.
-pub fn config_files(
-    configs: &[PathBuf],
-    directories: &[PathBuf],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    for c in configs {
-        if is_url(&c.to_string_lossy()) {
-            return Err(format!(
-                "Telegraf's configuration is fetched from a URL ({})",
-                c.display()
-            ));
-        }
-        files.push(c.clone());
-    }
-    for d in directories {
-        walk_directory(d, &mut files)
-            .map_err(|e| format!("cannot read the directory {}: {e}", d.display()))?;
-    }
-    if configs.is_empty() && directories.is_empty() {
-        return default_config_files(env);
-    }
-    Ok(files)
-}
-
-/// Telegraf's `GetDefaultConfigPath`.
-fn default_config_files(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<PathBuf>, String> {
-    let candidates = [
-        env("TELEGRAF_CONFIG_PATH").unwrap_or_default(),
-        format!(
-            "{}/.telegraf/telegraf.conf",
-            env("HOME").unwrap_or_default()
-        ),
-    ];
-    for c in candidates {
-        if is_url(&c) {
-            return Err(format!(
-                "Telegraf's configuration is fetched from a URL ({c})"
-            ));
-        }
-        if !c.is_empty() && Path::new(&c).exists() {
-            return Ok(vec![PathBuf::from(c)]);
-        }
-    }
-    let mut files = Vec::new();
-    let etc = Path::new("/etc/telegraf/telegraf.conf");
-    if etc.exists() {
-        files.push(etc.to_path_buf());
-    }
-    let dir = Path::new("/etc/telegraf/telegraf.d");
-    if dir.exists() {
-        // Telegraf only warns when the directory cannot be walked.
-        let _ = walk_directory(dir, &mut files);
-    }
-    if files.is_empty() {
-        return Err("Telegraf was given no --config and none of its default files exists".into());
-    }
-    Ok(files)
-}
-
-/// Go's `url.Parse` with a scheme and a host, as Telegraf's `isURL` asks.
-fn is_url(s: &str) -> bool {
-    s.split_once("://").is_some_and(|(scheme, rest)| {
-        !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-            && !rest.is_empty()
-            && !rest.starts_with('/')
-    })
-}
-
-/// Telegraf's `WalkDirectory` (Go's `filepath.Walk`: lexical order,
-/// recursive, symlinks not followed into directories).
-fn walk_directory(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if meta.is_dir() {
-            if !name.starts_with("..") {
-                // An unreadable subdirectory is skipped, as Telegraf does.
-                let _ = walk_directory(&path, files);
-            }
-        } else if name.len() >= 6 && name.ends_with(".conf") {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Reads the agent settings from `files` (in Telegraf's order).
@@ -596,63 +490,6 @@ mod tests {
             from_tables(&[t]).expect("settings").metric_buffer_limit,
             20_000
         );
-    }
-
-    #[test]
-    fn a_directory_is_walked_like_telegraf_walks_it() {
-        let dir = std::env::temp_dir().join(format!("cadline-agent-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for f in [
-            "b.conf",
-            "a.conf",
-            ".conf",
-            "x.toml",
-            "sub/c.conf",
-            "..data/d.conf",
-        ] {
-            let p = dir.join(f);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&p, "").expect("write");
-        }
-        let main = dir.join("telegraf.conf");
-        let files = config_files(
-            std::slice::from_ref(&main),
-            std::slice::from_ref(&dir),
-            &no_env,
-        )
-        .expect("walks");
-        let names: Vec<String> = files
-            .iter()
-            .map(|p| p.strip_prefix(&dir).expect("inside").display().to_string())
-            .collect();
-        assert_eq!(names, ["telegraf.conf", "a.conf", "b.conf", "sub/c.conf"]);
-        std::fs::remove_dir_all(&dir).expect("clean up");
-    }
-
-    #[test]
-    fn a_remote_config_cannot_be_read() {
-        let err = config_files(&["https://cfg.lan/telegraf.conf".into()], &[], &no_env)
-            .expect_err("a URL");
-        assert!(err.contains("URL"), "{err}");
-        let env = |k: &str| (k == "TELEGRAF_CONFIG_PATH").then(|| "http://h:1/c".to_owned());
-        assert!(config_files(&[], &[], &env).is_err());
-        assert!(!is_url("/etc/telegraf/telegraf.conf"));
-        assert!(!is_url("file:///etc/telegraf.conf"));
-    }
-
-    #[test]
-    fn telegraf_config_path_is_the_first_default() {
-        let dir = std::env::temp_dir().join(format!("cadline-agent-env-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let file = dir.join("t.conf");
-        std::fs::write(&file, "[agent]\n  flush_interval = \"3s\"\n").expect("write");
-        let path = file.display().to_string();
-        let env = move |k: &str| (k == "TELEGRAF_CONFIG_PATH").then(|| path.clone());
-        let files = config_files(&[], &[], &env).expect("found");
-        assert_eq!(files, std::slice::from_ref(&file));
-        let s = read(&files, &env).expect("reads");
-        assert_eq!(s.flush_interval, Duration::from_secs(3));
-        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]

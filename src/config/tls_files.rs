@@ -13,8 +13,21 @@ use rumqttc::tokio_rustls::rustls;
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+/// What to say about an encrypted key: cadline runs unattended and cannot
+/// ask for a passphrase.
+const ENCRYPTED_KEY: &str = "holds an encrypted private key, and cadline cannot ask for its \
+    passphrase: decrypt it once with `openssl pkey -in KEY -out KEY.plain` (it asks for the \
+    passphrase), make KEY.plain readable only by the user cadline runs as, and give that";
+
 /// Every PEM section of a file, or why it is not PEM.
 fn sections(bytes: &[u8]) -> Result<Vec<(SectionKind, Vec<u8>)>, String> {
+    // The traditional (OpenSSL 1.x `genrsa -des3`) form: headers inside the
+    // section, which the PEM reader calls a base64 error.
+    if String::from_utf8_lossy(bytes).contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(format!(
+            "{ENCRYPTED_KEY} (this one is in the traditional form, `Proc-Type: 4,ENCRYPTED`)"
+        ));
+    }
     <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("is not valid PEM ({e})"))
@@ -28,7 +41,7 @@ fn what_it_is(bytes: &[u8], sections: &[(SectionKind, Vec<u8>)]) -> &'static str
         "is DER (binary), not PEM; convert it with `openssl x509 -inform der -in FILE -out FILE.pem` \
          (a key: `openssl pkey -inform der ...`)"
     } else if text.contains("ENCRYPTED") {
-        "holds an encrypted private key; give an unencrypted one (`openssl pkey -in KEY -out KEY.plain`)"
+        ENCRYPTED_KEY
     } else if sections.iter().any(|(k, _)| is_key(*k)) {
         "holds a private key, not a certificate"
     } else if sections.iter().any(|(k, _)| *k == SectionKind::Certificate) {
@@ -110,6 +123,22 @@ pub fn check_client(
         Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
             "--cert-file {cert_path} and --key-file {key_path} do not belong together: the \
              certificate is for another key"
+        )),
+        // webpki parses the certificate to match it with the key.
+        Err(rustls::Error::InvalidCertificate(e))
+            if e.to_string().contains("UnsupportedCertVersion") =>
+        {
+            Err(format!(
+                "--cert-file {cert_path} is an X.509 version 1 certificate, which is what \
+                 `openssl x509 -req` makes without -extfile (as in mosquitto-tls(7)); cadline's \
+                 TLS library (rustls) accepts only version 3. Reissue it: `printf \
+                 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > client.ext` and \
+                 `openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out \
+                 client.crt -days 365 -extfile client.ext`"
+            ))
+        }
+        Err(rustls::Error::InvalidCertificate(e)) => Err(format!(
+            "--cert-file {cert_path} holds a certificate rustls cannot use ({e}); reissue it"
         )),
         Err(e) => Err(fail(&format!("cannot be used ({e})"))),
     }

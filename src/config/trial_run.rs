@@ -24,7 +24,8 @@ pub fn settings(config: &Config) -> Config {
     let mut trial = config.clone();
     trial.client_id = None;
     trial.persistent_session = false;
-    trial.ack_delay = Duration::ZERO;
+    trial.ack_delay = Some(Duration::ZERO);
+    trial.pace = Some(0.0);
     trial.filters = config.filters.iter().map(|f| unshared(f)).collect();
     trial
 }
@@ -115,7 +116,7 @@ mod tests {
         let trial = settings(&service);
         assert_eq!(trial.client_id, None);
         assert!(!trial.persistent_session);
-        assert_eq!(trial.ack_delay, Duration::ZERO);
+        assert_eq!(trial.ack_delay, Some(Duration::ZERO));
         let plain: Vec<String> = service
             .filters
             .iter()

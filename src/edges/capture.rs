@@ -309,8 +309,8 @@ impl<R: BufRead> CaptureReader<R> {
             self.continue_payload(&mut discarded, &mut depth, Continuation::Discard)?;
         }
         Ok(Some(Taken::Skipped(format!(
-            "line {first} on: payloads without a topic, as `mosquitto_sub` prints them without -v; \
-             capture with `mosquitto_sub -v` (or -F '%I %t %p'); skipped"
+            "has payloads without a topic from line {first}, as `mosquitto_sub` prints them \
+             without -v; they are skipped: capture with `mosquitto_sub -v` (or -F '%I %t %p')"
         ))))
     }
 }
@@ -764,7 +764,7 @@ mod tests {
             panic!("{out:?}")
         };
         assert!(
-            first.contains("-v") && first.starts_with("line 1 "),
+            first.contains("-v") && first.starts_with("has payloads without a topic from line 1,"),
             "{first}"
         );
         assert_eq!(out[1], out[0]);

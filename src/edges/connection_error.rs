@@ -1,9 +1,10 @@
 //! What a failed connection means and what to change, from the error text
 //! rumqttc gives.
 //!
-//! rumqttc reports a TLS mix-up or a missing CA as a bare I/O or TLS error
-//! ("Connection reset by peer", "UnknownIssuer"); this module names the
-//! likely cause and the flag that fixes it. The text it returns depends on
+//! rumqttc reports a refused login or a wrong port as a bare error
+//! ("Connection reset by peer", "NotAuthorized"); this module names the
+//! likely cause and the flag that fixes it. TLS failures are explained in
+//! `tls_error`. The text it returns depends on
 //! the cause only, never on the moment (rustls puts the current UNIX time
 //! in an expired certificate's message), so the reconnect loop's "log
 //! again when the text changes" throttles on the cause.
@@ -13,18 +14,10 @@
 pub enum Cause {
     /// The broker refused the user name or password.
     Login,
-    /// `mqtts://` to a port that does not speak TLS.
-    TlsToPlainPort,
     /// `mqtt://` to a port that expects TLS.
     PlainToTlsPort,
-    /// The broker's certificate is not signed by a CA we trust.
-    UnknownIssuer,
-    /// The broker's certificate is for another name.
-    WrongName,
-    /// The broker's certificate has expired (or is not valid yet).
-    Expired,
-    /// The broker wants a client certificate.
-    ClientCertificateRequired,
+    /// A TLS failure (see `tls_error`).
+    Tls(crate::edges::tls_error::TlsCause),
     /// Nothing listens at that host and port.
     Refused,
     /// The host name does not resolve.
@@ -46,58 +39,19 @@ pub struct Diagnosis {
 
 /// Explains rumqttc's error text.
 pub fn diagnose(raw: &str) -> Diagnosis {
+    // TLS first: a TLS alert's text also says "Expired" or "reset".
+    if let Some(tls) = crate::edges::tls_error::explain(raw) {
+        return Diagnosis {
+            cause: Cause::Tls(tls.cause),
+            text: tls.text,
+            loud: true,
+        };
+    }
     let lower = raw.to_ascii_lowercase();
     let (cause, text) = if raw.contains("BadUserNamePassword") || raw.contains("NotAuthorized") {
         (
             Cause::Login,
             format!("{raw}: the broker refused the user name or password (check --username and the password)"),
-        )
-    } else if let Some(after) = number_after(raw, "not valid after ") {
-        (
-            Cause::Expired,
-            format!(
-                "the broker's certificate expired on {} (renew it on the broker, or check this machine's clock)",
-                utc_date(after)
-            ),
-        )
-    } else if let Some(before) = number_after(raw, "not valid before ") {
-        (
-            Cause::Expired,
-            format!(
-                "the broker's certificate is not valid before {} (check this machine's clock)",
-                utc_date(before)
-            ),
-        )
-    } else if raw.contains("certificate expired") || raw.contains("Expired") {
-        (
-            Cause::Expired,
-            format!("{raw}: the broker's certificate has expired (renew it on the broker, or check this machine's clock)"),
-        )
-    } else if raw.contains("UnknownIssuer") {
-        (
-            Cause::UnknownIssuer,
-            format!("{raw}: the broker's certificate is not signed by a CA cadline trusts; give the CA that signed it with --ca-file (PEM)"),
-        )
-    } else if raw.contains("NotValidForName") || raw.contains("not valid for name") {
-        (
-            Cause::WrongName,
-            format!("{raw}: the broker's certificate is for another name; put a name it lists in --broker"),
-        )
-    } else if raw.contains("CertificateRequired") {
-        (
-            Cause::ClientCertificateRequired,
-            format!(
-                "{raw}: the broker requires a client certificate; give --cert-file and --key-file"
-            ),
-        )
-    } else if raw.starts_with("TLS: I/O:")
-        && (lower.contains("connection reset")
-            || lower.contains("unexpected eof")
-            || lower.contains("corrupt"))
-    {
-        (
-            Cause::TlsToPlainPort,
-            format!("{raw}: the broker closed the connection during the TLS handshake; if this port does not speak TLS, use mqtt:// (mqtts:// is for the broker's TLS port, usually 8883)"),
         )
     } else if lower.contains("serialization/deserialization error: io: connection reset") {
         (
@@ -120,12 +74,7 @@ pub fn diagnose(raw: &str) -> Diagnosis {
         (Cause::Other, raw.to_owned())
     };
     let loud = match cause {
-        Cause::Login
-        | Cause::TlsToPlainPort
-        | Cause::UnknownIssuer
-        | Cause::WrongName
-        | Cause::Expired
-        | Cause::ClientCertificateRequired => true,
+        Cause::Login | Cause::Tls(_) => true,
         // A reset is also what a broker going down mid-handshake looks
         // like: a warning, still printed at the default level.
         Cause::PlainToTlsPort | Cause::Refused | Cause::UnknownHost => false,
@@ -150,16 +99,6 @@ fn is_loud(text: &str) -> bool {
     .any(|k| t.contains(k))
 }
 
-/// The decimal number right after `label` in `text`.
-fn number_after(text: &str, label: &str) -> Option<i64> {
-    let start = text.find(label)? + label.len();
-    let digits: String = text[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
 /// A UNIX time as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc_date(unix: i64) -> String {
     let t = crate::flatten::meter_time::civil_from_unix(unix);
@@ -172,27 +111,7 @@ pub fn utc_date(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_expiry_is_a_date_and_the_text_does_not_change_with_the_clock() {
-        let at = |now: u64| {
-            diagnose(&format!(
-                "TLS: I/O: invalid peer certificate: certificate expired: verification time {now} (UNIX), \
-                 but certificate is not valid after 1593561600 ({} seconds ago)",
-                now - 1_593_561_600
-            ))
-        };
-        let (a, b) = (at(1_796_118_928), at(1_796_118_931));
-        assert_eq!(a, b);
-        assert_eq!(a.cause, Cause::Expired);
-        // `date -u -d @1593561600` says Wed Jul  1 00:00:00 UTC 2020.
-        assert!(
-            a.text.contains("expired on 2020-07-01 00:00:00 UTC"),
-            "{}",
-            a.text
-        );
-        assert!(a.loud);
-    }
+    use crate::edges::tls_error::TlsCause;
 
     #[test]
     fn dates() {
@@ -206,10 +125,10 @@ mod tests {
     fn mix_ups_are_recognised_with_the_fix() {
         for (raw, cause, fix) in [
             ("Mqtt state: Mqtt serialization/deserialization error: IO: Connection reset by peer (os error 104)", Cause::PlainToTlsPort, "mqtts://"),
-            ("TLS: I/O: Connection reset by peer (os error 104)", Cause::TlsToPlainPort, "use mqtt://"),
-            ("TLS: I/O: invalid peer certificate: UnknownIssuer", Cause::UnknownIssuer, "--ca-file"),
-            ("TLS: I/O: invalid peer certificate: certificate not valid for name \"b.lan\"; certificate is only valid for DnsName(\"x\")", Cause::WrongName, "--broker"),
-            ("Mqtt state: Mqtt serialization/deserialization error: IO: received fatal alert: CertificateRequired", Cause::ClientCertificateRequired, "--cert-file"),
+            ("TLS: I/O: Connection reset by peer (os error 104)", Cause::Tls(TlsCause::PlainPort), "use mqtt://"),
+            ("TLS: I/O: invalid peer certificate: UnknownIssuer", Cause::Tls(TlsCause::UnknownIssuer), "--ca-file"),
+            ("Mqtt state: Mqtt serialization/deserialization error: IO: received fatal alert: CertificateRequired", Cause::Tls(TlsCause::ClientCertificateRequired), "--cert-file"),
+            ("Mqtt state: Mqtt serialization/deserialization error: IO: received fatal alert: CertificateExpired", Cause::Tls(TlsCause::ClientCertificateRefused), "--cert-file"),
             ("Connection refused, return code: `NotAuthorized`", Cause::Login, "--username"),
             ("I/O: Connection refused (os error 111)", Cause::Refused, "--broker"),
             ("I/O: failed to lookup address information: Name or service not known", Cause::UnknownHost, "host name"),

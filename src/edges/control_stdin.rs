@@ -2,17 +2,18 @@
 //!
 //! cadline takes the end of stdin as Telegraf's stop signal. Started by
 //! something else with stdin on /dev/null (nohup, a systemd unit of its
-//! own, a container without `-i`) it connects and exits 0 a few
-//! milliseconds later, which looks like a crash with no message. This
-//! check names the cause before it happens.
+//! own, a container without `-i`) it used to connect and exit 0 a few
+//! milliseconds later, which looks like a crash with no message (and
+//! printed "Stdin closed" before "Connected"). This check names the cause,
+//! and cadline exits 0 without connecting.
 
 use std::path::Path;
 
 /// A warning when stdin will be at its end at once: /dev/null, a regular
 /// file, or closed. `None` for a pipe, a terminal or a socket.
 pub fn warning() -> Option<String> {
-    const REMEDY: &str = "cadline stops at the end of stdin (Telegraf's stop signal), so it will \
-        exit at once; run it under Telegraf's execd, or keep stdin open: \
+    const REMEDY: &str = "cadline stops at the end of stdin (Telegraf's stop signal), so it \
+        exits now without connecting; run it under Telegraf's execd, or keep stdin open: \
         `sleep infinity | cadline ...`";
     let fd = Path::new("/proc/self/fd/0");
     let Ok(target) = std::fs::read_link(fd) else {

@@ -12,16 +12,24 @@
 pub mod messages;
 
 pub mod backoff;
+pub mod broker_probe;
 pub mod capture;
+pub mod check;
 pub mod connection_error;
+pub mod connection_loss;
 pub mod control_stdin;
 pub mod fd_limit;
+pub mod file_access;
 pub mod message;
 pub mod mqtt_source;
+pub mod pacing;
 pub mod panic_exit;
+pub mod qos_watch;
 pub mod session_state;
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
 pub mod stdio_end;
+pub mod takeover;
+pub mod tls_error;
 pub mod writer;

@@ -24,6 +24,7 @@ use rumqttc::{TlsConfiguration, Transport};
 
 use crate::config::cli::{Broker, Config};
 use crate::edges::backoff::Backoff;
+use crate::edges::file_access;
 use crate::edges::message::{now_ns, retry_acks, Ack, Message};
 use crate::edges::messages::{self, LogLevel};
 use crate::edges::session_state::{AckScope, AtConnect};
@@ -81,6 +82,9 @@ pub struct Prepared {
     filters: Vec<String>,
     qos: u8,
     client_id: String,
+    /// The client id was given (not `cadline-<pid>-<n>`): another copy
+    /// may share it (see `takeover`).
+    fixed_client_id: bool,
     persistent: bool,
     keep_alive: Duration,
     credentials: Option<(String, String)>,
@@ -93,6 +97,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The login, for `cadline check`'s connection of its own.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// The TLS settings, for `cadline check`'s connection of its own.
+    pub fn tls(&self) -> Option<&TlsConfiguration> {
+        self.tls.as_ref()
+    }
+
     /// The largest packet accepted from the broker.
     fn packet_limit(&self) -> usize {
         self.max_message_size.saturating_add(PUBLISH_OVERHEAD)
@@ -118,10 +134,9 @@ fn oversized_packet(text: &str) -> Option<usize> {
 /// and is returned as one line for the user.
 pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared, String> {
     let file_text = match &config.password_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?,
-        ),
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            file_access::cannot_read("--password-file", path, &e, file_access::Kind::Secret)
+        })?),
         None => None,
     };
     let path = config
@@ -151,10 +166,6 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         .client_id
         .clone()
         .unwrap_or_else(|| crate::config::cli::default_client_id(std::process::id(), now_ns()));
-    // Last: only a configuration that will run is worth this warning.
-    if let Some(warning) = crate::edges::control_stdin::warning() {
-        crate::warn!("{warning}");
-    }
     Ok(Prepared {
         silence_after: config.silence_warning,
         silence: crate::edges::silence::Setting::for_config(config),
@@ -162,6 +173,7 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         filters: config.filters.clone(),
         qos: config.qos,
         client_id,
+        fixed_client_id: config.client_id.is_some(),
         persistent: config.persistent_session,
         keep_alive: Duration::from_secs(config.keep_alive),
         credentials,
@@ -172,7 +184,11 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
 }
 
 fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    let kind = match what {
+        "--key-file" => file_access::Kind::Secret,
+        _ => file_access::Kind::Public,
+    };
+    std::fs::read(path).map_err(|e| file_access::cannot_read(what, path, &e, kind))
 }
 
 /// Where Debian, Fedora, Alpine and NixOS keep the system's CA bundle.
@@ -242,11 +258,13 @@ enum Happening {
         len: usize,
         ack: Option<Ack>,
     },
-    /// The broker refused some of the `answered` filters of a SUBSCRIBE:
-    /// their positions in it, each with the broker's reason.
-    SubscribeRefused {
+    /// A SUBACK for a SUBSCRIBE of `answered` filters: the positions of
+    /// those the broker refused, each with its reason, and of those it
+    /// granted, each with the QoS granted.
+    SubAck {
         answered: usize,
         refused: Vec<(usize, String)>,
+        granted: Vec<(usize, u8)>,
     },
     /// Our DISCONNECT is out.
     Disconnected,
@@ -392,6 +410,69 @@ impl Session {
         }
     }
 
+    /// rumqttc 0.25's MQTT 5 client takes a CONNACK's Server Keep Alive 0
+    /// (MQTT 5 3.2.2.3.14: keep-alive off) as an interval of 0 s: it pings
+    /// without pause, fails at the second ping ("Last pingreq isn't
+    /// acked") at once, and sends Keep Alive 0 in every later CONNECT. Its
+    /// MQTT 3.1.1 client has handled 0 since rumqtt PR #655; for MQTT 5 it
+    /// is rumqtt issue #964, with an unmerged fix (PR #976). Called at each
+    /// CONNACK, before rumqttc polls again: with keep-alive off the broker
+    /// expects no ping, but MQTT 5 lets a client ping at any time to learn
+    /// that the broker is still there, so cadline goes on pinging at
+    /// --keep-alive, which also puts that value back into the next
+    /// CONNECT. The ping timer rumqttc started at 0 s fires once more
+    /// first: one PINGREQ, answered. True if the broker's value was 0.
+    fn keep_pinging_after_server_keep_alive_0(&mut self, ours: Duration) -> bool {
+        let Session::V5(_, connection) = self else {
+            return false;
+        };
+        let options = &mut connection.eventloop.options;
+        if !options.keep_alive().is_zero() {
+            return false;
+        }
+        options.set_keep_alive(ours);
+        true
+    }
+
+    /// The keep-alive interval of the current (or last) connection.
+    fn keep_alive_in_force(&self) -> Duration {
+        match self {
+            Session::V4(_, connection) => connection.eventloop.mqtt_options.keep_alive(),
+            Session::V5(_, connection) => connection.eventloop.options.keep_alive(),
+        }
+    }
+
+    /// The MQTT 5 DISCONNECT the broker ended the connection with, if it
+    /// sent one. rumqttc's error keeps only its reason code and string; the
+    /// packet itself, with the Server Reference, is still queued as an
+    /// event. It is taken out, so that a later failure is not put down to
+    /// it.
+    fn take_broker_disconnect(
+        &mut self,
+    ) -> Option<crate::edges::connection_loss::BrokerDisconnect> {
+        use rumqttc::v5::{mqttbytes::v5::Packet, Event};
+        let Session::V5(_, connection) = self else {
+            return None;
+        };
+        let events = &mut connection.eventloop.state.events;
+        let at = events
+            .iter()
+            .rposition(|e| matches!(e, Event::Incoming(Packet::Disconnect(_))))?;
+        let Some(Event::Incoming(Packet::Disconnect(d))) = events.remove(at) else {
+            return None;
+        };
+        let (reason, server_reference) = match d.properties {
+            Some(p) => (p.reason_string, p.server_reference),
+            None => (None, None),
+        };
+        Some(crate::edges::connection_loss::BrokerDisconnect {
+            code: d.reason_code as u8,
+            name: format!("{:?}", d.reason_code),
+            reason,
+            server_reference,
+        })
+    }
+
     /// Something another thread can call to end the connection loop; it
     /// returns false while the request queue is full (acks still queued).
     fn disconnector(&self) -> Box<dyn Fn() -> bool + Send> {
@@ -406,6 +487,51 @@ impl Session {
             }
         }
     }
+}
+
+/// What is known about a failure beyond rumqttc's words (see
+/// `connection_loss`): the broker's MQTT 5 DISCONNECT, an unanswered ping,
+/// a CONNACK that never came, or, for a connection closed without a word,
+/// what a look at the broker finds (see `broker_probe`; whether it speaks
+/// only MQTT 3.1.1 is asked once and remembered in `only_3_1_1`). `None`:
+/// nothing more is known.
+fn explain_failure(
+    p: &Prepared,
+    session: &mut Session,
+    raw: &str,
+    established: bool,
+    only_3_1_1: &mut Option<bool>,
+) -> Option<crate::edges::connection_loss::Explained> {
+    use crate::edges::{broker_probe, connection_loss};
+    if let Some(d) = session.take_broker_disconnect() {
+        return connection_loss::broker_disconnect(&d);
+    }
+    let keep_alive = connection_loss::KeepAlive {
+        ours: p.keep_alive.as_secs(),
+        in_force: session.keep_alive_in_force().as_secs(),
+    };
+    if let Some(e) = connection_loss::from_text(raw, keep_alive, p.tls.is_some()) {
+        return Some(e);
+    }
+    if !connection_loss::closed_without_a_word(raw) {
+        return None;
+    }
+    if established {
+        let gone = broker_probe::listening(&p.broker.host, p.broker.port) == Some(false);
+        return gone.then(|| connection_loss::broker_gone(raw));
+    }
+    if !p.mqtt_v5 {
+        return None;
+    }
+    let v3 = *only_3_1_1.get_or_insert_with(|| {
+        broker_probe::answers_mqtt_3_1_1(
+            &p.broker.host,
+            p.broker.port,
+            p.tls.clone().map(Transport::Tls),
+            p.credentials.as_ref(),
+        )
+    });
+    v3.then(|| connection_loss::speaks_only_3_1_1(raw))
 }
 
 /// A failed connection, explained (see `connection_error`): the text names
@@ -462,8 +588,11 @@ fn v4_happening(
         Ok(Ok(Event::Incoming(Packet::SubAck(s)))) => suback(
             s.return_codes
                 .iter()
-                // MQTT 3.1.1 gives no reason.
-                .map(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure).then(String::new))
+                .map(|c| match c {
+                    rumqttc::SubscribeReasonCode::Success(q) => Ok(*q as u8),
+                    // MQTT 3.1.1 gives no reason.
+                    rumqttc::SubscribeReasonCode::Failure => Err(String::new()),
+                })
                 .collect(),
         ),
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
@@ -471,19 +600,21 @@ fn v4_happening(
     }
 }
 
-/// A SUBACK, one entry per filter of its SUBSCRIBE: `None` where granted,
+/// A SUBACK, one entry per filter of its SUBSCRIBE: the QoS granted, or
 /// the broker's reason where refused.
-fn suback(codes: Vec<Option<String>>) -> Happening {
-    if codes.iter().all(Option::is_none) {
-        return Happening::Other;
+fn suback(codes: Vec<Result<u8, String>>) -> Happening {
+    let mut refused = Vec::new();
+    let mut granted = Vec::new();
+    for (i, code) in codes.into_iter().enumerate() {
+        match code {
+            Ok(qos) => granted.push((i, qos)),
+            Err(why) => refused.push((i, why)),
+        }
     }
-    Happening::SubscribeRefused {
-        answered: codes.len(),
-        refused: codes
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, why)| why.map(|why| (i, why)))
-            .collect(),
+    Happening::SubAck {
+        answered: refused.len() + granted.len(),
+        refused,
+        granted,
     }
 }
 
@@ -531,11 +662,40 @@ fn v5_happening(
         Ok(Ok(Event::Incoming(Packet::SubAck(s)))) => suback(
             s.return_codes
                 .iter()
-                .map(|c| (!matches!(c, SubscribeReasonCode::Success(_))).then(|| format!("{c:?}")))
+                .map(|c| match c {
+                    SubscribeReasonCode::Success(q) => Ok(*q as u8),
+                    refused => Err(format!("{refused:?}")),
+                })
                 .collect(),
         ),
         Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => Happening::Disconnected,
         Ok(Ok(_)) => Happening::Other,
+    }
+}
+
+/// The filters a SUBACK answers. It has one code per filter of its
+/// SUBSCRIBE: every filter at a connect, only those refused before at a
+/// retry (fewer, unless every filter was refused: the same list).
+fn subscribed(answered: usize, retry_filters: &[String], filters: &[String]) -> Vec<String> {
+    if answered == retry_filters.len() {
+        retry_filters.to_vec()
+    } else {
+        filters.to_vec()
+    }
+}
+
+/// Logs a granted QoS below the one asked for (see `qos_watch`).
+fn say_granted(
+    qos: &mut crate::edges::qos_watch::QosWatch,
+    asked: &[String],
+    granted: &[(usize, u8)],
+) {
+    let named: Vec<(String, u8)> = granted
+        .iter()
+        .filter_map(|(i, q)| asked.get(*i).map(|f| (f.clone(), *q)))
+        .collect();
+    if let Some((level, line)) = qos.granted(&named) {
+        messages::emit(level, &line);
     }
 }
 
@@ -616,6 +776,9 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     // away the last acks and the DISCONNECT before the broker reads them:
     // written lines were then redelivered at the next start.
     let mut disconnected: Option<Instant> = None;
+    let mut qos = crate::edges::qos_watch::QosWatch::new(p.qos, p.persistent);
+    // Whether the broker speaks only MQTT 3.1.1, once asked.
+    let mut only_3_1_1: Option<bool> = None;
     let silence = crate::edges::silence::Watch::start(
         p.silence_after,
         p.silence.clone(),
@@ -631,8 +794,20 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             _ => {}
         }
         match happening {
+            // Stopped while connecting (Telegraf closed stdin): nothing to
+            // subscribe to or announce; "Connected" after "Stdin closed"
+            // would tell the stop backwards. The close follows.
+            Happening::Connected { .. } if shutdown.is_triggered() => {}
             Happening::Connected { session_present } => {
                 connected_at = Some(Instant::now());
+                qos.connected();
+                if session.keep_pinging_after_server_keep_alive_0(p.keep_alive) {
+                    crate::debug!(
+                        "The broker turned keep-alive off (Server Keep Alive 0); cadline still \
+                         pings every {}s to notice a lost connection",
+                        p.keep_alive.as_secs()
+                    );
+                }
                 let mut what = if session_present {
                     "session resumed".to_owned()
                 } else {
@@ -678,6 +853,11 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 if shutdown.is_triggered() {
                     continue;
                 }
+                if ack.is_none() {
+                    if let Some(line) = qos.delivered_at_qos_0(&topic) {
+                        crate::warn!("{line}");
+                    }
+                }
                 let message = Message {
                     topic,
                     payload,
@@ -705,15 +885,21 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 skipped_acks.extend(ack);
                 retry_acks(&mut skipped_acks);
             }
-            Happening::SubscribeRefused { answered, refused } => {
-                // A SUBACK has one code per filter of its SUBSCRIBE: every
-                // filter at a connect, only those refused before at a retry
-                // (fewer, unless every filter was refused: the same list).
-                let asked = if answered == retry_filters.len() {
-                    retry_filters.clone()
-                } else {
-                    p.filters.clone()
-                };
+            Happening::SubAck {
+                answered,
+                refused,
+                granted,
+            } if refused.is_empty() => {
+                let asked = subscribed(answered, &retry_filters, &p.filters);
+                say_granted(&mut qos, &asked, &granted);
+            }
+            Happening::SubAck {
+                answered,
+                refused,
+                granted,
+            } => {
+                let asked = subscribed(answered, &retry_filters, &p.filters);
+                say_granted(&mut qos, &asked, &granted);
                 let named: Vec<String> = refused
                     .iter()
                     .filter_map(|(i, why)| match asked.get(*i) {
@@ -763,6 +949,12 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                     subscribe_backoff.reset();
                     last_failure.clear();
                 }
+                let explained =
+                    explain_failure(p, &mut session, &text, lasted.is_some(), &mut only_3_1_1);
+                let (text, loud, explained) = match explained {
+                    Some(e) => (e.text, e.loud, true),
+                    None => (text, loud, false),
+                };
                 let delay = backoff.next_delay();
                 let n = backoff.failures();
                 // Throttled on the cause, not on the text with its timings.
@@ -778,7 +970,16 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 if let Some(len) = way_out {
                     session.set_incoming_limit(len);
                 }
+                // A cause already known (a restart, a frozen broker) is no takeover.
+                let takeover = (!explained)
+                    .then(|| {
+                        crate::edges::takeover::evidence(&text, lasted, STABLE, p.fixed_client_id)
+                    })
+                    .flatten();
                 let text = match (lasted, oversized) {
+                    _ if takeover.is_some() => {
+                        takeover.map_or(text, |t| crate::edges::takeover::message(t, &p.client_id))
+                    }
                     (_, Some(len)) if way_out.is_some() => format!(
                         "{text}: the broker sent a message of {len} bytes, over --max-message-size \
                          {}; MQTT 3.1.1 cannot refuse it without disconnecting, so the next \
@@ -795,7 +996,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                          raise --max-message-size",
                         p.max_message_size
                     ),
-                    (Some(d), None) if d < STABLE => format!(
+                    (Some(d), None) if d < STABLE && !explained => format!(
                         "{text}; the broker closed the connection {:.1}s after accepting it: \
                          another client with the same --client-id (a copied configuration?) \
                          or a broker limit such as max_packet_size is the likely cause",
@@ -805,7 +1006,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 };
                 failure_logged = n <= LOUD_FAILURES || n % LOG_EVERY == 0 || new_cause;
                 if failure_logged {
-                    let level = if loud {
+                    let level = if loud || takeover.is_some() {
                         LogLevel::Error
                     } else {
                         LogLevel::Warn

@@ -19,7 +19,7 @@ use crate::edges::message::now_ns;
 use crate::edges::messages;
 use crate::edges::writer::{write_lines, Stats, BUFFER};
 use crate::flatten::line_protocol::MAX_LINE_BYTES;
-use crate::flatten::{Flattener, Level, Note};
+use crate::flatten::{Arrival, Flattener, Level, Note};
 
 /// Reads captures from `input`, flattens each message and writes its lines
 /// to `out` until the end of input or until `stop` fires (then what is
@@ -27,7 +27,9 @@ use crate::flatten::{Flattener, Level, Note};
 /// that failed (EPIPE when `head` has gone); a read that fails is logged and
 /// ends the input. A
 /// timestamped capture's own time is the arrival time, so `--timestamp
-/// receive` means the same for an old capture as live.
+/// receive` means the same for an old capture as live; it is the time the
+/// user gave, not this host's clock, so the rule for a wrong host clock
+/// never judges it ([`Arrival::Recorded`]).
 ///
 /// `waiting` is true while everything read has been written and the next
 /// read may wait for input: a stop then has nothing to drain.
@@ -70,8 +72,9 @@ pub fn run<R: Read, W: Write>(
                     });
                 } else {
                     notes.clear();
-                    let arrival = arrival_ns.unwrap_or_else(now_ns);
-                    let lines = flattener.flatten(topic, payload, arrival, &mut buf, &mut notes);
+                    let arrival =
+                        arrival_ns.map_or_else(|| Arrival::HostClock(now_ns()), Arrival::Recorded);
+                    let lines = flattener.flatten_at(topic, payload, arrival, &mut buf, &mut notes);
                     notes.iter().for_each(messages::note);
                     stats.messages += 1;
                     stats.lines += lines as u64;

@@ -17,7 +17,13 @@
 //!   memory until its next flush; see the README). An ack the connection
 //!   cannot take yet is retried, never waited for. Acks not yet due when the
 //!   writer stops are not sent: the broker redelivers those messages, and
-//!   their duplicates carry the meter's timestamp.
+//!   their duplicates carry the meter's timestamp. With `ack_after_lines`,
+//!   an ack also falls due `FLUSH_MARGIN` after that many more lines were
+//!   written (Telegraf writes a batch once that many wait; see
+//!   `config::delivery`), whichever comes first.
+//! - **Paced.** With `pace`, lines go out no faster than Telegraf's buffer
+//!   can take them (`edges::pacing`); while the writer waits it takes no
+//!   message, so the backlog waits unacknowledged at the broker.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -25,8 +31,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, TryRecvError};
 
+use crate::config::delivery::FLUSH_MARGIN;
 use crate::edges::message::{Ack, Message};
 use crate::edges::messages;
+use crate::edges::pacing::Pace;
 use crate::flatten::line_protocol::MAX_LINE_BYTES;
 use crate::flatten::{Flattener, Note};
 
@@ -56,36 +64,75 @@ pub struct Options {
     /// Write in line-aligned chunks of at most `PIPE_BUF` bytes (a pipe or
     /// socket), rather than in one go (a regular file, /dev/null, a Vec).
     pub whole_line_writes: bool,
+    /// Also acknowledge `FLUSH_MARGIN` after this many more lines were
+    /// written, if that is sooner than `ack_delay`.
+    pub ack_after_lines: Option<u64>,
+    /// At most this many lines per second after a first burst of `.1`.
+    pub pace: Option<(f64, usize)>,
 }
 
-/// Acks in the order their lines were written, each with the time it falls
-/// due; the front is the next to go.
+/// An ack held until it falls due.
+struct Held {
+    /// When it falls due by time.
+    due: Instant,
+    /// Lines written when its own lines were; it falls due `FLUSH_MARGIN`
+    /// after `after_lines` more were written (`due` is moved then).
+    written: u64,
+    ack: Ack,
+}
+
+/// Acks in the order their lines were written; the front is the next to
+/// go. Both ways of falling due keep that order: `due` grows along the
+/// queue, and so does `written`.
 #[derive(Default)]
-struct HeldAcks(VecDeque<(Instant, Ack)>);
+struct HeldAcks {
+    queue: VecDeque<Held>,
+    /// Lines written so far.
+    lines: u64,
+    /// How many at the front have already been brought forward by count.
+    counted: usize,
+    after_lines: Option<u64>,
+}
 
 impl HeldAcks {
-    fn hold(&mut self, acks: &mut Vec<Ack>, due: Instant) {
-        self.0.extend(acks.drain(..).map(|ack| (due, ack)));
+    fn hold(&mut self, acks: &mut Vec<Ack>, due: Instant, lines: u64, now: Instant) {
+        self.lines += lines;
+        let written = self.lines;
+        self.queue
+            .extend(acks.drain(..).map(|ack| Held { due, written, ack }));
+        // Those with `after_lines` written after them fall due once the
+        // batch that holds them has had time to be written.
+        if let Some(n) = self.after_lines {
+            let by_count = now + FLUSH_MARGIN;
+            while let Some(h) = self.queue.get_mut(self.counted) {
+                if h.written + n > self.lines {
+                    break;
+                }
+                h.due = h.due.min(by_count);
+                self.counted += 1;
+            }
+        }
     }
 
     /// Hands over every ack that is due and that the connection takes now;
     /// returns when to try again (`None`: nothing held).
     fn release(&mut self, now: Instant) -> Option<Instant> {
-        while let Some((due, ack)) = self.0.front_mut() {
-            if *due > now {
-                return Some(*due);
+        while let Some(h) = self.queue.front_mut() {
+            if h.due > now {
+                return Some(h.due);
             }
-            if !ack() {
+            if !(h.ack)() {
                 return Some(now + ACK_RETRY);
             }
-            self.0.pop_front();
+            self.queue.pop_front();
+            self.counted = self.counted.saturating_sub(1);
         }
         None
     }
 
     /// Whether acks that are already due are still waiting for the connection.
     fn any_due(&self, now: Instant) -> bool {
-        self.0.front().is_some_and(|(due, _)| *due <= now)
+        self.queue.front().is_some_and(|h| h.due <= now)
     }
 }
 
@@ -133,23 +180,50 @@ pub fn run<W: Write>(
     let mut notes: Vec<Note> = Vec::new();
     // Acks of the messages whose lines are in `buf`.
     let mut unwritten: Vec<Ack> = Vec::new();
-    let mut held = HeldAcks::default();
+    let mut held = HeldAcks {
+        after_lines: options.ack_after_lines,
+        ..HeldAcks::default()
+    };
+    let mut pace = options
+        .pace
+        .map(|(rate, burst)| Pace::new(rate, burst, Instant::now()));
     let mut stats = Stats::default();
     let mut stopping = false;
-    let mut write = |buf: &mut Vec<u8>, unwritten: &mut Vec<Ack>, held: &mut HeldAcks| {
-        write_lines(&mut out, buf, options.whole_line_writes)?;
-        out.flush()?;
-        buf.clear();
-        held.hold(unwritten, Instant::now() + options.ack_delay);
-        io::Result::Ok(())
-    };
+    // Lines in `buf`.
+    let mut buffered = 0u64;
+    let mut write =
+        |buf: &mut Vec<u8>, unwritten: &mut Vec<Ack>, held: &mut HeldAcks, buffered: &mut u64| {
+            write_lines(&mut out, buf, options.whole_line_writes)?;
+            out.flush()?;
+            buf.clear();
+            let now = Instant::now();
+            held.hold(unwritten, now + options.ack_delay, *buffered, now);
+            *buffered = 0;
+            io::Result::Ok(())
+        };
     loop {
+        // Paced: what is buffered goes out, then nothing is taken until the
+        // pace allows (acks still fall due meanwhile).
+        if let Some(until) = pace.as_mut().and_then(|p| p.wait_until(Instant::now())) {
+            if stopping {
+                break;
+            }
+            write(&mut buf, &mut unwritten, &mut held, &mut buffered)?;
+            let wake = held
+                .release(Instant::now())
+                .map_or(until, |at| at.min(until));
+            select! {
+                recv(stop) -> _ => stopping = true,
+                recv(crossbeam_channel::at(wake)) -> _ => {}
+            }
+            continue;
+        }
         let message = match rx.try_recv() {
             Ok(m) => m,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) if stopping => break,
             Err(TryRecvError::Empty) => {
-                write(&mut buf, &mut unwritten, &mut held)?;
+                write(&mut buf, &mut unwritten, &mut held, &mut buffered)?;
                 let wake = match held.release(Instant::now()) {
                     Some(at) => crossbeam_channel::at(at),
                     None => crossbeam_channel::never(),
@@ -178,13 +252,17 @@ pub fn run<W: Write>(
         notes.iter().for_each(messages::note);
         stats.messages += 1;
         stats.lines += lines as u64;
+        buffered += lines as u64;
+        if let Some(p) = pace.as_mut() {
+            p.spend(lines, Instant::now());
+        }
         unwritten.extend(message.ack);
         if buf.len() >= BUFFER {
-            write(&mut buf, &mut unwritten, &mut held)?;
+            write(&mut buf, &mut unwritten, &mut held, &mut buffered)?;
             held.release(Instant::now());
         }
     }
-    write(&mut buf, &mut unwritten, &mut held)?;
+    write(&mut buf, &mut unwritten, &mut held, &mut buffered)?;
     // The acks that are due go out; those still held are left for the
     // broker to redeliver.
     let deadline = Instant::now() + LAST_ACKS;
@@ -604,6 +682,7 @@ mod tests {
         let options = Options {
             ack_delay: delay,
             whole_line_writes: true,
+            ..Options::default()
         };
         let writer = {
             let rec = rec.clone();
@@ -689,5 +768,97 @@ mod tests {
         .expect("writes");
         assert_eq!(acked.load(Ordering::SeqCst), 1, "the ack was given up");
         assert_eq!(attempts.load(Ordering::SeqCst), 6);
+    }
+
+    /// Counts acks; each checks that its line was written before it.
+    fn counted_acks(
+        tx: &crossbeam_channel::Sender<Message>,
+        rec: &Recorder,
+        range: std::ops::Range<usize>,
+        acked: &Arc<AtomicUsize>,
+    ) {
+        for i in range {
+            tx.send(message(
+                "glow/A/STATE",
+                &state(i),
+                Some(checking_ack(rec, i, acked)),
+            ))
+            .expect("open");
+        }
+    }
+
+    fn wait_for(what: &str, timeout: Duration, done: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn a_batch_written_after_a_reading_acknowledges_it_before_its_flush_deadline() {
+        let (tx, rx) = crossbeam_channel::bounded(256);
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let rec = Recorder::default();
+        let options = Options {
+            ack_delay: Duration::from_secs(60),
+            whole_line_writes: true,
+            ack_after_lines: Some(10),
+            pace: None,
+        };
+        let writer = {
+            let rec = rec.clone();
+            std::thread::spawn(move || run(&rx, &stop, &Flattener::default(), rec, options))
+        };
+        // Nine lines: not a batch after the first, so nothing is acked.
+        counted_acks(&tx, &rec, 0..9, &acked);
+        wait_for("9 lines written", Duration::from_secs(5), || {
+            rec.written().iter().filter(|&&b| b == b'\n').count() == 9
+        });
+        // 10 more: the first ten now have a batch after them.
+        let t0 = Instant::now();
+        counted_acks(&tx, &rec, 9..19, &acked);
+        std::thread::sleep(FLUSH_MARGIN / 2);
+        assert_eq!(acked.load(Ordering::SeqCst), 0, "acked before the margin");
+        wait_for("the first batch acked", FLUSH_MARGIN * 3, || {
+            acked.load(Ordering::SeqCst) >= 9
+        });
+        assert!(t0.elapsed() >= FLUSH_MARGIN);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            acked.load(Ordering::SeqCst),
+            9,
+            "only the readings with 10 lines after them"
+        );
+        drop(stop_tx);
+        writer.join().expect("no panic").expect("writes");
+        assert_eq!(acked.load(Ordering::SeqCst), 9, "the rest were not due");
+    }
+
+    #[test]
+    fn paced_lines_go_out_no_faster_than_the_pace_and_in_order() {
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let rec = Recorder::default();
+        // 50 at once, then 200 lines/s: 250 lines take about a second.
+        let options = Options {
+            whole_line_writes: true,
+            pace: Some((200.0, 50)),
+            ..Options::default()
+        };
+        counted_acks(&tx, &rec, 0..250, &acked);
+        drop(tx);
+        let t0 = Instant::now();
+        let stats = run(&rx, &stop, &Flattener::default(), rec.clone(), options).expect("writes");
+        let took = t0.elapsed();
+        assert_eq!(stats.lines, 250);
+        assert_eq!(acked.load(Ordering::SeqCst), 250);
+        assert!(took >= Duration::from_millis(950), "{took:?}");
+        let text = String::from_utf8(rec.written()).expect("utf-8");
+        let order: Vec<&str> = text.lines().collect();
+        assert_eq!(order.len(), 250);
+        assert!(order[249].contains("software=\"v249\""));
     }
 }

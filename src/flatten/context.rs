@@ -9,11 +9,12 @@ use std::fmt;
 
 use crate::flatten::line_protocol::{write_line, LineError, MAX_LINE_BYTES};
 use crate::flatten::meter_time::{
-    parse_meter_timestamp, TimestampSource, EARLIEST_REAL_NS, HOST_CLOCK_FLOOR_NS, MAX_FUTURE_NS,
+    parse_meter_timestamp, Arrival, TimestampSource, EARLIEST_REAL_NS, MAX_FUTURE_NS,
 };
 use crate::flatten::reading::Reading;
 use crate::flatten::tolerant::{Num, Obj, Text};
 use crate::flatten::units::UnknownUnit;
+use crate::flatten::zigbee_register::{NotAReading, Register};
 use crate::flatten::FlattenOptions;
 
 /// How serious a note is; maps onto Telegraf's `W! `, `I! `, `D! `.
@@ -64,11 +65,15 @@ pub fn excerpt(s: &str) -> String {
 pub(crate) struct Context<'a> {
     pub topic: &'a str,
     pub kind: &'static str,
-    pub received_ns: i64,
+    /// When the message arrived, and whose clock says so.
+    pub arrival: Arrival,
     pub options: &'a FlattenOptions,
     notes: &'a mut Vec<Note>,
     out: &'a mut Vec<u8>,
     lines: usize,
+    /// serde_json's refusal of the payload, for the flattener's failing
+    /// path (`unrepresentable`).
+    json_error: Option<serde_json::Error>,
 }
 
 impl<'a> Context<'a> {
@@ -76,7 +81,7 @@ impl<'a> Context<'a> {
     pub(crate) fn new(
         topic: &'a str,
         kind: &'static str,
-        received_ns: i64,
+        arrival: Arrival,
         options: &'a FlattenOptions,
         notes: &'a mut Vec<Note>,
         out: &'a mut Vec<u8>,
@@ -84,11 +89,12 @@ impl<'a> Context<'a> {
         Context {
             topic,
             kind,
-            received_ns,
+            arrival,
             options,
             notes,
             out,
             lines: 0,
+            json_error: None,
         }
     }
 
@@ -127,8 +133,21 @@ impl Context<'_> {
         });
     }
 
-    /// Records that the payload is not JSON we can read at all.
-    pub fn invalid_json(&mut self, err: &serde_json::Error) {
+    /// Records that serde_json refused the payload. The flattener then
+    /// reads it again without the values serde_json cannot represent, and
+    /// only if that fails too is the message skipped
+    /// ([`Self::report_invalid_json`]).
+    pub fn invalid_json(&mut self, err: serde_json::Error) {
+        self.json_error = Some(err);
+    }
+
+    /// serde_json's refusal of the payload, if the last read was refused.
+    pub(crate) fn take_json_error(&mut self) -> Option<serde_json::Error> {
+        self.json_error.take()
+    }
+
+    /// Says that the payload is not JSON we can read at all.
+    pub(crate) fn report_invalid_json(&mut self, err: &serde_json::Error) {
         self.note(Level::Warn, format_args!("invalid JSON ({err}); skipped"));
     }
 
@@ -206,6 +225,42 @@ impl Context<'_> {
         normalise: fn(f64, Option<&str>) -> Result<f64, UnknownUnit>,
     ) -> Option<f64> {
         let raw = self.num(path, value)?;
+        self.convert(path, raw, unit, normalise)
+    }
+
+    /// `quantity` for a meter register (see `zigbee_register`): Zigbee's
+    /// invalid value for the register's width, as the CAD scaled it, is
+    /// left out with a warning, whatever the unit.
+    pub fn register(
+        &mut self,
+        path: &str,
+        value: Num,
+        unit: Option<&str>,
+        normalise: fn(f64, Option<&str>) -> Result<f64, UnknownUnit>,
+        register: Register,
+    ) -> Option<f64> {
+        let raw = self.num(path, value)?;
+        if register.is_invalid_scaled(raw) {
+            self.note(
+                Level::Warn,
+                format_args!(
+                    "field {path}: {raw} is {}; left out",
+                    NotAReading::Invalid(register)
+                ),
+            );
+            return None;
+        }
+        self.convert(path, raw, unit, normalise)
+    }
+
+    /// `raw` from `path` converted by `normalise` with `unit`.
+    fn convert(
+        &mut self,
+        path: &str,
+        raw: f64,
+        unit: Option<&str>,
+        normalise: fn(f64, Option<&str>) -> Result<f64, UnknownUnit>,
+    ) -> Option<f64> {
         match normalise(raw, unit) {
             Ok(v) if v.is_finite() => Some(v),
             Ok(_) => {
@@ -242,14 +297,15 @@ impl Context<'_> {
     /// `None` means "emit nothing": the 1970 placeholder on a message with no
     /// readings, or no trustworthy time at all. Which clock is trusted:
     ///
-    /// - The host clock is sane (at or after [`HOST_CLOCK_FLOOR_NS`]): the
+    /// - The arrival time is trusted (see [`Arrival::distrusted`]: a host
+    ///   clock at or after 2026, or any capture time from 2015 on): the
     ///   meter's time, unless it is missing, unreadable, a placeholder or
     ///   more than an hour ahead of arrival; then the time of arrival, with a
     ///   note. `--timestamp receive` always takes arrival.
-    /// - The host clock is evidently wrong (before that floor: a Pi before
-    ///   NTP has synced): the meter's time as it is, whatever the mode, since
-    ///   it comes from the smart-meter network; with no usable meter time,
-    ///   nothing is written rather than a reading at a wrong time.
+    /// - The arrival time is evidently wrong (a Pi before NTP has synced):
+    ///   the meter's time as it is, whatever the mode, since it comes from
+    ///   the smart-meter network; with no usable meter time, nothing is
+    ///   written rather than a reading at a wrong time.
     ///
     /// So no line is ever stamped before [`EARLIEST_REAL_NS`] (2015).
     pub fn time(&mut self, timestamp: Option<&str>, has_readings: bool) -> Option<i64> {
@@ -270,37 +326,34 @@ impl Context<'_> {
             (Some(text), None) => Err(Unusable::Unreadable(text)),
             (Some(_), Some(_)) => Err(Unusable::Placeholder),
         };
-        let host_sane = self.received_ns >= HOST_CLOCK_FLOOR_NS;
-        if !host_sane {
+        if let Some(wrong) = self.arrival.distrusted() {
             return match meter {
                 Ok(t) => {
-                    self.note(
-                        Level::Warn,
-                        format_args!("the host clock reads before 2026, evidently wrong (not synced yet?); using the meter's time"),
-                    );
+                    self.note(Level::Warn, format_args!("{wrong}; using the meter's time"));
                     Some(t)
                 }
                 Err(why) => {
                     self.note(
                         Level::Warn,
-                        format_args!("the host clock reads before 2026, evidently wrong (not synced yet?), and the meter's time is {why}; nothing written"),
+                        format_args!("{wrong}, and the meter's time is {why}; nothing written"),
                     );
                     None
                 }
             };
         }
+        let received_ns = self.arrival.ns();
         if self.options.timestamp == TimestampSource::Receive {
-            return Some(self.received_ns);
+            return Some(received_ns);
         }
         match meter {
-            Ok(t) if t > self.received_ns.saturating_add(MAX_FUTURE_NS) => {
+            Ok(t) if t > received_ns.saturating_add(MAX_FUTURE_NS) => {
                 self.note(
                     Level::Warn,
                     format_args!(
                         "timestamp more than an hour in the future; using the time of arrival"
                     ),
                 );
-                Some(self.received_ns)
+                Some(received_ns)
             }
             Ok(t) => Some(t),
             Err(Unusable::Missing) => {
@@ -308,7 +361,7 @@ impl Context<'_> {
                     Level::Debug,
                     format_args!("no timestamp; using the time of arrival"),
                 );
-                Some(self.received_ns)
+                Some(received_ns)
             }
             Err(Unusable::Unreadable(text)) => {
                 self.note(
@@ -318,7 +371,7 @@ impl Context<'_> {
                         excerpt(text)
                     ),
                 );
-                Some(self.received_ns)
+                Some(received_ns)
             }
             Err(Unusable::Placeholder) => {
                 self.note(
@@ -327,7 +380,7 @@ impl Context<'_> {
                         "placeholder timestamp on a real reading; using the time of arrival"
                     ),
                 );
-                Some(self.received_ns)
+                Some(received_ns)
             }
         }
     }

@@ -18,9 +18,9 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use crate::flatten::context::{excerpt, Context, Identity, Level};
-use crate::flatten::meter::POWER_ERROR_KW;
 use crate::flatten::reading::Reading;
 use crate::flatten::tolerant::{Found, Text};
+use crate::flatten::zigbee_register::Register;
 
 /// Parses a hex string as an unsigned integer; `None` when it is not hex
 /// or does not fit 64 bits (`from_str_radix` refuses empty text too).
@@ -142,8 +142,19 @@ impl<'v> Meter<'v> {
     /// A hex attribute, marked as read; a value that is not hex is a
     /// warning naming the register.
     fn hex(&mut self, ctx: &mut Context<'_>, cluster: &str, set: &str, id: &str) -> Option<u64> {
+        self.hex_text(ctx, cluster, set, id).map(|(_, v)| v)
+    }
+
+    /// `hex`, with the text as the feed wrote it.
+    fn hex_text(
+        &mut self,
+        ctx: &mut Context<'_>,
+        cluster: &str,
+        set: &str,
+        id: &str,
+    ) -> Option<(&'v str, u64)> {
         let v = self.take(cluster, set, id)?;
-        let decoded = v.as_str().and_then(decode_hex);
+        let decoded = v.as_str().and_then(|t| Some((t, decode_hex(t)?)));
         if decoded.is_none() {
             ctx.note(
                 Level::Warn,
@@ -157,18 +168,44 @@ impl<'v> Meter<'v> {
         decoded
     }
 
-    /// A metering register (cluster 0702) × multiplier ÷ divisor.
-    #[allow(clippy::cast_precision_loss)]
-    fn scaled(&mut self, ctx: &mut Context<'_>, set: &str, id: &str) -> Option<f64> {
-        self.hex(ctx, "0702", set, id)
-            .map(|v| v as f64 * self.multiplier / self.divisor)
+    /// A register of cluster 0702 as a value of its width (Zigbee's
+    /// invalid value, or more than it holds, is a warning naming it).
+    fn register(
+        &mut self,
+        ctx: &mut Context<'_>,
+        set: &str,
+        id: &str,
+        register: Register,
+    ) -> Option<i64> {
+        let (text, raw) = self.hex_text(ctx, "0702", set, id)?;
+        match register.decode_hex(text, raw) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                ctx.note(
+                    Level::Warn,
+                    format_args!(
+                        "{}.0702.{set}.{id}: {} is {why}; left out",
+                        self.name,
+                        excerpt(text.trim())
+                    ),
+                );
+                None
+            }
+        }
     }
 
-    /// Instantaneous demand (0702.04.00): signed 24-bit, scaled.
+    /// A metering register (cluster 0702) × multiplier ÷ divisor; the
+    /// instantaneous demand (04.00) is signed.
     #[allow(clippy::cast_precision_loss)]
-    fn demand(&mut self, ctx: &mut Context<'_>) -> Option<f64> {
-        self.hex(ctx, "0702", "04", "00")
-            .map(|raw| to_signed(raw, 24) as f64 * self.multiplier / self.divisor)
+    fn scaled(&mut self, ctx: &mut Context<'_>, set: &str, id: &str) -> Option<f64> {
+        let register = match (set, id) {
+            ("00", _) => Register::Summation,
+            ("04", "00") => Register::Demand,
+            (_, "40") => Register::Month,
+            _ => Register::DayOrWeek,
+        };
+        self.register(ctx, set, id, register)
+            .map(|v| v as f64 * self.multiplier / self.divisor)
     }
 
     /// Names, in one note, every register present that would have no field
@@ -256,8 +293,29 @@ fn meter<'v>(ctx: &mut Context<'_>, root: &mut Root<'v>, name: &'static str) -> 
         divisor: 1.0,
         read: BTreeSet::new(),
     };
-    let multiplier = m.hex(ctx, "0702", "03", "01").unwrap_or(1) as f64;
-    let divisor = m.hex(ctx, "0702", "03", "02").unwrap_or(1) as f64;
+    // Multiplier and divisor scale every value: one that is Zigbee's
+    // invalid value (or more than 24 bits) leaves the meter out. One that
+    // is not hex at all is taken as 1, with its warning.
+    let mut scale = [1.0; 2];
+    for (i, id) in ["01", "02"].into_iter().enumerate() {
+        let Some((text, raw)) = m.hex_text(ctx, "0702", "03", id) else {
+            continue;
+        };
+        match Register::Scale.decode_hex(text, raw) {
+            Ok(v) => scale[i] = v as f64,
+            Err(why) => {
+                ctx.note(
+                    Level::Warn,
+                    format_args!(
+                        "{name}.0702.03.{id}: {} is {why}; meter left out",
+                        excerpt(text.trim())
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let [multiplier, divisor] = scale;
     if divisor == 0.0 {
         ctx.note(
             Level::Warn,
@@ -276,7 +334,7 @@ pub(crate) fn flatten(ctx: &mut Context<'_>, payload: &[u8], device: &str) {
     let value: Value = match serde_json::from_slice(payload) {
         Ok(v) => v,
         Err(err) => {
-            ctx.invalid_json(&err);
+            ctx.invalid_json(err);
             return;
         }
     };
@@ -414,15 +472,8 @@ fn decode_meter<'v>(
             if let Some(v) = m.scaled(ctx, "00", "01") {
                 fields.push(("export.cumulative", v));
             }
-            if let Some(kw) = m.demand(ctx) {
-                if (kw - POWER_ERROR_KW).abs() < 1e-6 {
-                    ctx.note(
-                        Level::Warn,
-                        format_args!("{}: demand is the meter's error value; left out", m.name),
-                    );
-                } else {
-                    fields.push(("power", kw));
-                }
+            if let Some(kw) = m.scaled(ctx, "04", "00") {
+                fields.push(("power", kw));
             }
         }
         Some(Measure::Volume(_)) if !gas => {

@@ -12,10 +12,7 @@ use crate::flatten::context::{Context, Identity, Level};
 use crate::flatten::reading::Reading;
 use crate::flatten::tolerant::{Found, Key, Num, Obj, Text};
 use crate::flatten::units::{is_energy_unit, normalise_energy, normalise_power, normalise_volume};
-
-/// The power value a meter reports when it has none: the smallest signed
-/// 24-bit number, divided by 1000. Never a reading.
-pub const POWER_ERROR_KW: f64 = -8388.608;
+use crate::flatten::zigbee_register::Register;
 
 /// Every value of a meter payload that the schema uses, in one flat struct
 /// filled in place while the JSON is read. (A derived struct per JSON object
@@ -296,7 +293,7 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
     {
         Ok(o) => o,
         Err(err) => {
-            ctx.invalid_json(&err);
+            ctx.invalid_json(err);
             return;
         }
     };
@@ -320,11 +317,12 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
     let import = &m;
     {
         let unit = ctx.text("energy.import.units", &import.units);
-        match ctx.quantity(
+        match ctx.register(
             "energy.import.cumulative",
             import.cumulative,
             unit,
             normalise_energy,
+            Register::Summation,
         ) {
             // A 0 register is a reboot glitch: written, it would make every
             // difference() query show the whole lifetime as one interval.
@@ -335,12 +333,22 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
             Some(v) => r.float("cumulative", v),
             None => {}
         }
-        for (path, key, value) in [
-            ("energy.import.day", "day", import.day),
-            ("energy.import.week", "week", import.week),
-            ("energy.import.month", "month", import.month),
+        for (path, key, value, register) in [
+            ("energy.import.day", "day", import.day, Register::DayOrWeek),
+            (
+                "energy.import.week",
+                "week",
+                import.week,
+                Register::DayOrWeek,
+            ),
+            (
+                "energy.import.month",
+                "month",
+                import.month,
+                Register::Month,
+            ),
         ] {
-            if let Some(v) = ctx.quantity(path, value, unit, normalise_energy) {
+            if let Some(v) = ctx.register(path, value, unit, normalise_energy, register) {
                 r.float(key, v);
             }
         }
@@ -349,11 +357,12 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
                 "energy.import.cumulativevolunits",
                 &import.cumulativevolunits,
             );
-            if let Some(v) = ctx.quantity(
+            if let Some(v) = ctx.register(
                 "energy.import.cumulativevol",
                 import.cumulativevol,
                 vol_unit,
                 normalise_volume,
+                Register::Summation,
             ) {
                 r.float("cumulativevol", v);
             }
@@ -374,26 +383,26 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
     }
     {
         let unit = ctx.text("energy.export.units", &m.export_units);
-        if let Some(v) = ctx.quantity(
+        if let Some(v) = ctx.register(
             "energy.export.cumulative",
             m.export_cumulative,
             unit,
             normalise_energy,
+            Register::Summation,
         ) {
             r.float("export.cumulative", v);
         }
     }
     {
         let unit = ctx.text("power.units", &m.power_units);
-        match ctx.quantity("power.value", m.power_value, unit, normalise_power) {
-            Some(v) if (v - POWER_ERROR_KW).abs() < 1e-6 => ctx.note(
-                Level::Warn,
-                format_args!(
-                    "field power.value: -8388.608 is the meter's error value, not a reading; left out"
-                ),
-            ),
-            Some(v) => r.float("power", v),
-            None => {}
+        if let Some(v) = ctx.register(
+            "power.value",
+            m.power_value,
+            unit,
+            normalise_power,
+            Register::Demand,
+        ) {
+            r.float("power", v);
         }
     }
     // Prices of 0 are real (some tariffs, and after a reboot): kept.
@@ -418,13 +427,28 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
 /// them into a field documented as m3 would be a number in the wrong unit.
 fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &MeterFields<'p>) {
     let values = [
-        ("energy.import.dayvol", "dayvol", import.dayvol),
-        ("energy.import.weekvol", "weekvol", import.weekvol),
-        ("energy.import.monthvol", "monthvol", import.monthvol),
+        (
+            "energy.import.dayvol",
+            "dayvol",
+            import.dayvol,
+            Register::DayOrWeek,
+        ),
+        (
+            "energy.import.weekvol",
+            "weekvol",
+            import.weekvol,
+            Register::DayOrWeek,
+        ),
+        (
+            "energy.import.monthvol",
+            "monthvol",
+            import.monthvol,
+            Register::Month,
+        ),
     ];
     if values
         .iter()
-        .all(|(_, _, v)| matches!(v, Num::Missing | Num::Null))
+        .all(|(_, _, v, _)| matches!(v, Num::Missing | Num::Null))
     {
         return;
     }
@@ -449,8 +473,8 @@ fn period_volumes<'p>(ctx: &mut Context<'_>, r: &mut Reading<'p>, import: &Meter
         );
         return;
     }
-    for (path, key, value) in values {
-        if let Some(v) = ctx.quantity(path, value, Some(unit), normalise_volume) {
+    for (path, key, value, register) in values {
+        if let Some(v) = ctx.register(path, value, Some(unit), normalise_volume, register) {
             r.float(key, v);
         }
     }

@@ -26,6 +26,50 @@ pub const EARLIEST_REAL_NS: i64 = 1_420_070_400 * NANOS;
 /// move it forward with a release (README, "Which clock is trusted").
 pub const HOST_CLOCK_FLOOR_NS: i64 = 1_767_225_600 * NANOS;
 
+/// When a message arrived, and who says so: the one place that tells the
+/// host's clock, which may be wrong, from a time the user gave.
+///
+/// The host-clock rule ([`HOST_CLOCK_FLOOR_NS`]) exists because a Raspberry
+/// Pi without a real-time clock reads 1970 or a stale saved time until NTP
+/// has synced. A capture's recorded time (`mosquitto_sub -F '%I %t %p'`)
+/// is not that clock now: it is when the message came in, and a capture
+/// made in 2025 rightly reads 2025. Judged as a host clock it made every
+/// old capture lose its times (issue 21 point 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Read from this host's clock as the message came in (Unix ns).
+    HostClock(i64),
+    /// The time a capture recorded for the message (Unix ns): what the user
+    /// asked for, never judged by the host-clock rule. Only a time before
+    /// [`EARLIEST_REAL_NS`] (2015, before any CAD existed) is refused, as a
+    /// meter's would be, so that no line is ever stamped before it.
+    Recorded(i64),
+}
+
+impl Arrival {
+    /// The arrival time in Unix nanoseconds, trusted or not.
+    pub fn ns(self) -> i64 {
+        match self {
+            Arrival::HostClock(ns) | Arrival::Recorded(ns) => ns,
+        }
+    }
+
+    /// Why this arrival time cannot stamp a line or judge a meter's time,
+    /// if it cannot: a host clock before 2026, a recorded time before 2015.
+    pub fn distrusted(self) -> Option<&'static str> {
+        match self {
+            Arrival::HostClock(ns) if ns < HOST_CLOCK_FLOOR_NS => {
+                Some("the host clock reads before 2026, evidently wrong (not synced yet?)")
+            }
+            Arrival::Recorded(ns) if ns < EARLIEST_REAL_NS => Some(
+                "the capture's time reads before 2015, when no CAD existed (recorded on a host \
+                 whose clock was wrong?)",
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Which clock stamps the lines (`--timestamp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimestampSource {

@@ -15,7 +15,10 @@ pub mod state;
 pub mod tolerant;
 pub mod topic;
 pub mod units;
+pub mod unrepresentable;
+pub mod zigbee_register;
 
+pub use crate::flatten::meter_time::Arrival;
 use crate::flatten::meter_time::TimestampSource;
 use crate::flatten::topic::{classify, Topic};
 
@@ -63,14 +66,29 @@ impl Flattener {
     /// Appends zero or more lines for one message to `out` and explains in
     /// `notes` anything left out. Returns the number of lines written.
     ///
-    /// `received_ns` is the arrival time (Unix ns); it stamps the lines with
-    /// `--timestamp receive`, and stands in for a meter time that is missing,
-    /// a placeholder or more than an hour ahead.
+    /// `received_ns` is the arrival time (Unix ns) read from this host's
+    /// clock; it stamps the lines with `--timestamp receive`, and stands in
+    /// for a meter time that is missing, a placeholder or more than an hour
+    /// ahead. For a time the user gave (a capture's), see [`Self::flatten_at`].
     pub fn flatten<'a>(
         &self,
         topic: &'a str,
         payload: &'a [u8],
         received_ns: i64,
+        out: &mut Vec<u8>,
+        notes: &mut Vec<Note>,
+    ) -> usize {
+        self.flatten_at(topic, payload, Arrival::HostClock(received_ns), out, notes)
+    }
+
+    /// [`Self::flatten`] with the arrival time and whose clock it is: a
+    /// capture's recorded time is [`Arrival::Recorded`], and is never judged
+    /// by the rule for a wrong host clock.
+    pub fn flatten_at<'a>(
+        &self,
+        topic: &'a str,
+        payload: &'a [u8],
+        arrival: Arrival,
         out: &mut Vec<u8>,
         notes: &mut Vec<Note>,
     ) -> usize {
@@ -85,14 +103,7 @@ impl Flattener {
             });
             return 0;
         };
-        let mut ctx = Context::new(
-            topic,
-            kind_name(kind),
-            received_ns,
-            &self.options,
-            notes,
-            out,
-        );
+        let mut ctx = Context::new(topic, kind_name(kind), arrival, &self.options, notes, out);
         let payload = payload.trim_ascii();
         if payload.is_empty() {
             ctx.note(Level::Debug, format_args!("empty payload; skipped"));
@@ -105,14 +116,72 @@ impl Flattener {
             );
             return 0;
         }
-        match kind {
-            Topic::Electricity { device } => meter::flatten(&mut ctx, payload, device, false),
-            Topic::Gas { device } => meter::flatten(&mut ctx, payload, device, true),
-            Topic::State { device } => state::flatten(&mut ctx, payload, device),
-            Topic::Sensor { device, sensor } => sensor::flatten(&mut ctx, payload, device, sensor),
-            Topic::LegacyHex { device } => legacy_hex::flatten(&mut ctx, payload, device),
+        flatten_kind(&mut ctx, kind, payload);
+        if let Some(err) = ctx.take_json_error() {
+            reread(&mut ctx, kind, payload, &err);
         }
         ctx.lines()
+    }
+}
+
+/// Flattens one payload of `kind`.
+fn flatten_kind(ctx: &mut Context<'_>, kind: Topic<'_>, payload: &[u8]) {
+    match kind {
+        Topic::Electricity { device } => meter::flatten(ctx, payload, device, false),
+        Topic::Gas { device } => meter::flatten(ctx, payload, device, true),
+        Topic::State { device } => state::flatten(ctx, payload, device),
+        Topic::Sensor { device, sensor } => sensor::flatten(ctx, payload, device, sensor),
+        Topic::LegacyHex { device } => legacy_hex::flatten(ctx, payload, device),
+    }
+}
+
+/// The failing path, taken only when serde_json refused the payload (the
+/// fast path, valid JSON, never comes here): the members holding values
+/// serde_json cannot represent are blanked out, the rest is read again,
+/// and each member left out is named. A payload whose fault is anything
+/// else keeps serde_json's own message and is skipped.
+fn reread(ctx: &mut Context<'_>, kind: Topic<'_>, payload: &[u8], err: &serde_json::Error) {
+    let Some(blanked) = unrepresentable::blank(payload) else {
+        ctx.report_invalid_json(err);
+        return;
+    };
+    flatten_kind(ctx, kind, &blanked.payload);
+    if let Some(err) = ctx.take_json_error() {
+        ctx.report_invalid_json(&err);
+        return;
+    }
+    // Paths as the other notes give them: inside the meter or sensor
+    // object, without its name.
+    let envelope = kind_name(kind);
+    for left_out in &blanked.left_out {
+        let path = left_out.path.as_str();
+        let path = path
+            .strip_prefix(envelope)
+            .and_then(|p| p.strip_prefix('.').or(p.is_empty().then_some("")))
+            .unwrap_or(path);
+        let why = &left_out.why;
+        if left_out.in_key {
+            let place = if path.is_empty() {
+                "the top level"
+            } else {
+                path
+            };
+            ctx.note(
+                Level::Warn,
+                format_args!("a key in {place} cannot be read: {why}; its member left out"),
+            );
+        } else {
+            ctx.note(Level::Warn, format_args!("field {path}: {why}; left out"));
+        }
+    }
+    if blanked.more > 0 {
+        ctx.note(
+            Level::Warn,
+            format_args!(
+                "{} more values that cannot be represented; left out",
+                blanked.more
+            ),
+        );
     }
 }
 
@@ -184,7 +253,7 @@ mod tests {
             let mut ctx = Context::new(
                 "glow/A/SENSOR/electricitymeter",
                 "electricitymeter",
-                0,
+                Arrival::HostClock(0),
                 &options,
                 &mut notes,
                 &mut out,
@@ -242,6 +311,11 @@ mod tests {
     /// `null` for none) that arrived at `received_ns`: its line's time, or
     /// `None` when nothing was written, and the notes.
     fn stamped(timestamp: &str, received_ns: i64, receive: bool) -> (Option<i64>, Vec<String>) {
+        stamped_at(timestamp, Arrival::HostClock(received_ns), receive)
+    }
+
+    /// `stamped`, with the arrival time and whose clock it is.
+    fn stamped_at(timestamp: &str, arrival: Arrival, receive: bool) -> (Option<i64>, Vec<String>) {
         let flattener = Flattener::new(FlattenOptions {
             timestamp: if receive {
                 TimestampSource::Receive
@@ -254,10 +328,10 @@ mod tests {
             r#"{{"electricitymeter":{{"timestamp":{timestamp},"energy":{{"import":{{"cumulative":8123.449}}}}}}}}"#
         );
         let (mut out, mut notes) = (Vec::new(), Vec::new());
-        flattener.flatten(
+        flattener.flatten_at(
             "glow/0A1B2C3D4E5F/SENSOR/electricitymeter",
             payload.as_bytes(),
-            received_ns,
+            arrival,
             &mut out,
             &mut notes,
         );
@@ -285,6 +359,58 @@ mod tests {
                 assert!(notes.iter().any(|n| n.contains("host clock")), "{notes:?}");
             }
         }
+    }
+
+    /// Issue 21 point 1: a capture's recorded time is the arrival time the
+    /// user gave, whatever its year. It stamps the line with `--timestamp
+    /// receive`, stands in for a missing meter time, and judges the meter's
+    /// time as a sane host clock does; the same instant read from the host
+    /// clock is judged by the host-clock rule. Only a recorded time before
+    /// 2015 (no CAD existed) is refused, and the note blames the capture.
+    #[test]
+    fn a_capture_time_is_never_judged_by_the_host_clock_rule() {
+        // 2025-06-11T20:38:00Z (`date -u -d 2025-06-11T20:38:00Z +%s`).
+        let capture = 1_749_674_280 * NS;
+        let meter = r#""2025-06-11T20:37:55Z""#;
+        let recorded = Arrival::Recorded(capture);
+        assert_eq!(stamped_at(meter, recorded, true), (Some(capture), vec![]));
+        assert_eq!(
+            stamped_at(meter, recorded, false),
+            (Some(capture - 5 * NS), vec![])
+        );
+        let (time, notes) = stamped_at("null", recorded, false);
+        assert_eq!(time, Some(capture), "{notes:?}");
+        let (time, notes) = stamped_at(r#""2025-06-11T21:38:01Z""#, recorded, false);
+        assert_eq!(time, Some(capture), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("more than an hour")),
+            "{notes:?}"
+        );
+
+        // The same instant from the host clock: evidently wrong.
+        let host = Arrival::HostClock(capture);
+        assert_eq!(stamped_at(meter, host, true).0, Some(capture - 5 * NS));
+        assert_eq!(stamped_at("null", host, false).0, None);
+
+        // A recorded time before 2015.
+        for before_2015 in [0, -NS, EARLIEST_REAL_NS - NS] {
+            let (time, notes) = stamped_at(meter, Arrival::Recorded(before_2015), true);
+            assert_eq!(time, Some(capture - 5 * NS));
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n.contains("the capture's time reads before 2015")),
+                "{notes:?}"
+            );
+            assert_eq!(
+                stamped_at("null", Arrival::Recorded(before_2015), true).0,
+                None
+            );
+        }
+        assert_eq!(
+            stamped_at(meter, Arrival::Recorded(EARLIEST_REAL_NS), true).0,
+            Some(EARLIEST_REAL_NS)
+        );
     }
 
     /// The note says why the meter's time could not stand in for the host

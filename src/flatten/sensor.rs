@@ -44,7 +44,7 @@ pub(crate) fn flatten<'p>(
     let envelope: Envelope<'p> = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(err) => {
-            ctx.invalid_json(&err);
+            ctx.invalid_json(err);
             return;
         }
     };

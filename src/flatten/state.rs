@@ -30,7 +30,7 @@ pub(crate) fn flatten<'p>(ctx: &mut Context<'_>, payload: &'p [u8], device: &'p 
     let state: State<'p> = match serde_json::from_slice(payload) {
         Ok(s) => s,
         Err(err) => {
-            ctx.invalid_json(&err);
+            ctx.invalid_json(err);
             return;
         }
     };

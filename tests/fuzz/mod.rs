@@ -454,6 +454,46 @@ proptest! {
         }
     }
 
+    /// Issue 21 point 2: a value serde_json cannot represent (a number
+    /// beyond f64, a lone surrogate, a bad escape, bytes that are not
+    /// UTF-8, a raw control character), or a key holding one, added as a
+    /// member of any object of any payload, costs that member alone: every
+    /// line and field comes out as without it. (In the places the schema
+    /// reads, the generators put such values too, and the model says only
+    /// that field is left out.)
+    #[test]
+    fn an_unrepresentable_value_anywhere_costs_only_its_member(
+        case in any_case(),
+        o in opts(),
+        at in any::<prop::sample::Index>(),
+        key in "[a-z]{0,8}",
+        bad in unrepresentable_member(),
+    ) {
+        let flattener = o.flattener();
+        let topic = case.topic(&o);
+        let payload = case.payload.as_bytes();
+        let opens = object_openings(payload);
+        let i = *at.get(&opens);
+        let empty = payload[i..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let mut member = match bad {
+            (true, bad) => [b"\"".to_vec(), bad, b"\":1".to_vec()].concat(),
+            (false, bad) => [format!("\"zz{key}\":").into_bytes(), bad].concat(),
+        };
+        if !empty {
+            member.push(b',');
+        }
+        let injected = [&payload[..i], &member[..], &payload[i..]].concat();
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        flatten_onto(&flattener, &topic, payload, &mut want)?;
+        flatten_onto(&flattener, &topic, &injected, &mut got)?;
+        prop_assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "injected: {}",
+            String::from_utf8_lossy(&injected)
+        );
+    }
+
     /// Golden payloads with random byte edits, on their own topic and on
     /// every other kind's, under their options and random ones.
     #[test]
@@ -491,6 +531,49 @@ proptest! {
         }
         flatten_onto(&flattener, "SMART/DCAD/D", &payload, &mut out)?;
     }
+}
+
+/// Where each object of a JSON text opens: the position after each `{`
+/// outside strings.
+fn object_openings(p: &[u8]) -> Vec<usize> {
+    let (mut in_string, mut escaped) = (false, false);
+    let mut out = Vec::new();
+    for (i, &b) in p.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'{' {
+            out.push(i + 1);
+        }
+    }
+    out
+}
+
+/// A member's value serde_json cannot represent, or (`true`) the inside of
+/// a key that it cannot.
+fn unrepresentable_member() -> impl Strategy<Value = (bool, Vec<u8>)> {
+    prop_oneof![
+        prop::sample::select(vec!["1e400", "-2e308", "1E+999", "123456789e999"])
+            .prop_map(|n| (false, n.as_bytes().to_vec())),
+        unrepresentable_string().prop_map(|s| (false, s.into_bytes())),
+        // Bytes that are not UTF-8 inside one string.
+        (vec(128u8..=255, 1..4), "[a-z]{0,4}").prop_map(|(bytes, tail)| {
+            (
+                false,
+                [&b"\"x"[..], &bytes, tail.as_bytes(), b"\""].concat(),
+            )
+        }),
+        prop::sample::select(vec![r"k\ud800", r"\x", "a\tb"])
+            .prop_map(|k| (true, k.as_bytes().to_vec())),
+        (vec(128u8..=255, 1..3)).prop_map(|bytes| (true, bytes)),
+    ]
 }
 
 // ---------------------------------------------------------------------------

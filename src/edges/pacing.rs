@@ -1,0 +1,129 @@
+//! How fast the writer may hand lines to Telegraf.
+//!
+//! Telegraf's default memory buffer holds `metric_buffer_limit` metrics per
+//! output and drops the oldest when a burst outruns its output (measured:
+//! tests/bench/telegraf_drain.py, and `config::delivery` for the figure).
+//! A backlog replayed by the broker arrives as fast as the network allows,
+//! so the writer spends from a token bucket: `burst` lines at once, then
+//! `rate` lines per second. A home's 0.2 messages/s never waits; only a
+//! backlog is slowed, and it waits at the broker (the writer stops taking
+//! messages, the channel fills, rumqttc stops reading), where nothing is
+//! acknowledged before it is written.
+
+use std::time::{Duration, Instant};
+
+/// A token bucket counted in lines.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Pace {
+    /// `rate` lines per second after a first `burst` (both at least 1).
+    pub fn new(rate: f64, burst: usize, now: Instant) -> Pace {
+        let burst = (burst as f64).max(1.0);
+        Pace {
+            rate: rate.max(1.0),
+            burst,
+            tokens: burst,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Spends `lines` (going into debt: a message's lines are never split).
+    pub fn spend(&mut self, lines: usize, now: Instant) {
+        self.refill(now);
+        self.tokens -= lines as f64;
+    }
+
+    /// When the next line may be written: `None` if now.
+    pub fn wait_until(&mut self, now: Instant) -> Option<Instant> {
+        self.refill(now);
+        if self.tokens >= 0.0 {
+            return None;
+        }
+        // At least a microsecond: a debt of a rounding error still waits.
+        let wait = Duration::from_secs_f64(-self.tokens / self.rate);
+        Some(now + wait.max(Duration::from_micros(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_goes_at_once_then_the_rate_holds() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(100.0, 50, t0);
+        for _ in 0..50 {
+            assert_eq!(p.wait_until(t0), None);
+            p.spend(1, t0);
+        }
+        assert_eq!(p.wait_until(t0), None, "the 50th line spent the last token");
+        p.spend(1, t0);
+        let at = p.wait_until(t0).expect("in debt");
+        assert_eq!(at - t0, Duration::from_millis(10));
+        // A second later the debt is repaid and the bucket full again, but
+        // no fuller than the burst.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(p.wait_until(t1), None);
+        p.spend(50, t1);
+        assert_eq!(p.wait_until(t1), None);
+        p.spend(1, t1);
+        assert!(p.wait_until(t1).is_some());
+    }
+
+    #[test]
+    fn a_home_that_sends_every_few_seconds_never_waits() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(900.0, 1000, t0);
+        for i in 0..10_000u64 {
+            let now = t0 + Duration::from_millis(5000 * i);
+            assert_eq!(p.wait_until(now), None);
+            p.spend(3, now);
+        }
+    }
+
+    #[test]
+    fn idle_time_refills_at_most_the_burst() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(10.0, 20, t0);
+        let later = t0 + Duration::from_secs(3600);
+        p.spend(20, later);
+        assert_eq!(p.wait_until(later), None);
+        p.spend(1, later);
+        assert_eq!(
+            p.wait_until(later).map(|t| t - later),
+            Some(Duration::from_millis(100))
+        );
+    }
+
+    #[test]
+    fn a_sustained_stream_is_held_to_the_rate() {
+        // Writes as soon as allowed for 10 simulated seconds.
+        let t0 = Instant::now();
+        let mut p = Pace::new(900.0, 1000, t0);
+        let (mut now, mut lines) = (t0, 0u64);
+        while now < t0 + Duration::from_secs(10) {
+            match p.wait_until(now) {
+                Some(at) => now = at,
+                None => {
+                    p.spend(2, now);
+                    lines += 2;
+                }
+            }
+        }
+        // 1000 at once, then 900/s: 10 000, give or take one message.
+        assert!((9_998..=10_002).contains(&lines), "{lines}");
+    }
+}

@@ -1,0 +1,225 @@
+//! Telegraf as people already run it: its default agent settings (no
+//! `[agent]` table at all: memory buffer of 10 000 metrics, 10 s flush),
+//! with only the shipped `cadline.conf` added. A backlog the broker queued
+//! while cadline was away is replayed through the real Telegraf into a real
+//! InfluxDB without overflowing the buffer; so is the same backlog with the
+//! shipped telegraf.conf's disk buffer.
+//!
+//! The broker allows more messages in flight than Mosquitto's default 20
+//! (`max_inflight_messages 0`, as the README asks of a broker that replays
+//! backlogs): cadline holds each acknowledgement until Telegraf's flush, and
+//! 20 held for 12 s replay at under 2 messages/s.
+
+use std::time::{Duration, Instant};
+
+use crate::rig::{shipped_cadline_conf, BrokerConfig, Influx, Mosquitto, Telegraf, TempDir};
+use crate::telegraf::{influx_output, reading, shipped_telegraf_conf, wait_for_points};
+
+const E: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
+
+/// Readings queued at the broker: three times Telegraf's default buffer,
+/// more than it can hold if written at once (cadline's unpaced burst of
+/// 15 000-35 000 lines/s overflowed it on this machine, and Telegraf with
+/// InfluxDB drained about 20 000 lines/s: tests/bench/telegraf_drain.py).
+const BACKLOG: u64 = 30_000;
+
+/// The broker a backlog replay needs: persistent, no queue limit, no
+/// in-flight limit.
+fn replay_broker() -> Mosquitto {
+    Mosquitto::with(BrokerConfig {
+        extra: vec!["max_inflight_messages 0".into()],
+        ..BrokerConfig::persistent()
+    })
+}
+
+/// Starts Telegraf on `config`, waits until cadline has subscribed with its
+/// persistent session, stops Telegraf, queues `BACKLOG` readings, starts
+/// Telegraf again and waits for them in InfluxDB. Returns the Telegraf log.
+fn replay(config: &str, broker: &Mosquitto, influx: &Influx, db: &str) -> (u64, String, f64) {
+    let mut telegraf = Telegraf::start(config);
+    assert!(
+        telegraf.wait_for_log("Connected to", 1, Duration::from_secs(30)),
+        "cadline did not connect under Telegraf:\n{}",
+        telegraf.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        telegraf.stop(Duration::from_secs(20)).is_some(),
+        "Telegraf stopped:\n{}",
+        telegraf.log()
+    );
+    let lines: Vec<String> = (1..=BACKLOG).map(reading).collect();
+    broker.publish_lines(E, &lines, 1);
+    let t0 = Instant::now();
+    telegraf.start_again();
+    let got = wait_for_points(
+        influx,
+        db,
+        "electricitymeter",
+        "cumulative",
+        BACKLOG,
+        Duration::from_secs(180),
+    );
+    let took = t0.elapsed().as_secs_f64();
+    let log = telegraf.log();
+    telegraf.stop(Duration::from_secs(20));
+    (got, log, took)
+}
+
+#[test]
+fn a_backlog_replay_at_telegrafs_defaults_stores_every_reading() {
+    let broker = replay_broker();
+    let influx = Influx::start();
+    influx.create_db("energy");
+    // Telegraf's defaults: no [agent] table. Only cadline.conf and an output.
+    let config =
+        shipped_cadline_conf(&broker.url(), "glow", None) + &influx_output(&influx, "energy");
+    let (got, log, took) = replay(&config, &broker, &influx, "energy");
+    eprintln!("memory buffer: {got} of {BACKLOG} stored, {took:.1} s");
+    assert!(
+        !log.contains("Metric buffer overflow"),
+        "Telegraf's buffer overflowed:\n{log}"
+    );
+    assert_eq!(got, BACKLOG, "every reading stored:\n{log}");
+    assert!(
+        log.contains("I! [inputs.execd] Telegraf: flush every 10 s (jitter 0 s), batches of 1000, memory buffer of 10000 metrics"),
+        "cadline said what it learned:\n{log}"
+    );
+}
+
+#[test]
+fn a_backlog_replay_with_the_shipped_disk_buffer_stores_every_reading() {
+    let broker = replay_broker();
+    let influx = Influx::start();
+    influx.create_db("energy");
+    let buffer = TempDir::new("telegraf-buffer");
+    let config = shipped_telegraf_conf(&broker.url(), &influx, buffer.path());
+    let (got, log, took) = replay(&config, &broker, &influx, "energy");
+    eprintln!("disk buffer: {got} of {BACKLOG} stored, {took:.1} s");
+    assert!(!log.contains("Metric buffer overflow"), "{log}");
+    assert_eq!(got, BACKLOG, "every reading stored:\n{log}");
+    assert!(log.contains("disk buffer"), "{log}");
+}
+
+/// The fault test of tests/telegraf.rs at Telegraf's defaults with only
+/// `cadline.conf` added: a steady 10 readings/s while Telegraf is SIGKILLed
+/// three times, InfluxDB is stopped for 5 s (two flush intervals' worth of
+/// failed writes would need 20 s; one failed flush is enough to matter),
+/// Mosquitto is SIGKILLed once and cadline once. 0 lost while InfluxDB is
+/// reachable. A Telegraf crash *during* an InfluxDB outage is left out: with
+/// the memory buffer it loses what a failed flush held and cadline had
+/// acknowledged, which only the disk buffer covers (README "Not losing a
+/// reading"; cadline's start-up warning says so).
+#[test]
+fn the_fault_test_at_telegrafs_defaults_loses_nothing_while_influxdb_is_reachable() {
+    use crate::rig::{cadline_pids, wait_for_cadlines};
+    use crate::telegraf::{missing_ranges, stored_readings, Lcg, SteadyPublisher};
+    let mut rng = Lcg(0x7E1E);
+    let t0 = Instant::now();
+    let mut timeline: Vec<String> = Vec::new();
+    let event = |timeline: &mut Vec<String>, what: &str| {
+        timeline.push(format!("{:.2}s {what}", t0.elapsed().as_secs_f64()));
+    };
+    // 10 readings/s held 12 s each: 120 in flight, more than Mosquitto's
+    // default 20 (README "Not losing a reading": what the broker needs).
+    let mut broker = replay_broker();
+    let mut influx = Influx::start();
+    influx.create_db("energy");
+    let config =
+        shipped_cadline_conf(&broker.url(), "glow", None) + &influx_output(&influx, "energy");
+    let mut telegraf = Telegraf::start(&config);
+    assert!(
+        telegraf.wait_for_log("Connected to", 1, Duration::from_secs(30)),
+        "{}",
+        telegraf.log()
+    );
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    let pause = |rng: &mut Lcg, lo: u64, span: u64| {
+        std::thread::sleep(Duration::from_millis(lo + rng.below(span)));
+    };
+    let mut faults = vec![
+        "telegraf", "telegraf", "telegraf", "influx", "broker", "cadline",
+    ];
+    for i in (1..faults.len()).rev() {
+        faults.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for fault in faults {
+        pause(&mut rng, 1500, 2500);
+        match fault {
+            "telegraf" => {
+                telegraf.kill();
+                event(
+                    &mut timeline,
+                    &format!("Telegraf SIGKILLed at seq {}", publisher.published()),
+                );
+                pause(&mut rng, 200, 2000);
+                telegraf.start_again();
+                event(&mut timeline, "Telegraf started again");
+            }
+            "influx" => {
+                wait_for_cadlines(&broker.url(), 1, Duration::from_secs(15));
+                influx.stop();
+                event(
+                    &mut timeline,
+                    &format!("InfluxDB stopped at seq {}", publisher.published()),
+                );
+                pause(&mut rng, 4000, 2000);
+                influx.start_again();
+                event(&mut timeline, "InfluxDB started again");
+            }
+            "broker" => {
+                publisher.pause(true);
+                std::thread::sleep(Duration::from_millis(2600));
+                broker.kill();
+                event(
+                    &mut timeline,
+                    &format!("Mosquitto SIGKILLed at seq {}", publisher.published()),
+                );
+                publisher.pause(false);
+                pause(&mut rng, 200, 1000);
+                broker.restart();
+                event(&mut timeline, "Mosquitto started again");
+            }
+            _ => {
+                for pid in cadline_pids(&broker.url()) {
+                    crate::rig::signal(pid, "KILL");
+                }
+                event(
+                    &mut timeline,
+                    &format!("cadline SIGKILLed at seq {}", publisher.published()),
+                );
+            }
+        }
+    }
+    pause(&mut rng, 1000, 1000);
+    let published = publisher.finish();
+    event(&mut timeline, &format!("published 1..={published}"));
+    // Up to a 10 s flush, a 10 s restart delay and a redelivery.
+    let got = wait_for_points(
+        &influx,
+        "energy",
+        "electricitymeter",
+        "cumulative",
+        published,
+        Duration::from_secs(90),
+    );
+    event(&mut timeline, &format!("{got} points stored"));
+    let stored = stored_readings(&influx, "energy");
+    let have: std::collections::BTreeSet<u64> = stored.iter().map(|(q, _)| *q).collect();
+    let missing = missing_ranges(published, &have);
+    let lost: u64 = missing.iter().map(|(a, b)| b - a + 1).sum();
+    eprintln!(
+        "at Telegraf's defaults: published {published}, stored {} distinct, lost {lost} in {missing:?}\n{}",
+        have.len(),
+        timeline.join("\n")
+    );
+    assert!(
+        missing.is_empty(),
+        "lost {lost} of {published}: {missing:?}\n{}\n--- Telegraf log ---\n{}",
+        timeline.join("\n"),
+        telegraf.log()
+    );
+    for (q, value) in &stored {
+        assert_eq!(*value, Some(*q as f64), "the point at seq {q}");
+    }
+}
