@@ -269,7 +269,8 @@ fn the_man_page_renders() {
         .filter(|l| l.len() - l.trim_start().len() <= 6)
         .filter_map(|l| l.trim_start().split("  ").next())
         .flat_map(str::split_whitespace)
-        .map(|w| w.trim_end_matches(','))
+        // A flag named at the end of a wrapped sentence keeps its stop.
+        .map(|w| w.trim_end_matches([',', '.']))
         .filter(|w| w.starts_with("--") && w.len() > 3)
         .collect();
     assert!(

@@ -206,6 +206,8 @@ mod tests {
         let (old, new) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let mut before = scope.ack(counting(&old, true));
         scope.end_session();
+        // The next connection's CONNACK.
+        scope.begin_session();
         let mut after = scope.ack(counting(&new, true));
         assert!(after());
         assert!(before());
