@@ -790,6 +790,9 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     let mut qos = crate::edges::qos_watch::QosWatch::new(p.qos, p.persistent);
     // Whether the broker speaks only MQTT 3.1.1, once asked.
     let mut only_3_1_1: Option<bool> = None;
+    // Whether the last loss was also a bare close of a fresh connection
+    // (MQTT 3.1.1's only sign of a takeover, see below).
+    let mut last_loss_was_a_bare_close = false;
     let silence = crate::edges::silence::Watch::start(
         p.silence_after,
         p.silence.clone(),
@@ -987,6 +990,17 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                         crate::edges::takeover::evidence(&text, lasted, STABLE, p.fixed_client_id)
                     })
                     .flatten();
+                // One bare close of a young connection is also what a broker
+                // killed and back within a second looks like (the probe then
+                // finds it up); two copies throw each other off again and
+                // again, so MQTT 3.1.1's inference waits for the second in a
+                // row. The broker's own word (MQTT 5) is taken at once.
+                let inferred = matches!(
+                    takeover,
+                    Some(crate::edges::takeover::Evidence::Inferred { .. })
+                );
+                let takeover = takeover.filter(|_| !inferred || last_loss_was_a_bare_close);
+                last_loss_was_a_bare_close = inferred;
                 let text = match (lasted, oversized) {
                     _ if takeover.is_some() => {
                         takeover.map_or(text, |t| crate::edges::takeover::message(t, &p.client_id))

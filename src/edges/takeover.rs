@@ -13,9 +13,11 @@
 //! - MQTT 3.1.1 has no reason: the broker just closes the connection. A
 //!   connection with a client id given by the user, accepted and then
 //!   closed by the broker well before it became stable, is taken for a
-//!   takeover. The first takeover of a long-running service looks like any
-//!   lost connection, but the copies then take the session back and forth
-//!   within a second or two, so each is named within seconds. A default
+//!   takeover, once it happens twice in a row (one alone is also what a
+//!   broker killed and back within a second looks like). The first takeover
+//!   of a long-running service looks like any lost connection, but the
+//!   copies then take the session back and forth every few seconds, so each
+//!   is named within seconds. A default
 //!   client id (`cadline-<pid>-<n>`) is never shared, so a short connection
 //!   with one has another cause (a broker `max_packet_size`), said
 //!   elsewhere.
