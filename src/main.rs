@@ -145,6 +145,10 @@ fn start_and_run() -> ExitCode {
     if let Some(cadline::config::cli::Subcommand::Check { listen }) = subcommand {
         return check(&config, Duration::from_secs(listen), &stdout.file);
     }
+    // A `telegraf --once` on a running Telegraf's disk buffer is stopped.
+    if cadline::edges::shared_buffer::guard() {
+        return ExitCode::FAILURE;
+    }
     // Under `telegraf --test` or `--once`: never the service's session.
     let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {

@@ -10,7 +10,9 @@ use crate::rig::{
     electricity, repo_path, rewrite_execd, run_with_timeout, shipped_cadline_conf, telegraf_bin,
     wait_for_cadlines, Influx, Mosquitto, Telegraf, TempDir, Watched,
 };
-use crate::telegraf::{influx_output, test_agent, wait_for_points, SteadyPublisher};
+use crate::telegraf::{
+    influx_output, shipped_telegraf_conf, test_agent, wait_for_points, SteadyPublisher,
+};
 
 /// Runs the pinned Telegraf on `config` with `flags` (`--test`, `--once`)
 /// to completion, as an operator would in a terminal.
@@ -116,6 +118,178 @@ fn telegraf_test_and_once_beside_the_service_lose_no_reading() {
         !service.log().contains("Connection lost"),
         "the service's cadline lost its connection:\n{}",
         service.log()
+    );
+}
+
+/// The shipped `telegraf.conf` on this machine (the disk buffer in
+/// `buffer`), with its shipped 10 s `flush_interval`: a `--once` run
+/// flushes at its end, or on its first tick.
+fn shipped_disk_service(broker: &Mosquitto, influx: &Influx, buffer: &Path) -> String {
+    shipped_telegraf_conf(&broker.url(), influx, buffer)
+        .replace("  flush_interval = \"1s\"", "  flush_interval = \"10s\"")
+}
+
+/// Whether process `pid` still runs (and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// The database the shipped telegraf.conf writes to.
+const SHIPPED_DB: &str = "energy";
+
+#[test]
+fn telegraf_once_beside_a_disk_buffered_service_is_stopped_and_the_service_loses_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let buffer = TempDir::new("buffer");
+    let service = Telegraf::start(&shipped_disk_service(&broker, &influx, buffer.path()));
+    assert!(
+        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        service.log()
+    );
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    // Readings wait in the service's disk buffer for its next flush.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let once = telegraf_run(&service.config_path(), &["--once"]);
+    let once_log = String::from_utf8_lossy(&once.stderr).into_owned();
+    assert_eq!(
+        once.status.signal(),
+        Some(9),
+        "cadline stopped the once run ({:?}):\n{once_log}",
+        once.status
+    );
+    let said = format!(
+        "E! [inputs.execd] Run by telegraf --once while another Telegraf (pid {}",
+        service.pid()
+    );
+    assert!(
+        once_log.contains(&said) && once_log.contains("`cadline check`"),
+        "{said}:\n{once_log}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let published = publisher.finish();
+    let stored = wait_for_points(
+        &influx,
+        SHIPPED_DB,
+        "electricitymeter",
+        "cumulative",
+        published,
+        Duration::from_secs(60),
+    );
+    eprintln!("beside telegraf --once: {stored} of {published} stored");
+    assert_eq!(stored, published, "{}", service.log());
+    assert!(
+        alive(service.pid()),
+        "the service stopped:\n{}",
+        service.log()
+    );
+    assert!(
+        !service.log().contains("panic"),
+        "the service's buffer broke:\n{}",
+        service.log()
+    );
+}
+
+/// The boundary: a `--once` run that has no cadline in it (here the
+/// service's configuration with `inputs.internal` in place of cadline, so
+/// the same output and the same buffer) is not stopped, and the service's
+/// disk buffer breaks under it. Telegraf's own limit: no lock on
+/// `buffer_directory`.
+#[test]
+fn a_once_run_without_cadline_still_breaks_a_disk_buffered_service() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let buffer = TempDir::new("buffer");
+    let conf = shipped_disk_service(&broker, &influx, buffer.path());
+    let service = Telegraf::start(&conf);
+    assert!(
+        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        service.log()
+    );
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    std::thread::sleep(Duration::from_secs(3));
+    let (before, rest) = conf.split_once("[[inputs.execd]]").expect("an execd block");
+    let after = rest
+        .split_once("data_format = \"influx\"\n")
+        .expect("the block's end")
+        .1;
+    let other = TempDir::new("other");
+    let path = other.path().join("telegraf.conf");
+    std::fs::write(&path, format!("{before}[[inputs.internal]]\n{after}")).expect("conf");
+    let once = telegraf_run(&path, &["--once"]);
+    assert!(
+        once.status.code().is_some(),
+        "the once run ran to its end: {:?}\n{}",
+        once.status,
+        String::from_utf8_lossy(&once.stderr)
+    );
+    let broke = service.wait_for_log("panic", 1, Duration::from_secs(30));
+    publisher.finish();
+    let panic_line = service
+        .log()
+        .lines()
+        .find(|l| l.contains("panic"))
+        .unwrap_or_default()
+        .to_owned();
+    eprintln!("after a once run with no cadline, the service: {panic_line}");
+    assert!(broke, "the service's buffer survived:\n{}", service.log());
+    assert!(
+        ["log corrupt", "no such file or directory", "out of range"]
+            .iter()
+            .any(|s| service.log().contains(s)),
+        "{}",
+        service.log()
+    );
+}
+
+#[test]
+fn a_second_telegraf_on_the_same_disk_buffer_is_said_at_error_level() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let buffer = TempDir::new("buffer");
+    let conf = shipped_disk_service(&broker, &influx, buffer.path());
+    let first = Telegraf::start(&conf);
+    assert!(
+        first.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        first.log()
+    );
+    let second = Telegraf::start(&conf);
+    let said = format!("E! [inputs.execd] Another Telegraf (pid {}", first.pid());
+    assert!(
+        second.wait_for_log(&said, 1, Duration::from_secs(20)),
+        "{said}:\n{}",
+        second.log()
+    );
+    let line = second
+        .log()
+        .lines()
+        .find(|l| l.contains(&said))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains(&buffer.path().display().to_string())
+            && line.contains("its own buffer_directory"),
+        "{line}"
+    );
+    assert_eq!(
+        second
+            .log()
+            .matches("uses this Telegraf's disk buffer")
+            .count(),
+        1,
+        "one line:\n{}",
+        second.log()
     );
 }
 

@@ -26,6 +26,7 @@ pub mod pacing;
 pub mod panic_exit;
 pub mod qos_watch;
 pub mod session_state;
+pub mod shared_buffer;
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;
