@@ -858,3 +858,150 @@ fn cadline_check_names_the_prefix_the_cad_really_uses() {
         "{report}"
     );
 }
+
+/// A broker with TLS (a CA of the test's own) and a login, and a CAD
+/// publishing to it every 300 ms while `body` runs.
+fn with_a_tls_broker_with_a_login<T>(
+    body: impl FnOnce(&Mosquitto, &crate::rig::TlsFiles, &Path) -> T,
+) -> T {
+    let dir = TempDir::new("check-tls");
+    let tls = crate::rig::make_tls(dir.path());
+    let broker = Mosquitto::with(crate::rig::BrokerConfig {
+        login: Some(("glow".into(), "s3cret-pw".into())),
+        tls: Some(crate::rig::BrokerTls {
+            ca: tls.ca.clone(),
+            cert: tls.server_cert.clone(),
+            key: tls.server_key.clone(),
+            require_client_cert: false,
+            publisher_cert: None,
+        }),
+        ..crate::rig::BrokerConfig::default()
+    });
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret-pw\n").expect("password file");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut seq = 1;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                broker.publish(E, &electricity(seq), 1);
+                seq += 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        let result = body(&broker, &tls, &password);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    })
+}
+
+#[test]
+fn cadline_check_over_tls_with_a_login_says_how_it_connected_with_mqtt_5_and_3_1_1() {
+    with_a_tls_broker_with_a_login(|broker, tls, password| {
+        let url = broker.url();
+        for (version, protocol) in [("5", "p5"), ("3.1.1", "p2")] {
+            let out = cadline_check(&[
+                "--broker",
+                &url,
+                "--ca-file",
+                tls.ca.to_str().expect("utf-8"),
+                "--username",
+                "glow",
+                "--password-file",
+                password.to_str().expect("utf-8"),
+                "--mqtt-version",
+                version,
+                "--persistent-session",
+                "--client-id",
+                "cadline-{hostname}",
+                "--listen",
+                "3",
+            ]);
+            let report = String::from_utf8_lossy(&out.stdout).into_owned();
+            let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "MQTT {version}:\n{report}\n{errors}");
+            for needle in [
+                format!("Broker: reached, {url} as cadline-check-"),
+                format!("MQTT {version}, TLS verified, logged in as glow"),
+                "granted QoS 1".to_owned(),
+                "Device 0A1B2C3D4E5F: electricitymeter".to_owned(),
+                "At least once: holds".to_owned(),
+                "Readings would flow.".to_owned(),
+            ] {
+                assert!(report.contains(&needle), "{needle}:\n{report}");
+            }
+            // The broker saw the protocol and the login the report names.
+            let log = broker.log();
+            let seen = log.lines().any(|l| {
+                l.contains("New client connected")
+                    && l.contains(" as cadline-check-")
+                    && l.contains(&format!("({protocol},"))
+                    && l.contains("u'glow'")
+            });
+            assert!(seen, "no check client with {protocol} and u'glow':\n{log}");
+        }
+    });
+}
+
+#[test]
+fn cadline_check_says_a_wrong_password_and_a_wrong_ca_each_in_one_line() {
+    with_a_tls_broker_with_a_login(|broker, tls, password| {
+        let url = broker.url();
+        let wrong = password.with_file_name("wrong-password");
+        std::fs::write(&wrong, "not-it\n").expect("wrong password file");
+        for version in ["5", "3.1.1"] {
+            for (what, ca, pw, needles) in [
+                (
+                    "a wrong password",
+                    tls.ca.as_path(),
+                    wrong.as_path(),
+                    &["refused the user name or password", "--username"][..],
+                ),
+                (
+                    "a CA that did not sign the broker's certificate",
+                    tls.other_ca.as_path(),
+                    password,
+                    &["--ca-file"][..],
+                ),
+            ] {
+                let started = std::time::Instant::now();
+                let out = cadline_check(&[
+                    "--broker",
+                    &url,
+                    "--ca-file",
+                    ca.to_str().expect("utf-8"),
+                    "--username",
+                    "glow",
+                    "--password-file",
+                    pw.to_str().expect("utf-8"),
+                    "--mqtt-version",
+                    version,
+                    "--listen",
+                    "20",
+                ]);
+                let took = started.elapsed();
+                let report = String::from_utf8_lossy(&out.stdout).into_owned();
+                let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+                eprintln!("MQTT {version}, {what}, {took:?}: {errors}");
+                assert_eq!(out.status.code(), Some(1), "{what}:\n{report}\n{errors}");
+                let lines: Vec<&str> = errors.lines().filter(|l| l.starts_with("E! ")).collect();
+                assert_eq!(lines.len(), 1, "{what}: one E! line:\n{errors}");
+                assert!(
+                    lines[0].starts_with("E! cadline check: the broker was not reached"),
+                    "{what}: {}",
+                    lines[0]
+                );
+                for needle in needles {
+                    assert!(lines[0].contains(needle), "{what}: {needle}: {}", lines[0]);
+                }
+                assert!(
+                    report.contains(&format!("MQTT {version}, TLS verified, logged in as glow")),
+                    "{what}: the report says what was tried:\n{report}"
+                );
+                // A fault a person must fix is said at once, not after
+                // the whole --listen.
+                assert!(took < Duration::from_secs(15), "{what}: took {took:?}");
+            }
+        }
+    });
+}
