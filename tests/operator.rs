@@ -310,9 +310,14 @@ fn hostname() -> String {
 fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: Duration) {
     let broker = Mosquitto::start();
     let influx = Influx::start();
-    let execd = shipped_cadline_conf(&broker.url(), "glow", None).replace(
-        "\"--ack-delay\", \"1\"]",
-        &format!("\"--ack-delay\", \"1\", \"--mqtt-version\", \"{mqtt_version}\"]"),
+    let shipped = shipped_cadline_conf(&broker.url(), "glow", None);
+    let execd = shipped.replace(
+        "\"cadline-{hostname}\"]",
+        &format!("\"cadline-{{hostname}}\", \"--mqtt-version\", \"{mqtt_version}\"]"),
+    );
+    assert_ne!(
+        execd, shipped,
+        "--mqtt-version {mqtt_version} was not added"
     );
     let conf = test_agent() + &execd + &influx_output(&influx, "copies");
     let first = Telegraf::start(&conf);
@@ -321,11 +326,13 @@ fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: D
         "{}",
         first.log()
     );
-    // The shipped line gave this machine's own client id.
+    // The shipped line gave this machine's own client id, and the broker
+    // saw the protocol asked for (Mosquitto's p2 is 3.1.1, p5 is 5).
     let id = format!("cadline-{}", hostname());
+    let protocol = if mqtt_version == "5" { "p5" } else { "p2" };
     assert!(
-        broker.log().contains(&format!(" as {id} ")),
-        "the broker saw no client {id}:\n{}",
+        broker.log().contains(&format!(" as {id} ({protocol},")),
+        "the broker saw no client {id} ({protocol}):\n{}",
         broker.log()
     );
     std::thread::sleep(settled);
@@ -368,6 +375,7 @@ fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: D
         .find(|l| l.contains("Two copies of cadline"))
         .unwrap_or_default()
         .to_owned();
+    eprintln!("MQTT {mqtt_version}: {line}");
     for source in [
         "second Telegraf",
         "telegraf.d copied",
