@@ -1062,3 +1062,47 @@ fn two_cadline_confs_in_one_telegraf_d_are_said_at_error_level_naming_both() {
         telegraf.stderr_so_far()
     );
 }
+
+/// What the README says of Mosquitto 2.0.11: when a second client takes
+/// over an MQTT 5 session, the old connection is closed without a
+/// DISCONNECT (no reason 0x8E, session taken over), so cadline infers the
+/// takeover as it does with MQTT 3.1.1. Two raw MQTT 5 clients, one id.
+#[test]
+fn mosquitto_closes_a_taken_over_mqtt_5_connection_without_a_reason() {
+    use std::io::{Read, Write};
+    let broker = Mosquitto::start();
+    let connect = |id: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        // CONNECT: MQTT 5, clean start, keep-alive 60 s, no properties.
+        let mut body = b"\x00\x04MQTT\x05\x02\x00\x3c\x00".to_vec();
+        body.extend(u16::try_from(id.len()).expect("short id").to_be_bytes());
+        body.extend(id);
+        let mut packet = vec![0x10, u8::try_from(body.len()).expect("short packet")];
+        packet.extend(body);
+        s.write_all(&packet).expect("CONNECT");
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head).expect("CONNACK");
+        let mut rest = vec![0; usize::from(head[1])];
+        s.read_exact(&mut rest).expect("CONNACK body");
+        assert_eq!((head[0], rest[1]), (0x20, 0), "accepted");
+        s
+    };
+    let mut first = connect(b"taken-over");
+    let _second = connect(b"taken-over");
+    let mut got = Vec::new();
+    let read = first.read_to_end(&mut got);
+    let timed_out = read.as_ref().is_err_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    assert!(!timed_out, "the old connection stayed open: {read:?}");
+    assert!(
+        got.is_empty(),
+        "Mosquitto sent {got:02x?} to the old connection before closing it"
+    );
+    assert!(broker.log().contains(TAKEOVER), "{}", broker.log());
+}
