@@ -19,11 +19,11 @@ use crate::telegraf::{
 
 const E: &str = "glow/0A1B2C3D4E5F/SENSOR/electricitymeter";
 
-/// Readings queued at the broker: three times Telegraf's default buffer,
+/// Readings queued at the broker: five times Telegraf's default buffer,
 /// more than it can hold if written at once (cadline's unpaced burst of
 /// 15 000-35 000 lines/s overflowed it on this machine, and Telegraf with
 /// InfluxDB drained about 20 000 lines/s: tests/bench/telegraf_drain.py).
-const BACKLOG: u64 = 30_000;
+const BACKLOG: u64 = 50_000;
 
 /// Telegraf's default `metric_batch_size`: the last partial batch waits for
 /// the flush timer, so stalls are looked for only before it.
