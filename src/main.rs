@@ -149,6 +149,7 @@ fn start_and_run() -> ExitCode {
     if cadline::edges::shared_buffer::guard() {
         return ExitCode::FAILURE;
     }
+    cadline::config::duplicate_cadline::say_at_start();
     // Under `telegraf --test` or `--once`: never the service's session.
     let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {

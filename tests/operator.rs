@@ -1013,3 +1013,52 @@ fn cadline_check_says_a_wrong_password_and_a_wrong_ca_each_in_one_line() {
         }
     });
 }
+
+/// A backup of `cadline.conf` left in `telegraf.d/` under a name that
+/// still ends in `.conf`: Telegraf runs cadline twice with one client id.
+/// Said at start, at error level, naming both files.
+#[test]
+fn two_cadline_confs_in_one_telegraf_d_are_said_at_error_level_naming_both() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let root = FakeRoot::new(&existing_telegraf_conf(&influx, "twice", ""));
+    let conf = shipped_cadline_conf(&broker.url(), "glow", None);
+    let first = root.path("etc/telegraf/telegraf.d/cadline.conf");
+    let backup = root.path("etc/telegraf/telegraf.d/cadline.conf.bak.conf");
+    std::fs::write(&first, &conf).expect("cadline.conf");
+    std::fs::write(&backup, &conf).expect("the backup");
+    let telegraf = root.start_service();
+    let said = "This Telegraf runs cadline 2 times with --client-id cadline-{hostname}";
+    assert!(
+        wait_for(&telegraf, said, Duration::from_secs(20)),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+    let log = telegraf.stderr_so_far();
+    let line = log.lines().find(|l| l.contains(said)).unwrap_or_default();
+    eprintln!("{line}");
+    assert!(line.contains(" E! [inputs.execd] "), "{line}");
+    assert!(
+        line.contains(&format!("{} and {}", first.display(), backup.display())),
+        "both files named: {line}"
+    );
+    // One copy alone says nothing.
+    drop(telegraf);
+    std::fs::remove_file(&backup).expect("rm the backup");
+    let telegraf = root.start_service();
+    assert!(
+        wait_for(
+            &telegraf,
+            "I! [inputs.execd] Connected to",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !telegraf.stderr_so_far().contains("runs cadline"),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+}
