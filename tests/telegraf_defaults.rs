@@ -214,14 +214,7 @@ fn a_backlog_replay_with_the_shipped_disk_buffer_stores_every_reading() {
 /// reading"; cadline's start-up warning says so).
 #[test]
 fn the_fault_test_at_telegrafs_defaults_loses_nothing_while_influxdb_is_reachable() {
-    use crate::rig::{cadline_pids, wait_for_cadlines};
-    use crate::telegraf::{missing_ranges, stored_readings, Lcg, SteadyPublisher};
-    let mut rng = Lcg(0x7E1E);
-    let t0 = Instant::now();
-    let mut timeline: Vec<String> = Vec::new();
-    let event = |timeline: &mut Vec<String>, what: &str| {
-        timeline.push(format!("{:.2}s {what}", t0.elapsed().as_secs_f64()));
-    };
+    use crate::fault_schedule::{Outage, Schedule};
     // 10 readings/s held 12 s each: 120 in flight, more than Mosquitto's
     // default 20 (README "Not losing a reading": what the broker needs).
     let mut broker = replay_broker();
@@ -229,99 +222,19 @@ fn the_fault_test_at_telegrafs_defaults_loses_nothing_while_influxdb_is_reachabl
     influx.create_db("energy");
     let config =
         shipped_cadline_conf(&broker.url(), "glow", None) + &influx_output(&influx, "energy");
-    let mut telegraf = Telegraf::start(&config);
+    let telegraf = Telegraf::start(&config);
     assert!(
         telegraf.wait_for_log("Connected to", 1, Duration::from_secs(30)),
         "{}",
         telegraf.log()
     );
-    let publisher = SteadyPublisher::start(broker.port, 10);
-    let pause = |rng: &mut Lcg, lo: u64, span: u64| {
-        std::thread::sleep(Duration::from_millis(lo + rng.below(span)));
+    let mut telegrafs = [telegraf];
+    let schedule = Schedule {
+        seed: 0x7E1E,
+        outage: Outage::Alone,
+        // Up to a 10 s flush, a 10 s restart delay and a redelivery.
+        settle: Duration::from_secs(90),
     };
-    let mut faults = vec![
-        "telegraf", "telegraf", "telegraf", "influx", "broker", "cadline",
-    ];
-    for i in (1..faults.len()).rev() {
-        faults.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    for fault in faults {
-        pause(&mut rng, 1500, 2500);
-        match fault {
-            "telegraf" => {
-                telegraf.kill();
-                event(
-                    &mut timeline,
-                    &format!("Telegraf SIGKILLed at seq {}", publisher.published()),
-                );
-                pause(&mut rng, 200, 2000);
-                telegraf.start_again();
-                event(&mut timeline, "Telegraf started again");
-            }
-            "influx" => {
-                wait_for_cadlines(&broker.url(), 1, Duration::from_secs(15));
-                influx.stop();
-                event(
-                    &mut timeline,
-                    &format!("InfluxDB stopped at seq {}", publisher.published()),
-                );
-                pause(&mut rng, 4000, 2000);
-                influx.start_again();
-                event(&mut timeline, "InfluxDB started again");
-            }
-            "broker" => {
-                publisher.pause(true);
-                std::thread::sleep(Duration::from_millis(2600));
-                broker.kill();
-                event(
-                    &mut timeline,
-                    &format!("Mosquitto SIGKILLed at seq {}", publisher.published()),
-                );
-                publisher.pause(false);
-                pause(&mut rng, 200, 1000);
-                broker.restart();
-                event(&mut timeline, "Mosquitto started again");
-            }
-            _ => {
-                for pid in cadline_pids(&broker.url()) {
-                    crate::rig::signal(pid, "KILL");
-                }
-                event(
-                    &mut timeline,
-                    &format!("cadline SIGKILLed at seq {}", publisher.published()),
-                );
-            }
-        }
-    }
-    pause(&mut rng, 1000, 1000);
-    let published = publisher.finish();
-    event(&mut timeline, &format!("published 1..={published}"));
-    // Up to a 10 s flush, a 10 s restart delay and a redelivery.
-    let got = wait_for_points(
-        &influx,
-        "energy",
-        "electricitymeter",
-        "cumulative",
-        published,
-        Duration::from_secs(90),
-    );
-    event(&mut timeline, &format!("{got} points stored"));
-    let stored = stored_readings(&influx, "energy");
-    let have: std::collections::BTreeSet<u64> = stored.iter().map(|(q, _)| *q).collect();
-    let missing = missing_ranges(published, &have);
-    let lost: u64 = missing.iter().map(|(a, b)| b - a + 1).sum();
-    eprintln!(
-        "at Telegraf's defaults: published {published}, stored {} distinct, lost {lost} in {missing:?}\n{}",
-        have.len(),
-        timeline.join("\n")
-    );
-    assert!(
-        missing.is_empty(),
-        "lost {lost} of {published}: {missing:?}\n{}\n--- Telegraf log ---\n{}",
-        timeline.join("\n"),
-        telegraf.log()
-    );
-    for (q, value) in &stored {
-        assert_eq!(*value, Some(*q as f64), "the point at seq {q}");
-    }
+    let out = crate::fault_schedule::run(&schedule, &mut broker, &mut influx, &mut telegrafs);
+    out.assert_nothing_lost("at Telegraf's defaults", &telegrafs[0]);
 }
