@@ -10,11 +10,19 @@
 #   tests/mutants.sh edges [FILE...]           # the I/O at the edges (all of them, or some)
 #
 # The core runs every unit test and the golden and fuzz suites. The edges
-# run every unit test, plus (EDGE_TESTS=integration) the integration tests
-# that drive the edges narrowly through the real binary: pipe mode and the
-# boundaries suite (exact size limits, a resumed session with a changed
-# --topic, against a real Mosquitto). The whole integration suite per
-# mutant (Telegraf, InfluxDB, soak) is out of reach on two cores.
+# run, for each file, the unit tests of that file and of the edges that
+# use it (EDGE_FILTERS=edges:: runs every edge's unit tests instead), plus
+# (EDGE_TESTS=integration) the integration tests that drive the edges
+# narrowly through the real binary: pipe mode and the boundaries suite
+# (exact size limits, a resumed session with a changed --topic, against a
+# real Mosquitto). The whole integration suite per mutant (Telegraf,
+# InfluxDB, soak) is out of reach on two cores.
+#
+# Mutants are built with Cargo.toml's [profile.mutants] (dev, no debug
+# information): a mutated file rebuilds and links in seconds, where the
+# release profile's LTO takes minutes. TIMEOUT (seconds, default 120)
+# bounds each build and test run; JOBS (default 2) is how many mutants
+# build at once.
 #
 # IN_PLACE=1 mutates this checkout instead of a copy, reusing its target/
 # (a copy starts with no build): only in a worktree nobody else uses, and
@@ -31,21 +39,40 @@ command -v cargo-mutants >/dev/null || {
 export PROPTEST_CASES=${PROPTEST_CASES:-64}
 place=(--jobs "${JOBS:-2}")
 [ "${IN_PLACE:-0}" = 1 ] && place=(--in-place)
+common=(--profile mutants --timeout "${TIMEOUT:-120}" "${place[@]}")
 if [ "${1:-}" = edges ]; then
   shift
   files=("$@")
   [ ${#files[@]} -gt 0 ] || files=(src/edges/writer.rs src/edges/mqtt_source.rs
-    src/edges/session_state.rs src/edges/stdin_source.rs src/edges/capture.rs
-    src/edges/shutdown.rs)
-  tests=(--lib)
+    src/edges/session_state.rs src/edges/reconnect_log.rs
+    src/edges/stdin_source.rs src/edges/capture.rs src/edges/shutdown.rs)
   filters=()
+  if [ -n "${EDGE_FILTERS:-}" ]; then
+    read -r -a filters <<<"$EDGE_FILTERS"
+  else
+    # Each file's own unit tests, and those of the edges built on it.
+    for f in "${files[@]}"; do
+      case "$f" in
+        */writer.rs) filters+=(edges::writer edges::stdin_source) ;;
+        */mqtt_source.rs | */session_state.rs | */reconnect_log.rs)
+          filters+=(edges::mqtt_source edges::session_state edges::reconnect_log) ;;
+        */stdin_source.rs) filters+=(edges::stdin_source) ;;
+        */capture.rs) filters+=(edges::capture) ;;
+        */shutdown.rs) filters+=(edges::shutdown) ;;
+        *) filters+=(edges::) ;;
+      esac
+    done
+  fi
+  # --cargo-arg: the build of each mutant, not only its test run, is
+  # limited to these targets (cargo-mutants builds every test target else).
+  tests=(--cargo-arg=--lib)
   if [ "${EDGE_TESTS:-unit}" = integration ]; then
-    tests=(--lib --test integration)
-    filters=(-- edges:: config:: flatten:: pipe:: boundaries::)
+    tests+=(--cargo-arg=--test=integration)
+    filters+=(pipe:: boundaries::)
   fi
   args=()
   for f in "${files[@]}"; do args+=(--file "$f"); done
-  exec cargo mutants "${args[@]}" "${place[@]}" --timeout 120 -- "${tests[@]}" "${filters[@]}"
+  exec cargo mutants "${args[@]}" "${common[@]}" "${tests[@]}" -- -- "${filters[@]}"
 fi
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(src/flatten/*.rs src/config/topic_filter.rs src/edges/writer.rs)
@@ -55,6 +82,6 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 # and the golden and fuzz suites that check the flattener's output against
 # the README's schema; not the suites that start Mosquitto, InfluxDB or
 # Telegraf. PROPTEST_CASES keeps each fuzz property short; it still runs.
-exec cargo mutants "${args[@]}" "${place[@]}" --timeout 120 -- \
+exec cargo mutants "${args[@]}" "${common[@]}" -- \
   --lib --test integration -- \
   flatten:: edges:: config:: golden:: fuzz::
