@@ -57,6 +57,7 @@ rustPlatform.buildRustPackage {
     "--skip=start_up::"
     "--skip=tls_errors::"
     "--skip=telegraf_defaults::"
+    "--skip=fault_schedule::"
     # Reads README.md, which is not in the source set above.
     "--skip=flag_table::"
     # Builds and installs the .deb with cargo-deb and dpkg, as root.
