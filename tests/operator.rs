@@ -1106,3 +1106,38 @@ fn mosquitto_closes_a_taken_over_mqtt_5_connection_without_a_reason() {
     );
     assert!(broker.log().contains(TAKEOVER), "{}", broker.log());
 }
+
+/// The tests the README's "Configuration" section cites by name (its
+/// at-least-once steps, `cadline check`, the commands safe beside the
+/// service) exist, so a renamed test cannot leave a claim unbacked.
+#[test]
+fn the_tests_the_configuration_section_cites_exist() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README");
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Configuration section");
+    let cited: Vec<&str> = section
+        .split('`')
+        .filter(|w| {
+            w.split_once("::").is_some_and(|(m, f)| {
+                !m.is_empty()
+                    && m.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    && !f.is_empty()
+                    && f.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+        })
+        .collect();
+    assert!(cited.len() >= 10, "{cited:?}");
+    for test in cited {
+        let (module, name) = test.split_once("::").expect("module::name");
+        let source = std::fs::read_to_string(repo_path(&format!("tests/{module}.rs")))
+            .unwrap_or_else(|e| panic!("{test}: tests/{module}.rs: {e}"));
+        assert!(
+            source.contains(&format!("#[test]\nfn {name}()")),
+            "the README cites {test}, which is not a test"
+        );
+    }
+}
