@@ -159,7 +159,12 @@ fn telegraf_once_beside_a_disk_buffered_service_is_stopped_and_the_service_loses
     // Readings wait in the service's disk buffer for its next flush.
     std::thread::sleep(Duration::from_secs(3));
 
+    let started = std::time::Instant::now();
     let once = telegraf_run(&service.config_path(), &["--once"]);
+    eprintln!(
+        "telegraf --once stopped {:?} after it started",
+        started.elapsed()
+    );
     let once_log = String::from_utf8_lossy(&once.stderr).into_owned();
     assert_eq!(
         once.status.signal(),
