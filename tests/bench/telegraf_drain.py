@@ -61,8 +61,8 @@ def query(port, q, db=None):
         return json.load(r)
 
 
-def count(port, db):
-    res = query(port, "SELECT count(seq) FROM drain", db)
+def count(port, db, field="seq", measurement="drain"):
+    res = query(port, "SELECT count(%s) FROM %s" % (field, measurement), db)
     try:
         return res["results"][0]["series"][0]["values"][0][1]
     except (KeyError, IndexError):
@@ -110,7 +110,21 @@ def main():
         return
     n = int(sys.argv[1])
     rates = [int(r) for r in sys.argv[2:]]
-    telegraf = os.environ.get("CADLINE_TELEGRAF", os.path.join(ROOT, ".tools/bin/telegraf"))
+    influx, port, d = start_influx()
+    try:
+        for rate in rates:
+            run(n, rate, port, TELEGRAF)
+    finally:
+        influx.terminate()
+        influx.wait(20)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+TELEGRAF = os.environ.get("CADLINE_TELEGRAF", os.path.join(ROOT, ".tools/bin/telegraf"))
+
+
+def start_influx():
+    """A private InfluxDB 1.x, answering pings: (process, HTTP port, its directory)."""
     d = tempfile.mkdtemp(prefix="cadline-influx-")
     port, bind = free_port(), free_port()
     with open(os.path.join(d, "influxdb.conf"), "w") as f:
@@ -120,19 +134,13 @@ def main():
                 % (bind, d, d, d, port))
     influx = subprocess.Popen(["influxd", "-config", os.path.join(d, "influxdb.conf")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen("http://127.0.0.1:%d/ping" % port, timeout=1)
-                break
-            except Exception:
-                time.sleep(0.2)
-        for rate in rates:
-            run(n, rate, port, telegraf)
-    finally:
-        influx.terminate()
-        influx.wait(20)
-        shutil.rmtree(d, ignore_errors=True)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/ping" % port, timeout=1)
+            break
+        except Exception:
+            time.sleep(0.2)
+    return influx, port, d
 
 
 if __name__ == "__main__":
