@@ -46,6 +46,18 @@ const ACK_RETRY: Duration = Duration::from_millis(5);
 /// connection thread keeps draining its queue until `main` closes it).
 const LAST_ACKS: Duration = Duration::from_millis(500);
 
+/// Acks held at most (written and not yet due, or waiting for the
+/// connection): at the limit the writer takes no message until the oldest
+/// goes out, and the rest of a backlog waits unacknowledged at the broker.
+/// MQTT 3.1.1 puts no bound of its own on them (a broker without an
+/// in-flight limit sends a whole backlog), and 30 000 held acks are 1.6 MiB:
+/// the limit keeps cadline under 8 MiB in any replay (README
+/// "Performance"). It stays below 32 768 so that the queue never doubles to
+/// 65 536 entries, and above the in-flight windows cadline asks of an MQTT 5
+/// broker, so that it only slows a replay that already goes faster than
+/// `ack_delay` lets the broker keep up with.
+pub const MAX_HELD: usize = 30_000;
+
 /// Output gathered before it is written even though more messages wait.
 pub(crate) const BUFFER: usize = 64 * 1024;
 
@@ -69,6 +81,8 @@ pub struct Options {
     pub ack_after_lines: Option<u64>,
     /// At most this many lines per second after a first burst of `.1`.
     pub pace: Option<(f64, usize)>,
+    /// At most this many acks held (`None`: `MAX_HELD`).
+    pub max_held: Option<usize>,
 }
 
 /// An ack held until it falls due.
@@ -121,7 +135,7 @@ impl HeldAcks {
             if h.due > now {
                 return Some(h.due);
             }
-            if !(h.ack)() {
+            if !h.ack.send() {
                 return Some(now + ACK_RETRY);
             }
             self.queue.pop_front();
@@ -187,6 +201,7 @@ pub fn run<W: Write>(
     let mut pace = options
         .pace
         .map(|(rate, burst)| Pace::new(rate, burst, Instant::now()));
+    let max_held = options.max_held.unwrap_or(MAX_HELD).max(1);
     let mut stats = Stats::default();
     let mut stopping = false;
     // Lines in `buf`.
@@ -215,6 +230,24 @@ pub fn run<W: Write>(
             select! {
                 recv(stop) -> _ => stopping = true,
                 recv(crossbeam_channel::at(wake)) -> _ => {}
+            }
+            continue;
+        }
+        // Too many acks held: what is buffered goes out, then nothing is
+        // taken until the oldest ack has gone.
+        if held.queue.len() + unwritten.len() >= max_held {
+            if stopping {
+                break;
+            }
+            write(&mut buf, &mut unwritten, &mut held, &mut buffered)?;
+            let now = Instant::now();
+            if let Some(at) = held.release(now) {
+                if held.queue.len() >= max_held {
+                    select! {
+                        recv(stop) -> _ => stopping = true,
+                        recv(crossbeam_channel::at(at.max(now))) -> _ => {}
+                    }
+                }
             }
             continue;
         }
@@ -300,7 +333,7 @@ mod tests {
             tx.send(message(
                 "glow/A/STATE",
                 &payload,
-                Some(Box::new(move || {
+                Some(Ack::from_fn(move || {
                     acked.fetch_add(1, Ordering::SeqCst);
                     true
                 })),
@@ -342,7 +375,7 @@ mod tests {
         let payload = r#"{"software":"v1","timestamp":"2023-01-01T00:00:00Z"}"#;
         let (a, b) = (attempts.clone(), acked.clone());
         // A connection whose queue is full for the first three tries.
-        let ack: Ack = Box::new(move || {
+        let ack = Ack::from_fn(move || {
             if a.fetch_add(1, Ordering::SeqCst) < 3 {
                 return false;
             }
@@ -520,7 +553,7 @@ mod tests {
     /// in what stdout accepted, and counts itself.
     fn checking_ack(rec: &Recorder, i: usize, acked: &Arc<AtomicUsize>) -> Ack {
         let (rec, acked) = (rec.clone(), acked.clone());
-        Box::new(move || {
+        Ack::from_fn(move || {
             let written = String::from_utf8(rec.written()).expect("utf-8");
             assert!(
                 written.contains(&format!("software=\"v{i}\"")),
@@ -566,7 +599,7 @@ mod tests {
         tx.send(message(
             "glow/A/STATE",
             &state(1),
-            Some(Box::new(move || {
+            Some(Ack::from_fn(move || {
                 a.fetch_add(1, Ordering::SeqCst);
                 true
             })),
@@ -747,7 +780,7 @@ mod tests {
         let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
         let (attempts, acked) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (a, b) = (attempts.clone(), acked.clone());
-        let ack: Ack = Box::new(move || {
+        let ack = Ack::from_fn(move || {
             if a.fetch_add(1, Ordering::SeqCst) < 5 {
                 return false;
             }
@@ -806,6 +839,7 @@ mod tests {
             whole_line_writes: true,
             ack_after_lines: Some(10),
             pace: None,
+            max_held: None,
         };
         let writer = {
             let rec = rec.clone();
@@ -860,5 +894,74 @@ mod tests {
         let order: Vec<&str> = text.lines().collect();
         assert_eq!(order.len(), 250);
         assert!(order[249].contains("software=\"v249\""));
+    }
+
+    #[test]
+    fn no_more_acks_are_held_than_the_limit_and_every_message_is_still_written() {
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let rec = Recorder::default();
+        // 100 messages ready at once, each held 50 ms after its write, at
+        // most 10 held: at every write, lines written minus acks sent stays
+        // within the limit (without it all 100 go out before any ack).
+        let options = Options {
+            ack_delay: Duration::from_millis(50),
+            whole_line_writes: true,
+            max_held: Some(10),
+            ..Options::default()
+        };
+        let worst = Arc::new(AtomicUsize::new(0));
+        for i in 0..100 {
+            let (rec, acked) = (rec.clone(), acked.clone());
+            tx.send(message(
+                "glow/A/STATE",
+                &state(i),
+                Some(Ack::from_fn(move || {
+                    let written = rec.written().iter().filter(|&&b| b == b'\n').count();
+                    assert!(
+                        written > i,
+                        "message {i} acknowledged before its line was written"
+                    );
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    true
+                })),
+            ))
+            .expect("open");
+        }
+        drop(tx);
+        let out = Watching {
+            rec: rec.clone(),
+            acked: acked.clone(),
+            worst: worst.clone(),
+        };
+        let stats = run(&rx, &stop, &Flattener::default(), out, options).expect("writes");
+        assert_eq!(stats.lines, 100);
+        assert!(
+            worst.load(Ordering::SeqCst) <= 10,
+            "{} held",
+            worst.load(Ordering::SeqCst)
+        );
+        assert!(worst.load(Ordering::SeqCst) >= 9, "the limit was reached");
+    }
+
+    /// A `Recorder` that notes, after each write, the most lines ever
+    /// written and not yet acknowledged.
+    struct Watching {
+        rec: Recorder,
+        acked: Arc<AtomicUsize>,
+        worst: Arc<AtomicUsize>,
+    }
+    impl Write for Watching {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let n = self.rec.write(b)?;
+            let written = self.rec.written().iter().filter(|&&b| b == b'\n').count();
+            let held = written - self.acked.load(Ordering::SeqCst).min(written);
+            self.worst.fetch_max(held, Ordering::SeqCst);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
 }
