@@ -233,23 +233,29 @@ pub fn run<W: Write>(
             }
             continue;
         }
-        // Too many acks held: what is buffered goes out, then nothing is
-        // taken until the oldest ack has gone.
+        // Too many acks held and none due yet: what is buffered goes out,
+        // then nothing is taken until the oldest ack falls due. Only then:
+        // an ack that is due but refused needs the connection thread to poll,
+        // and that thread may be waiting for the writer to take a message.
         if held.queue.len() + unwritten.len() >= max_held {
+            held.release(Instant::now());
+        }
+        if held.queue.len() + unwritten.len() >= max_held && !held.any_due(Instant::now()) {
             if stopping {
                 break;
             }
             write(&mut buf, &mut unwritten, &mut held, &mut buffered)?;
             let now = Instant::now();
-            if let Some(at) = held.release(now) {
-                if held.queue.len() >= max_held {
+            let next = held.release(now);
+            if held.queue.len() >= max_held && !held.any_due(now) {
+                if let Some(at) = next {
                     select! {
                         recv(stop) -> _ => stopping = true,
                         recv(crossbeam_channel::at(at.max(now))) -> _ => {}
                     }
                 }
+                continue;
             }
-            continue;
         }
         let message = match rx.try_recv() {
             Ok(m) => m,
@@ -963,5 +969,48 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn at_the_limit_acks_the_connection_cannot_take_do_not_stop_the_writer() {
+        // The connection thread drains the ack queue only while it polls,
+        // and it waits for the writer to take the next message: a writer
+        // that waited for refused acks at the limit froze both for good.
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acked = Arc::new(AtomicUsize::new(0));
+        for i in 0..100 {
+            let (open, acked) = (open.clone(), acked.clone());
+            tx.send(message(
+                "glow/A/STATE",
+                &state(i),
+                Some(Ack::from_fn(move || {
+                    if !open.load(Ordering::SeqCst) {
+                        return false;
+                    }
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    true
+                })),
+            ))
+            .expect("open");
+        }
+        let options = Options {
+            max_held: Some(10),
+            ..Options::default()
+        };
+        let watch = rx.clone();
+        let writer =
+            std::thread::spawn(move || run(&rx, &stop, &Flattener::default(), Vec::new(), options));
+        wait_for(
+            "the writer took every message",
+            Duration::from_secs(10),
+            || watch.is_empty(),
+        );
+        open.store(true, Ordering::SeqCst);
+        drop(tx);
+        let stats = writer.join().expect("no panic").expect("writes");
+        assert_eq!(stats.lines, 100);
+        assert_eq!(acked.load(Ordering::SeqCst), 100);
     }
 }
