@@ -46,17 +46,23 @@ const ACK_RETRY: Duration = Duration::from_millis(5);
 /// connection thread keeps draining its queue until `main` closes it).
 const LAST_ACKS: Duration = Duration::from_millis(500);
 
-/// Acks held at most (written and not yet due, or waiting for the
-/// connection): at the limit the writer takes no message until the oldest
-/// goes out, and the rest of a backlog waits unacknowledged at the broker.
-/// MQTT 3.1.1 puts no bound of its own on them (a broker without an
-/// in-flight limit sends a whole backlog), and 30 000 held acks are 1.6 MiB:
-/// the limit keeps cadline under 8 MiB in any replay (README
-/// "Performance"). It stays below 32 768 so that the queue never doubles to
-/// 65 536 entries, and above the in-flight windows cadline asks of an MQTT 5
-/// broker, so that it only slows a replay that already goes faster than
-/// `ack_delay` lets the broker keep up with.
-pub const MAX_HELD: usize = 30_000;
+/// Acks held at most before the writer waits: while that many are not
+/// yet due, the writer takes no message until the oldest falls due, and the
+/// rest of a backlog waits unacknowledged at the broker. MQTT 3.1.1 puts no
+/// bound of its own on them (a broker without an in-flight limit sends a
+/// whole backlog), and held acks were most of cadline's peak memory in a
+/// replay (README "Performance"). Acks that are due but that the connection
+/// cannot take yet do not make the writer wait (see `run`), so the queue
+/// may pass the limit while rumqttc catches up; `HELD_ROOM` leaves room
+/// for that. The limit is the largest in-flight window cadline asks of an
+/// MQTT 5 broker (the disk buffer's), so it only slows a replay that
+/// already goes faster than `ack_delay` lets the broker keep up with.
+pub const MAX_HELD: usize = 20_000;
+
+/// The held-ack queue's capacity from the start (56 bytes an entry, 1.8
+/// MiB; pages are only resident once used): growing it by doubling copied
+/// the whole queue at the worst moment.
+const HELD_ROOM: usize = 32_768;
 
 /// Output gathered before it is written even though more messages wait.
 pub(crate) const BUFFER: usize = 64 * 1024;
@@ -196,6 +202,7 @@ pub fn run<W: Write>(
     let mut unwritten: Vec<Ack> = Vec::new();
     let mut held = HeldAcks {
         after_lines: options.ack_after_lines,
+        queue: VecDeque::with_capacity(HELD_ROOM),
         ..HeldAcks::default()
     };
     let mut pace = options
