@@ -316,6 +316,7 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
             whole_line_writes,
             ack_after_lines: delivery.ack_after_lines,
             pace: delivery.pace.map(|rate| (rate, delivery.pace_burst)),
+            max_held: None,
         };
         thread::Builder::new()
             .name("writer".into())

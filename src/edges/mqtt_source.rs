@@ -580,17 +580,8 @@ fn v4_happening(
             }
         }
         Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-            let ack: Option<Ack> = (p.qos != rumqttc::QoS::AtMostOnce).then(|| {
-                let client = client.clone();
-                let mut receipt = rumqttc::Publish::new("", p.qos, Vec::<u8>::new());
-                receipt.pkid = p.pkid;
-                acks.ack(move || {
-                    !matches!(
-                        client.try_ack(&receipt),
-                        Err(rumqttc::ClientError::TryRequest(_))
-                    )
-                })
-            });
+            let ack: Option<Ack> = (p.qos != rumqttc::QoS::AtMostOnce)
+                .then(|| Ack::v4(client, acks.stamp(), p.pkid, p.qos));
             if p.payload.len() > max {
                 return Happening::Oversized {
                     topic: p.topic,
@@ -643,7 +634,7 @@ fn v5_happening(
     acks: &AckScope,
     max: usize,
 ) -> Happening {
-    use rumqttc::v5::mqttbytes::v5::{Packet, Publish, SubscribeReasonCode};
+    use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
     use rumqttc::v5::mqttbytes::QoS;
     use rumqttc::v5::Event;
     use rumqttc::Outgoing;
@@ -659,17 +650,8 @@ fn v5_happening(
             }
         }
         Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-            let ack: Option<Ack> = (p.qos != QoS::AtMostOnce).then(|| {
-                let client = client.clone();
-                let mut receipt = Publish::new("", p.qos, Vec::<u8>::new(), None);
-                receipt.pkid = p.pkid;
-                acks.ack(move || {
-                    !matches!(
-                        client.try_ack(&receipt),
-                        Err(rumqttc::v5::ClientError::TryRequest(_))
-                    )
-                })
-            });
+            let ack: Option<Ack> =
+                (p.qos != QoS::AtMostOnce).then(|| Ack::v5(client, acks.stamp(), p.pkid, p.qos));
             if p.payload.len() > max {
                 return Happening::Oversized {
                     topic: String::from_utf8_lossy(&p.topic).into_owned(),
@@ -1156,7 +1138,7 @@ mod tests {
             &acks,
             LIMIT,
         ));
-        assert!(ack());
+        assert!(ack.send());
         assert!(!v4_queue_free(&client), "the ack was not queued");
     }
 
@@ -1178,7 +1160,7 @@ mod tests {
             LIMIT,
         );
         assert!(matches!(lost, Happening::Failed { .. }));
-        assert!(ack(), "a dropped ack is done, not retried");
+        assert!(ack.send(), "a dropped ack is done, not retried");
         assert!(v4_queue_free(&client), "an old connection's ack was queued");
     }
 
@@ -1191,7 +1173,7 @@ mod tests {
             &acks,
             LIMIT,
         ));
-        assert!(ack());
+        assert!(ack.send());
         assert!(!v5_queue_free(&client), "the ack was not queued");
     }
 
@@ -1211,7 +1193,7 @@ mod tests {
             LIMIT,
         );
         assert!(matches!(lost, Happening::Failed { .. }));
-        assert!(ack(), "a dropped ack is done, not retried");
+        assert!(ack.send(), "a dropped ack is done, not retried");
         assert!(v5_queue_free(&client), "an old connection's ack was queued");
     }
 

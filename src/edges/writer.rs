@@ -46,6 +46,24 @@ const ACK_RETRY: Duration = Duration::from_millis(5);
 /// connection thread keeps draining its queue until `main` closes it).
 const LAST_ACKS: Duration = Duration::from_millis(500);
 
+/// Acks held at most before the writer waits: while that many are not
+/// yet due, the writer takes no message until the oldest falls due, and the
+/// rest of a backlog waits unacknowledged at the broker. MQTT 3.1.1 puts no
+/// bound of its own on them (a broker without an in-flight limit sends a
+/// whole backlog), and held acks were most of cadline's peak memory in a
+/// replay (README "Performance"). Acks that are due but that the connection
+/// cannot take yet do not make the writer wait (see `run`), so the queue
+/// may pass the limit while rumqttc catches up; `HELD_ROOM` leaves room
+/// for that. The limit is the largest in-flight window cadline asks of an
+/// MQTT 5 broker (the disk buffer's), so it only slows a replay that
+/// already goes faster than `ack_delay` lets the broker keep up with.
+pub const MAX_HELD: usize = 20_000;
+
+/// The held-ack queue's capacity from the start (56 bytes an entry, 1.8
+/// MiB; pages are only resident once used): growing it by doubling copied
+/// the whole queue at the worst moment.
+const HELD_ROOM: usize = 32_768;
+
 /// Output gathered before it is written even though more messages wait.
 pub(crate) const BUFFER: usize = 64 * 1024;
 
@@ -69,6 +87,8 @@ pub struct Options {
     pub ack_after_lines: Option<u64>,
     /// At most this many lines per second after a first burst of `.1`.
     pub pace: Option<(f64, usize)>,
+    /// At most this many acks held (`None`: `MAX_HELD`).
+    pub max_held: Option<usize>,
 }
 
 /// An ack held until it falls due.
@@ -121,7 +141,7 @@ impl HeldAcks {
             if h.due > now {
                 return Some(h.due);
             }
-            if !(h.ack)() {
+            if !h.ack.send() {
                 return Some(now + ACK_RETRY);
             }
             self.queue.pop_front();
@@ -182,11 +202,13 @@ pub fn run<W: Write>(
     let mut unwritten: Vec<Ack> = Vec::new();
     let mut held = HeldAcks {
         after_lines: options.ack_after_lines,
+        queue: VecDeque::with_capacity(HELD_ROOM),
         ..HeldAcks::default()
     };
     let mut pace = options
         .pace
         .map(|(rate, burst)| Pace::new(rate, burst, Instant::now()));
+    let max_held = options.max_held.unwrap_or(MAX_HELD).max(1);
     let mut stats = Stats::default();
     let mut stopping = false;
     // Lines in `buf`.
@@ -217,6 +239,30 @@ pub fn run<W: Write>(
                 recv(crossbeam_channel::at(wake)) -> _ => {}
             }
             continue;
+        }
+        // Too many acks held and none due yet: what is buffered goes out,
+        // then nothing is taken until the oldest ack falls due. Only then:
+        // an ack that is due but refused needs the connection thread to poll,
+        // and that thread may be waiting for the writer to take a message.
+        if held.queue.len() + unwritten.len() >= max_held {
+            held.release(Instant::now());
+        }
+        if held.queue.len() + unwritten.len() >= max_held && !held.any_due(Instant::now()) {
+            if stopping {
+                break;
+            }
+            write(&mut buf, &mut unwritten, &mut held, &mut buffered)?;
+            let now = Instant::now();
+            let next = held.release(now);
+            if held.queue.len() >= max_held && !held.any_due(now) {
+                if let Some(at) = next {
+                    select! {
+                        recv(stop) -> _ => stopping = true,
+                        recv(crossbeam_channel::at(at.max(now))) -> _ => {}
+                    }
+                }
+                continue;
+            }
         }
         let message = match rx.try_recv() {
             Ok(m) => m,
@@ -300,7 +346,7 @@ mod tests {
             tx.send(message(
                 "glow/A/STATE",
                 &payload,
-                Some(Box::new(move || {
+                Some(Ack::from_fn(move || {
                     acked.fetch_add(1, Ordering::SeqCst);
                     true
                 })),
@@ -342,7 +388,7 @@ mod tests {
         let payload = r#"{"software":"v1","timestamp":"2023-01-01T00:00:00Z"}"#;
         let (a, b) = (attempts.clone(), acked.clone());
         // A connection whose queue is full for the first three tries.
-        let ack: Ack = Box::new(move || {
+        let ack = Ack::from_fn(move || {
             if a.fetch_add(1, Ordering::SeqCst) < 3 {
                 return false;
             }
@@ -520,7 +566,7 @@ mod tests {
     /// in what stdout accepted, and counts itself.
     fn checking_ack(rec: &Recorder, i: usize, acked: &Arc<AtomicUsize>) -> Ack {
         let (rec, acked) = (rec.clone(), acked.clone());
-        Box::new(move || {
+        Ack::from_fn(move || {
             let written = String::from_utf8(rec.written()).expect("utf-8");
             assert!(
                 written.contains(&format!("software=\"v{i}\"")),
@@ -566,7 +612,7 @@ mod tests {
         tx.send(message(
             "glow/A/STATE",
             &state(1),
-            Some(Box::new(move || {
+            Some(Ack::from_fn(move || {
                 a.fetch_add(1, Ordering::SeqCst);
                 true
             })),
@@ -747,7 +793,7 @@ mod tests {
         let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
         let (attempts, acked) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (a, b) = (attempts.clone(), acked.clone());
-        let ack: Ack = Box::new(move || {
+        let ack = Ack::from_fn(move || {
             if a.fetch_add(1, Ordering::SeqCst) < 5 {
                 return false;
             }
@@ -806,6 +852,7 @@ mod tests {
             whole_line_writes: true,
             ack_after_lines: Some(10),
             pace: None,
+            max_held: None,
         };
         let writer = {
             let rec = rec.clone();
@@ -860,5 +907,117 @@ mod tests {
         let order: Vec<&str> = text.lines().collect();
         assert_eq!(order.len(), 250);
         assert!(order[249].contains("software=\"v249\""));
+    }
+
+    #[test]
+    fn no_more_acks_are_held_than_the_limit_and_every_message_is_still_written() {
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let rec = Recorder::default();
+        // 100 messages ready at once, each held 50 ms after its write, at
+        // most 10 held: at every write, lines written minus acks sent stays
+        // within the limit (without it all 100 go out before any ack).
+        let options = Options {
+            ack_delay: Duration::from_millis(50),
+            whole_line_writes: true,
+            max_held: Some(10),
+            ..Options::default()
+        };
+        let worst = Arc::new(AtomicUsize::new(0));
+        for i in 0..100 {
+            let (rec, acked) = (rec.clone(), acked.clone());
+            tx.send(message(
+                "glow/A/STATE",
+                &state(i),
+                Some(Ack::from_fn(move || {
+                    let written = rec.written().iter().filter(|&&b| b == b'\n').count();
+                    assert!(
+                        written > i,
+                        "message {i} acknowledged before its line was written"
+                    );
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    true
+                })),
+            ))
+            .expect("open");
+        }
+        drop(tx);
+        let out = Watching {
+            rec: rec.clone(),
+            acked: acked.clone(),
+            worst: worst.clone(),
+        };
+        let stats = run(&rx, &stop, &Flattener::default(), out, options).expect("writes");
+        assert_eq!(stats.lines, 100);
+        assert!(
+            worst.load(Ordering::SeqCst) <= 10,
+            "{} held",
+            worst.load(Ordering::SeqCst)
+        );
+        assert!(worst.load(Ordering::SeqCst) >= 9, "the limit was reached");
+    }
+
+    /// A `Recorder` that notes, after each write, the most lines ever
+    /// written and not yet acknowledged.
+    struct Watching {
+        rec: Recorder,
+        acked: Arc<AtomicUsize>,
+        worst: Arc<AtomicUsize>,
+    }
+    impl Write for Watching {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let n = self.rec.write(b)?;
+            let written = self.rec.written().iter().filter(|&&b| b == b'\n').count();
+            let held = written - self.acked.load(Ordering::SeqCst).min(written);
+            self.worst.fetch_max(held, Ordering::SeqCst);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn at_the_limit_acks_the_connection_cannot_take_do_not_stop_the_writer() {
+        // The connection thread drains the ack queue only while it polls,
+        // and it waits for the writer to take the next message: a writer
+        // that waited for refused acks at the limit froze both for good.
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acked = Arc::new(AtomicUsize::new(0));
+        for i in 0..100 {
+            let (open, acked) = (open.clone(), acked.clone());
+            tx.send(message(
+                "glow/A/STATE",
+                &state(i),
+                Some(Ack::from_fn(move || {
+                    if !open.load(Ordering::SeqCst) {
+                        return false;
+                    }
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    true
+                })),
+            ))
+            .expect("open");
+        }
+        let options = Options {
+            max_held: Some(10),
+            ..Options::default()
+        };
+        let watch = rx.clone();
+        let writer =
+            std::thread::spawn(move || run(&rx, &stop, &Flattener::default(), Vec::new(), options));
+        wait_for(
+            "the writer took every message",
+            Duration::from_secs(10),
+            || watch.is_empty(),
+        );
+        open.store(true, Ordering::SeqCst);
+        drop(tx);
+        let stats = writer.join().expect("no panic").expect("writes");
+        assert_eq!(stats.lines, 100);
+        assert_eq!(acked.load(Ordering::SeqCst), 100);
     }
 }

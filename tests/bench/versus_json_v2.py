@@ -51,6 +51,7 @@ HOMES = int(os.environ.get("HOMES", "20"))
 PACED_RATE = int(os.environ.get("PACED_RATE", "500"))
 PACED_SECONDS = int(os.environ.get("PACED_SECONDS", "20"))
 ONLY = os.environ.get("ROWS", "")  # comma-separated row keys, for trying one
+BURST_ONLY = os.environ.get("BURST_ONLY") == "1"  # skip the paced and fault phases
 TELEGRAF = os.environ.get("CADLINE_TELEGRAF", os.path.join(ROOT, ".tools/bin/telegraf"))
 CADLINE = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release/cadline")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -614,6 +615,8 @@ def run_row(row):
         influx = Influx(os.path.join(d, "influx"))
         b = burst(row, d, broker, influx)
         print(f"  {row['key']} burst: {b}", file=sys.stderr, flush=True)
+        if BURST_ONLY:
+            return b, None, None
         p = paced(row, d, broker, influx)
         print(f"  {row['key']} paced: {p}", file=sys.stderr, flush=True)
         f = faults(row, d, broker, influx)
@@ -653,15 +656,16 @@ def main():
     def total(r):
         return r["tcpu"] + (r["ccpu"] or 0.0)
 
-    for phase, title in ((0, f"Burst: a backlog of {BACKLOG} messages replayed after an outage"),
-                         (1, f"Paced: {PACED_RATE} messages/s live for {PACED_SECONDS} s")):
+    phases = ((0, f"Burst: a backlog of {BACKLOG} messages replayed after an outage"),
+              (1, f"Paced: {PACED_RATE} messages/s live for {PACED_SECONDS} s"))
+    for phase, title in phases[:1] if BURST_ONLY else phases:
         print(f"**{title}**")
         print()
         rate_head = "drained msgs/s" if phase == 0 else "published msgs/s; all stored within"
         print(f"| setup | {rate_head} | CPU s / 100 000 msgs: Telegraf | cadline | total | ratio to json_v2 QoS 1 "
               f"| peak RSS MiB: Telegraf | cadline | electricity readings stored |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        ref = total(base[phase]) if base else None
+        ref = total(base[phase]) if base and base[phase]["got"] else None
         for row, res in results:
             r = res[phase]
             rate = f"{r['rate']:.0f}" if phase == 0 else f"{r['rate']:.0f}; {r['lag']:.1f} s"
@@ -670,6 +674,8 @@ def main():
             print(f"| {row['name']} | {rate} | {fmt(r['tcpu'])} | {fmt(r['ccpu'])} | {total(r):.2f} | {ratio} "
                   f"| {fmt(r['trss'], 1)} | {fmt(r['crss'], 1)} | {r['got']} of {r['want']}{extra} |")
         print()
+    if BURST_ONLY:
+        return
     print("**Faults**: 10 readings/s for about 30 s; Telegraf SIGKILLed, InfluxDB stopped for 6 s with a "
           "Telegraf SIGKILL in the middle, Mosquitto SIGKILLed, Telegraf SIGKILLed, cadline SIGKILLed "
           "(cadline rows); the same schedule for every row")
