@@ -698,6 +698,28 @@ fn subscribed(answered: usize, retry_filters: &[String], filters: &[String]) -> 
     }
 }
 
+/// The filters a SUBACK refused, as the error line names them (with the
+/// broker's reason, when it gave one) and as they are asked for again;
+/// `None` when it refused none.
+fn refusal(asked: &[String], refused: &[(usize, String)]) -> Option<(Vec<String>, Vec<String>)> {
+    if refused.is_empty() {
+        return None;
+    }
+    let named = refused
+        .iter()
+        .filter_map(|(i, why)| match asked.get(*i) {
+            Some(f) if why.is_empty() => Some(f.clone()),
+            Some(f) => Some(format!("{f} ({why})")),
+            None => None,
+        })
+        .collect();
+    let again = refused
+        .iter()
+        .filter_map(|(i, _)| asked.get(*i).cloned())
+        .collect();
+    Some((named, again))
+}
+
 /// The line to log for a SUBACK that granted a QoS below the one asked
 /// for, naming the filters by their position in `asked` (see `qos_watch`).
 fn granted_words(
@@ -758,6 +780,43 @@ pub fn spawn(
         disconnect,
         finished,
     })
+}
+
+/// Whether a lost connection was taken over by another client with our
+/// client id (see `takeover`). A cause already known (a restart, a frozen
+/// broker) is no takeover. One bare close of a young connection is also
+/// what a broker killed and back within a second looks like (the probe
+/// then finds it up); two copies throw each other off again and again, so
+/// MQTT 3.1.1's inference waits for the second in a row
+/// (`last_loss_was_a_bare_close` remembers the one before). The broker's
+/// own word (MQTT 5) is taken at once.
+fn takeover_of(
+    text: &str,
+    lasted: Option<Duration>,
+    explained: bool,
+    fixed_client_id: bool,
+    last_loss_was_a_bare_close: &mut bool,
+) -> Option<crate::edges::takeover::Evidence> {
+    let takeover = (!explained)
+        .then(|| crate::edges::takeover::evidence(text, lasted, STABLE, fixed_client_id))
+        .flatten();
+    let inferred = matches!(
+        takeover,
+        Some(crate::edges::takeover::Evidence::Inferred { .. })
+    );
+    let takeover = takeover.filter(|_| !inferred || *last_loss_was_a_bare_close);
+    *last_loss_was_a_bare_close = inferred;
+    takeover
+}
+
+/// A failure's log level: `E!` for something to change (a takeover, or a
+/// cause `connection_error` calls loud), `W!` for something to wait out.
+fn failure_level(loud: bool, takeover: bool) -> LogLevel {
+    if loud || takeover {
+        LogLevel::Error
+    } else {
+        LogLevel::Warn
+    }
 }
 
 /// Whether a connection that lasted this long (`None`: none was made)
@@ -942,56 +1001,38 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 answered,
                 refused,
                 granted,
-            } if refused.is_empty() => {
-                let asked = subscribed(answered, &retry_filters, &p.filters);
-                if let Some((level, line)) = granted_words(&mut qos, &asked, &granted) {
-                    messages::emit(level, &line);
-                }
-            }
-            Happening::SubAck {
-                answered,
-                refused,
-                granted,
             } => {
                 let asked = subscribed(answered, &retry_filters, &p.filters);
                 if let Some((level, line)) = granted_words(&mut qos, &asked, &granted) {
                     messages::emit(level, &line);
                 }
-                let named: Vec<String> = refused
-                    .iter()
-                    .filter_map(|(i, why)| match asked.get(*i) {
-                        Some(f) if why.is_empty() => Some(f.clone()),
-                        Some(f) => Some(format!("{f} ({why})")),
-                        None => None,
-                    })
-                    .collect();
-                retry_filters = refused
-                    .iter()
-                    .filter_map(|(i, _)| asked.get(*i).cloned())
-                    .collect();
-                let delay = subscribe_backoff.next_delay();
-                let n = subscribe_backoff.failures();
-                if reconnect_log::loud(n) {
-                    crate::error!(
+                if let Some((named, again)) = refusal(&asked, &refused) {
+                    retry_filters = again;
+                    let delay = subscribe_backoff.next_delay();
+                    let n = subscribe_backoff.failures();
+                    if reconnect_log::loud(n) {
+                        crate::error!(
                         "The broker refused the subscription to {} (check its ACL); asking again in {:.1}s",
                         named.join(", "),
                         delay.as_secs_f64()
                     );
-                }
-                // Only the refused filters: asking again for a granted one
-                // would have the broker send its retained message again.
-                let subscriber = session.subscriber();
-                let (filters, qos) = (retry_filters.clone(), p.qos);
-                let timer = thread::Builder::new()
-                    .name("resubscribe".into())
-                    .spawn(move || {
-                        thread::sleep(delay);
-                        // Fails only once the connection is closed (cadline
-                        // is stopping): nothing to ask for then.
-                        let _ = subscriber.subscribe(&filters, qos);
-                    });
-                if let Err(e) = timer {
-                    crate::error!("cannot schedule the subscription again: {e}");
+                    }
+                    // Only the refused filters: asking again for a granted one
+                    // would have the broker send its retained message again.
+                    let subscriber = session.subscriber();
+                    let (filters, qos) = (retry_filters.clone(), p.qos);
+                    let timer =
+                        thread::Builder::new()
+                            .name("resubscribe".into())
+                            .spawn(move || {
+                                thread::sleep(delay);
+                                // Fails only once the connection is closed (cadline
+                                // is stopping): nothing to ask for then.
+                                let _ = subscriber.subscribe(&filters, qos);
+                            });
+                    if let Err(e) = timer {
+                        crate::error!("cannot schedule the subscription again: {e}");
+                    }
                 }
             }
             Happening::Disconnected => disconnected = Some(Instant::now()),
@@ -1026,23 +1067,13 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 if let Some(len) = way_out {
                     session.set_incoming_limit(len);
                 }
-                // A cause already known (a restart, a frozen broker) is no takeover.
-                let takeover = (!explained)
-                    .then(|| {
-                        crate::edges::takeover::evidence(&text, lasted, STABLE, p.fixed_client_id)
-                    })
-                    .flatten();
-                // One bare close of a young connection is also what a broker
-                // killed and back within a second looks like (the probe then
-                // finds it up); two copies throw each other off again and
-                // again, so MQTT 3.1.1's inference waits for the second in a
-                // row. The broker's own word (MQTT 5) is taken at once.
-                let inferred = matches!(
-                    takeover,
-                    Some(crate::edges::takeover::Evidence::Inferred { .. })
+                let takeover = takeover_of(
+                    &text,
+                    lasted,
+                    explained,
+                    p.fixed_client_id,
+                    &mut last_loss_was_a_bare_close,
                 );
-                let takeover = takeover.filter(|_| !inferred || last_loss_was_a_bare_close);
-                last_loss_was_a_bare_close = inferred;
                 let text = failure_words(
                     text,
                     Lost {
@@ -1056,11 +1087,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                     p.max_message_size,
                 );
                 if let Some(quiet) = log.failed(&cause, n) {
-                    let level = if loud || takeover.is_some() {
-                        LogLevel::Error
-                    } else {
-                        LogLevel::Warn
-                    };
+                    let level = failure_level(loud, takeover.is_some());
                     let state = if lasted.is_some() {
                         "Connection lost"
                     } else {
@@ -1957,5 +1984,52 @@ mod tests {
         assert!(line.contains("b/#") && !line.contains("a/#"), "{line}");
         let mut qos = crate::edges::qos_watch::QosWatch::new(1, true);
         assert_eq!(granted_words(&mut qos, &asked, &[(0, 1), (1, 1)]), None);
+    }
+
+    #[test]
+    fn a_takeover_is_taken_from_the_broker_at_once_and_inferred_at_the_second_bare_close() {
+        use crate::edges::takeover::Evidence;
+        let young = Some(Duration::from_secs(1));
+        let bare = "I/O: connection closed by peer abruptly";
+        let mut last_bare = false;
+        // MQTT 3.1.1: the first bare close of a fresh connection is not
+        // enough, the second in a row is.
+        assert_eq!(takeover_of(bare, young, false, true, &mut last_bare), None);
+        assert!(last_bare);
+        assert_eq!(
+            takeover_of(bare, young, false, true, &mut last_bare),
+            Some(Evidence::Inferred {
+                lasted: Duration::from_secs(1)
+            })
+        );
+        // MQTT 5: the broker's word, whatever came before.
+        let mut last_bare = false;
+        let said = "MQTT 5 DISCONNECT SessionTakenOver";
+        assert_eq!(
+            takeover_of(said, young, false, true, &mut last_bare),
+            Some(Evidence::BrokerSaid)
+        );
+        assert!(!last_bare);
+        // A cause already explained is no takeover, and breaks the row.
+        let mut last_bare = true;
+        assert_eq!(takeover_of(bare, young, true, true, &mut last_bare), None);
+        assert!(!last_bare);
+    }
+
+    #[test]
+    fn a_takeover_or_a_loud_cause_is_an_error_else_a_warning() {
+        assert_eq!(failure_level(false, false), LogLevel::Warn);
+        assert_eq!(failure_level(true, false), LogLevel::Error);
+        assert_eq!(failure_level(false, true), LogLevel::Error);
+    }
+
+    #[test]
+    fn a_refusal_names_each_filter_with_the_brokers_reason_and_asks_for_those_again() {
+        let asked = ["a/#".to_owned(), "b/#".to_owned(), "c/#".to_owned()];
+        assert_eq!(refusal(&asked, &[]), None, "nothing refused");
+        let (named, again) =
+            refusal(&asked, &[(0, String::new()), (2, "NotAuthorized".into())]).expect("refused");
+        assert_eq!(named, vec!["a/#", "c/# (NotAuthorized)"]);
+        assert_eq!(again, vec!["a/#", "c/#"]);
     }
 }
