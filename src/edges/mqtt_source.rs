@@ -1102,8 +1102,10 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                         ),
                     );
                 }
-                // An interruptible sleep: shutdown wakes it at once.
-                if stop.recv_timeout(delay).is_ok() || shutdown.is_triggered() {
+                // An interruptible sleep: shutdown wakes it at once (nothing
+                // is ever sent on `stop`; it only closes, which ends the wait).
+                let _ = stop.recv_timeout(delay);
+                if shutdown.is_triggered() {
                     break;
                 }
             }
