@@ -2,6 +2,12 @@
 # hash to maintain). Use with `pkgs.callPackage ./package.nix { }`.
 { lib, rustPlatform, procps, versionCheckHook }:
 
+let
+  # Every Telegraf configuration shipped in telegraf/, installed as examples
+  # under share/doc/cadline/examples as the Debian package does
+  # (tests/nix.rs checks this list against the directory).
+  examples = [ "cadline.conf" "telegraf.conf" "at-least-once.conf" ];
+in
 # The plain attribute-set form (not `finalAttrs:`, which buildRustPackage
 # takes only from nixpkgs 25.05), so the package builds on 24.11 too.
 rustPlatform.buildRustPackage {
@@ -10,15 +16,16 @@ rustPlatform.buildRustPackage {
 
   src = lib.fileset.toSource {
     root = ../.;
-    # Only what `cargo build` and the tests run below read, so that editing
-    # the README, nix/ or the dashboard does not rebuild the package.
-    fileset = lib.fileset.unions [
+    # Only what `cargo build` and the tests run below read, and the examples
+    # installed below, so that editing the README, nix/ or the dashboard
+    # does not rebuild the package.
+    fileset = lib.fileset.unions ([
       ../Cargo.toml
       ../Cargo.lock
       ../src
       ../tests
       ../telegraf/example-capture.txt # read by the pipe tests
-    ];
+    ] ++ map (name: ../telegraf + "/${name}") examples);
   };
   cargoLock.lockFile = ../Cargo.lock;
 
@@ -59,6 +66,17 @@ rustPlatform.buildRustPackage {
     # Shifts the host clock with Debian's libfaketime, at Debian's path.
     "--skip=pipe::a_host_clock_that_is_wrong_keeps_the_meter_time"
   ];
+
+  # The examples run this package's cadline, not /usr/local/bin/cadline
+  # (at-least-once.conf runs nothing).
+  postInstall = ''
+    install -Dm644 -t $out/share/doc/cadline/examples \
+      ${lib.concatMapStringsSep " " (name: "telegraf/${name}") examples}
+    for f in cadline.conf telegraf.conf; do
+      substituteInPlace $out/share/doc/cadline/examples/$f \
+        --replace-fail /usr/local/bin/cadline $out/bin/cadline
+    done
+  '';
 
   nativeInstallCheckInputs = [ versionCheckHook ];
   doInstallCheck = true;

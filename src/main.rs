@@ -145,6 +145,11 @@ fn start_and_run() -> ExitCode {
     if let Some(cadline::config::cli::Subcommand::Check { listen }) = subcommand {
         return check(&config, Duration::from_secs(listen), &stdout.file);
     }
+    // A `telegraf --once` on a running Telegraf's disk buffer is stopped.
+    if cadline::edges::shared_buffer::guard() {
+        return ExitCode::FAILURE;
+    }
+    cadline::config::duplicate_cadline::say_at_start();
     // Under `telegraf --test` or `--once`: never the service's session.
     let config = cadline::config::trial_run::for_parent(config);
     match run(&config, stdout) {
@@ -291,7 +296,7 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
     } else {
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
         let password = std::env::var("CADLINE_MQTT_PASSWORD").ok();
-        let prepared = mqtt_source::prepare(config, password)?;
+        let mut prepared = mqtt_source::prepare(config, password)?;
         // After the checks: only a configuration that would run is worth
         // this warning. Stdin at its end from the start (/dev/null, a file)
         // is a stop already given: connecting would only take the session
@@ -301,8 +306,11 @@ fn run(config: &Config, stdout: StdoutFile) -> Result<ExitCode, String> {
             return Ok(ExitCode::SUCCESS);
         }
         shutdown::watch_stdin(shutdown.clone()).map_err(|e| e.to_string())?;
-        mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
+        // Before connecting: the MQTT 5 window is sized for the
+        // acknowledgements the writer will hold.
         let delivery = delivery_for(config);
+        prepared.set_receive_maximum(delivery.receive_maximum());
+        mqtt = Some(mqtt_source::spawn(prepared, tx, shutdown.clone()).map_err(|e| e.to_string())?);
         let options = writer::Options {
             ack_delay: delivery.ack_delay,
             whole_line_writes,

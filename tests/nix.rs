@@ -646,3 +646,101 @@ fn the_tests_the_nixos_section_cites_exist() {
         );
     }
 }
+
+/// `nix/package.nix` evaluated with a stub `lib` and a `buildRustPackage`
+/// that returns its arguments: the source set (as paths) and `postInstall`.
+fn package_attrs() -> (Vec<PathBuf>, String) {
+    let expr = format!(
+        "let lib = {{ importTOML = f: builtins.fromTOML (builtins.readFile f); \
+           fileset = {{ unions = fs: fs; toSource = {{ root, fileset }}: map toString fileset; }}; \
+           concatMapStringsSep = sep: f: xs: builtins.concatStringsSep sep (map f xs); }}; \
+         pkg = import {} {{ inherit lib; rustPlatform.buildRustPackage = a: a; \
+           procps = null; versionCheckHook = null; }}; \
+         in {{ inherit (pkg) src postInstall; }}",
+        repo("nix/package.nix").display()
+    );
+    let out = run_with_timeout(
+        Command::new(nix_instantiate()).args(["--eval", "--strict", "--json", "-E", &expr]),
+        None,
+        TOOL_TIMEOUT,
+        "nix-instantiate --eval package.nix",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let src = v["src"]
+        .as_array()
+        .expect("src")
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().expect("path")))
+        .collect();
+    (
+        src,
+        v["postInstall"].as_str().expect("postInstall").to_owned(),
+    )
+}
+
+/// The Debian package installs every `telegraf/*.conf` as an example; the
+/// Nix package must too (`at-least-once.conf` was once left out). Its
+/// `postInstall` is run here with `$out` in a temporary directory and a
+/// `substituteInPlace` that fails, as stdenv's `--replace-fail` does, when
+/// the text to replace is missing.
+#[test]
+fn the_package_installs_every_shipped_telegraf_file() {
+    let mut shipped: Vec<String> = std::fs::read_dir(repo("telegraf"))
+        .expect("telegraf/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".conf"))
+        .collect();
+    shipped.sort();
+    assert!(shipped.len() >= 3, "{shipped:?}");
+    let (src, post_install) = package_attrs();
+    let out = crate::rig::TempDir::new("nix-out");
+    let script = format!(
+        "set -e\nsubstituteInPlace() {{ f=$1; [ \"$2\" = --replace-fail ] && \
+         grep -qF \"$3\" \"$f\" && sed -i \"s|$3|$4|g\" \"$f\"; }}\nout={}\n{post_install}",
+        out.path().display()
+    );
+    let run = run_with_timeout(
+        Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(repo("")),
+        None,
+        TOOL_TIMEOUT,
+        "the package's postInstall",
+    );
+    assert!(
+        run.status.success(),
+        "{post_install}\nfailed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let examples = out.path().join("share/doc/cadline/examples");
+    let mut installed: Vec<String> = std::fs::read_dir(&examples)
+        .expect("examples installed")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    installed.sort();
+    assert_eq!(
+        installed, shipped,
+        "installed examples against telegraf/*.conf"
+    );
+    for name in &shipped {
+        assert!(
+            src.contains(&repo(&format!("telegraf/{name}"))),
+            "telegraf/{name} is not in the package's source set: {src:?}"
+        );
+        let text = std::fs::read_to_string(examples.join(name)).expect("example");
+        assert!(
+            !text.contains("/usr/local/bin/cadline"),
+            "{name} still runs /usr/local/bin/cadline"
+        );
+    }
+    let conf = std::fs::read_to_string(examples.join("cadline.conf")).expect("cadline.conf");
+    assert!(
+        conf.contains(&format!("\"{}/bin/cadline\"", out.path().display())),
+        "the example runs the package's cadline:\n{conf}"
+    );
+}

@@ -10,7 +10,9 @@ use crate::rig::{
     electricity, repo_path, rewrite_execd, run_with_timeout, shipped_cadline_conf, telegraf_bin,
     wait_for_cadlines, Influx, Mosquitto, Telegraf, TempDir, Watched,
 };
-use crate::telegraf::{influx_output, test_agent, wait_for_points, SteadyPublisher};
+use crate::telegraf::{
+    influx_output, shipped_telegraf_conf, test_agent, wait_for_points, SteadyPublisher,
+};
 
 /// Runs the pinned Telegraf on `config` with `flags` (`--test`, `--once`)
 /// to completion, as an operator would in a terminal.
@@ -119,6 +121,178 @@ fn telegraf_test_and_once_beside_the_service_lose_no_reading() {
     );
 }
 
+/// The shipped `telegraf.conf` on this machine (the disk buffer in
+/// `buffer`), with its shipped 10 s `flush_interval`: a `--once` run
+/// flushes at its end, or on its first tick.
+fn shipped_disk_service(broker: &Mosquitto, influx: &Influx, buffer: &Path) -> String {
+    shipped_telegraf_conf(&broker.url(), influx, buffer)
+        .replace("  flush_interval = \"1s\"", "  flush_interval = \"10s\"")
+}
+
+/// Whether process `pid` still runs (and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// The database the shipped telegraf.conf writes to.
+const SHIPPED_DB: &str = "energy";
+
+#[test]
+fn telegraf_once_beside_a_disk_buffered_service_is_stopped_and_the_service_loses_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let buffer = TempDir::new("buffer");
+    let service = Telegraf::start(&shipped_disk_service(&broker, &influx, buffer.path()));
+    assert!(
+        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        service.log()
+    );
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    // Readings wait in the service's disk buffer for its next flush.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let once = telegraf_run(&service.config_path(), &["--once"]);
+    let once_log = String::from_utf8_lossy(&once.stderr).into_owned();
+    assert_eq!(
+        once.status.signal(),
+        Some(9),
+        "cadline stopped the once run ({:?}):\n{once_log}",
+        once.status
+    );
+    let said = format!(
+        "E! [inputs.execd] Run by telegraf --once while another Telegraf (pid {}",
+        service.pid()
+    );
+    assert!(
+        once_log.contains(&said) && once_log.contains("`cadline check`"),
+        "{said}:\n{once_log}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let published = publisher.finish();
+    let stored = wait_for_points(
+        &influx,
+        SHIPPED_DB,
+        "electricitymeter",
+        "cumulative",
+        published,
+        Duration::from_secs(60),
+    );
+    eprintln!("beside telegraf --once: {stored} of {published} stored");
+    assert_eq!(stored, published, "{}", service.log());
+    assert!(
+        alive(service.pid()),
+        "the service stopped:\n{}",
+        service.log()
+    );
+    assert!(
+        !service.log().contains("panic"),
+        "the service's buffer broke:\n{}",
+        service.log()
+    );
+}
+
+/// The boundary: a `--once` run that has no cadline in it (here the
+/// service's configuration with `inputs.internal` in place of cadline, so
+/// the same output and the same buffer) is not stopped, and the service's
+/// disk buffer breaks under it. Telegraf's own limit: no lock on
+/// `buffer_directory`.
+#[test]
+fn a_once_run_without_cadline_still_breaks_a_disk_buffered_service() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let buffer = TempDir::new("buffer");
+    let conf = shipped_disk_service(&broker, &influx, buffer.path());
+    let service = Telegraf::start(&conf);
+    assert!(
+        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        service.log()
+    );
+    let publisher = SteadyPublisher::start(broker.port, 10);
+    std::thread::sleep(Duration::from_secs(3));
+    let (before, rest) = conf.split_once("[[inputs.execd]]").expect("an execd block");
+    let after = rest
+        .split_once("data_format = \"influx\"\n")
+        .expect("the block's end")
+        .1;
+    let other = TempDir::new("other");
+    let path = other.path().join("telegraf.conf");
+    std::fs::write(&path, format!("{before}[[inputs.internal]]\n{after}")).expect("conf");
+    let once = telegraf_run(&path, &["--once"]);
+    assert!(
+        once.status.code().is_some(),
+        "the once run ran to its end: {:?}\n{}",
+        once.status,
+        String::from_utf8_lossy(&once.stderr)
+    );
+    let broke = service.wait_for_log("panic", 1, Duration::from_secs(30));
+    publisher.finish();
+    let panic_line = service
+        .log()
+        .lines()
+        .find(|l| l.contains("panic"))
+        .unwrap_or_default()
+        .to_owned();
+    eprintln!("after a once run with no cadline, the service: {panic_line}");
+    assert!(broke, "the service's buffer survived:\n{}", service.log());
+    assert!(
+        ["log corrupt", "no such file or directory", "out of range"]
+            .iter()
+            .any(|s| service.log().contains(s)),
+        "{}",
+        service.log()
+    );
+}
+
+#[test]
+fn a_second_telegraf_on_the_same_disk_buffer_is_said_at_error_level() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let buffer = TempDir::new("buffer");
+    let conf = shipped_disk_service(&broker, &influx, buffer.path());
+    let first = Telegraf::start(&conf);
+    assert!(
+        first.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+        "{}",
+        first.log()
+    );
+    let second = Telegraf::start(&conf);
+    let said = format!("E! [inputs.execd] Another Telegraf (pid {}", first.pid());
+    assert!(
+        second.wait_for_log(&said, 1, Duration::from_secs(20)),
+        "{said}:\n{}",
+        second.log()
+    );
+    let line = second
+        .log()
+        .lines()
+        .find(|l| l.contains(&said))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains(&buffer.path().display().to_string())
+            && line.contains("its own buffer_directory"),
+        "{line}"
+    );
+    assert_eq!(
+        second
+            .log()
+            .matches("uses this Telegraf's disk buffer")
+            .count(),
+        1,
+        "one line:\n{}",
+        second.log()
+    );
+}
+
 /// The kernel's host name, which `{hostname}` in the shipped
 /// `--client-id cadline-{hostname}` becomes.
 fn hostname() -> String {
@@ -136,9 +310,14 @@ fn hostname() -> String {
 fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: Duration) {
     let broker = Mosquitto::start();
     let influx = Influx::start();
-    let execd = shipped_cadline_conf(&broker.url(), "glow", None).replace(
-        "\"--ack-delay\", \"1\"]",
-        &format!("\"--ack-delay\", \"1\", \"--mqtt-version\", \"{mqtt_version}\"]"),
+    let shipped = shipped_cadline_conf(&broker.url(), "glow", None);
+    let execd = shipped.replace(
+        "\"cadline-{hostname}\"]",
+        &format!("\"cadline-{{hostname}}\", \"--mqtt-version\", \"{mqtt_version}\"]"),
+    );
+    assert_ne!(
+        execd, shipped,
+        "--mqtt-version {mqtt_version} was not added"
     );
     let conf = test_agent() + &execd + &influx_output(&influx, "copies");
     let first = Telegraf::start(&conf);
@@ -147,11 +326,13 @@ fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: D
         "{}",
         first.log()
     );
-    // The shipped line gave this machine's own client id.
+    // The shipped line gave this machine's own client id, and the broker
+    // saw the protocol asked for (Mosquitto's p2 is 3.1.1, p5 is 5).
     let id = format!("cadline-{}", hostname());
+    let protocol = if mqtt_version == "5" { "p5" } else { "p2" };
     assert!(
-        broker.log().contains(&format!(" as {id} ")),
-        "the broker saw no client {id}:\n{}",
+        broker.log().contains(&format!(" as {id} ({protocol},")),
+        "the broker saw no client {id} ({protocol}):\n{}",
         broker.log()
     );
     std::thread::sleep(settled);
@@ -194,6 +375,7 @@ fn two_copies_are_said_at_error_level_within_10_s(mqtt_version: &str, settled: D
         .find(|l| l.contains("Two copies of cadline"))
         .unwrap_or_default()
         .to_owned();
+    eprintln!("MQTT {mqtt_version}: {line}");
     for source in [
         "second Telegraf",
         "telegraf.d copied",
@@ -682,5 +864,201 @@ fn cadline_check_names_the_prefix_the_cad_really_uses() {
     assert!(
         report.contains("energy/0A1B2C3D4E5F/SENSOR/electricitymeter"),
         "{report}"
+    );
+}
+
+/// A broker with TLS (a CA of the test's own) and a login, and a CAD
+/// publishing to it every 300 ms while `body` runs.
+fn with_a_tls_broker_with_a_login<T>(
+    body: impl FnOnce(&Mosquitto, &crate::rig::TlsFiles, &Path) -> T,
+) -> T {
+    let dir = TempDir::new("check-tls");
+    let tls = crate::rig::make_tls(dir.path());
+    let broker = Mosquitto::with(crate::rig::BrokerConfig {
+        login: Some(("glow".into(), "s3cret-pw".into())),
+        tls: Some(crate::rig::BrokerTls {
+            ca: tls.ca.clone(),
+            cert: tls.server_cert.clone(),
+            key: tls.server_key.clone(),
+            require_client_cert: false,
+            publisher_cert: None,
+        }),
+        ..crate::rig::BrokerConfig::default()
+    });
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret-pw\n").expect("password file");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut seq = 1;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                broker.publish(E, &electricity(seq), 1);
+                seq += 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        let result = body(&broker, &tls, &password);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    })
+}
+
+#[test]
+fn cadline_check_over_tls_with_a_login_says_how_it_connected_with_mqtt_5_and_3_1_1() {
+    with_a_tls_broker_with_a_login(|broker, tls, password| {
+        let url = broker.url();
+        for (version, protocol) in [("5", "p5"), ("3.1.1", "p2")] {
+            let out = cadline_check(&[
+                "--broker",
+                &url,
+                "--ca-file",
+                tls.ca.to_str().expect("utf-8"),
+                "--username",
+                "glow",
+                "--password-file",
+                password.to_str().expect("utf-8"),
+                "--mqtt-version",
+                version,
+                "--persistent-session",
+                "--client-id",
+                "cadline-{hostname}",
+                "--listen",
+                "3",
+            ]);
+            let report = String::from_utf8_lossy(&out.stdout).into_owned();
+            let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "MQTT {version}:\n{report}\n{errors}");
+            for needle in [
+                format!("Broker: reached, {url} as cadline-check-"),
+                format!("MQTT {version}, TLS verified, logged in as glow"),
+                "granted QoS 1".to_owned(),
+                "Device 0A1B2C3D4E5F: electricitymeter".to_owned(),
+                "At least once: holds".to_owned(),
+                "Readings would flow.".to_owned(),
+            ] {
+                assert!(report.contains(&needle), "{needle}:\n{report}");
+            }
+            // The broker saw the protocol and the login the report names.
+            let log = broker.log();
+            let seen = log.lines().any(|l| {
+                l.contains("New client connected")
+                    && l.contains(" as cadline-check-")
+                    && l.contains(&format!("({protocol},"))
+                    && l.contains("u'glow'")
+            });
+            assert!(seen, "no check client with {protocol} and u'glow':\n{log}");
+        }
+    });
+}
+
+#[test]
+fn cadline_check_says_a_wrong_password_and_a_wrong_ca_each_in_one_line() {
+    with_a_tls_broker_with_a_login(|broker, tls, password| {
+        let url = broker.url();
+        let wrong = password.with_file_name("wrong-password");
+        std::fs::write(&wrong, "not-it\n").expect("wrong password file");
+        for version in ["5", "3.1.1"] {
+            for (what, ca, pw, needles) in [
+                (
+                    "a wrong password",
+                    tls.ca.as_path(),
+                    wrong.as_path(),
+                    &["refused the user name or password", "--username"][..],
+                ),
+                (
+                    "a CA that did not sign the broker's certificate",
+                    tls.other_ca.as_path(),
+                    password,
+                    &["--ca-file"][..],
+                ),
+            ] {
+                let started = std::time::Instant::now();
+                let out = cadline_check(&[
+                    "--broker",
+                    &url,
+                    "--ca-file",
+                    ca.to_str().expect("utf-8"),
+                    "--username",
+                    "glow",
+                    "--password-file",
+                    pw.to_str().expect("utf-8"),
+                    "--mqtt-version",
+                    version,
+                    "--listen",
+                    "20",
+                ]);
+                let took = started.elapsed();
+                let report = String::from_utf8_lossy(&out.stdout).into_owned();
+                let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+                eprintln!("MQTT {version}, {what}, {took:?}: {errors}");
+                assert_eq!(out.status.code(), Some(1), "{what}:\n{report}\n{errors}");
+                let lines: Vec<&str> = errors.lines().filter(|l| l.starts_with("E! ")).collect();
+                assert_eq!(lines.len(), 1, "{what}: one E! line:\n{errors}");
+                assert!(
+                    lines[0].starts_with("E! cadline check: the broker was not reached"),
+                    "{what}: {}",
+                    lines[0]
+                );
+                for needle in needles {
+                    assert!(lines[0].contains(needle), "{what}: {needle}: {}", lines[0]);
+                }
+                assert!(
+                    report.contains(&format!("MQTT {version}, TLS verified, logged in as glow")),
+                    "{what}: the report says what was tried:\n{report}"
+                );
+                // A fault a person must fix is said at once, not after
+                // the whole --listen.
+                assert!(took < Duration::from_secs(15), "{what}: took {took:?}");
+            }
+        }
+    });
+}
+
+/// A backup of `cadline.conf` left in `telegraf.d/` under a name that
+/// still ends in `.conf`: Telegraf runs cadline twice with one client id.
+/// Said at start, at error level, naming both files.
+#[test]
+fn two_cadline_confs_in_one_telegraf_d_are_said_at_error_level_naming_both() {
+    let broker = Mosquitto::start();
+    let influx = Influx::start();
+    let root = FakeRoot::new(&existing_telegraf_conf(&influx, "twice", ""));
+    let conf = shipped_cadline_conf(&broker.url(), "glow", None);
+    let first = root.path("etc/telegraf/telegraf.d/cadline.conf");
+    let backup = root.path("etc/telegraf/telegraf.d/cadline.conf.bak.conf");
+    std::fs::write(&first, &conf).expect("cadline.conf");
+    std::fs::write(&backup, &conf).expect("the backup");
+    let telegraf = root.start_service();
+    let said = "This Telegraf runs cadline 2 times with --client-id cadline-{hostname}";
+    assert!(
+        wait_for(&telegraf, said, Duration::from_secs(20)),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+    let log = telegraf.stderr_so_far();
+    let line = log.lines().find(|l| l.contains(said)).unwrap_or_default();
+    eprintln!("{line}");
+    assert!(line.contains(" E! [inputs.execd] "), "{line}");
+    assert!(
+        line.contains(&format!("{} and {}", first.display(), backup.display())),
+        "both files named: {line}"
+    );
+    // One copy alone says nothing.
+    drop(telegraf);
+    std::fs::remove_file(&backup).expect("rm the backup");
+    let telegraf = root.start_service();
+    assert!(
+        wait_for(
+            &telegraf,
+            "I! [inputs.execd] Connected to",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        telegraf.stderr_so_far()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !telegraf.stderr_so_far().contains("runs cadline"),
+        "{}",
+        telegraf.stderr_so_far()
     );
 }

@@ -510,18 +510,6 @@ fn sigkill_of_telegraf_leaves_no_cadline_and_the_next_start_carries_on_the_sessi
     assert_eq!(cadline_pids(&broker.url()).len(), 1);
 }
 
-/// A simple deterministic generator for "random" fault moments.
-pub struct Lcg(pub u64);
-impl Lcg {
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n.max(1)
-    }
-}
-
 /// Publishes `reading(seq)` for seq = 1, 2, … at about `per_second`, in
 /// small `mosquitto_pub -q 1` runs; a run that fails (broker down) is
 /// repeated until the broker has acknowledged it, so every seq below the
@@ -617,44 +605,13 @@ fn publish_once(bin: &std::path::Path, port: u16, lines: &str) -> bool {
         .is_some_and(|status| status.success())
 }
 
-/// The stored electricity points as (seq from the time, cumulative).
-pub fn stored_readings(influx: &Influx, db: &str) -> Vec<(u64, Option<f64>)> {
-    influx
-        .rows(db, "SELECT cumulative FROM electricitymeter")
-        .iter()
-        .map(|r| {
-            let t = r[0].as_i64().unwrap_or(0) / 1_000_000_000;
-            ((t - 1_772_323_200).max(0) as u64, r[1].as_f64())
-        })
-        .collect()
-}
-
-/// Ranges of the numbers in 1..=n that are not in `have`.
-pub fn missing_ranges(n: u64, have: &std::collections::BTreeSet<u64>) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for q in 1..=n {
-        if !have.contains(&q) {
-            match out.last_mut() {
-                Some((_, end)) if *end + 1 == q => *end = q,
-                _ => out.push((q, q)),
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
+    use crate::fault_schedule::{missing_ranges, Outage, Schedule};
     let seed = std::env::var("CADLINE_SOAK_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x7E1E);
-    let mut rng = Lcg(seed);
-    let t0 = Instant::now();
-    let mut timeline: Vec<String> = Vec::new();
-    let event = |timeline: &mut Vec<String>, what: &str| {
-        timeline.push(format!("{:.2}s {what}", t0.elapsed().as_secs_f64()));
-    };
     let mut broker = Mosquitto::with(BrokerConfig::persistent());
     let mut influx = Influx::start();
     let buffer = crate::rig::TempDir::new("telegraf-buffer");
@@ -669,14 +626,14 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
     // At its best settings json_v2 needs no disk buffer (it acknowledges
     // only what an output wrote), and buffer_strategy is agent-wide: it
     // runs in a second Telegraf of the same build, killed with the first.
-    let mut json_v2 = versus.then(|| {
+    let json_v2 = versus.then(|| {
         Telegraf::start(
             &(test_agent().replace("  debug = true\n", "")
                 + &json_v2_conf(&broker.url(), "telegraf-json-v2").replace("energy/", "glow/")
                 + &influx_output(&influx, "jsonv2")),
         )
     });
-    let mut telegraf = Telegraf::start(&config);
+    let telegraf = Telegraf::start(&config);
     assert!(
         telegraf.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
         "{}",
@@ -685,106 +642,14 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
     if versus {
         std::thread::sleep(Duration::from_secs(2));
     }
-    let publisher = SteadyPublisher::start(broker.port, 10);
-    let pause = |rng: &mut Lcg, lo: u64, span: u64| {
-        std::thread::sleep(Duration::from_millis(lo + rng.below(span)));
+    let mut telegrafs: Vec<Telegraf> = std::iter::once(telegraf).chain(json_v2).collect();
+    let schedule = Schedule {
+        seed,
+        outage: Outage::WithTelegrafCrash,
+        settle: Duration::from_secs(60),
     };
-
-    // The faults, in an order the seed shuffles.
-    let mut faults = vec![
-        "telegraf", "telegraf", "telegraf", "influx", "broker", "cadline",
-    ];
-    for i in (1..faults.len()).rev() {
-        faults.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    for fault in faults {
-        pause(&mut rng, 1500, 2500);
-        match fault {
-            "telegraf" => {
-                telegraf.kill();
-                json_v2.iter_mut().for_each(Telegraf::kill);
-                event(
-                    &mut timeline,
-                    &format!("Telegraf SIGKILLed at seq {}", publisher.published()),
-                );
-                pause(&mut rng, 200, 2000);
-                telegraf.start_again();
-                json_v2.iter_mut().for_each(Telegraf::start_again);
-                event(&mut timeline, "Telegraf started again");
-            }
-            "influx" => {
-                // With cadline running (it may be waiting out its restart
-                // delay), so that readings flow into Telegraf's buffer.
-                wait_for_cadlines(&broker.url(), 1, Duration::from_secs(15));
-                std::thread::sleep(Duration::from_millis(500));
-                influx.stop();
-                event(
-                    &mut timeline,
-                    &format!("InfluxDB stopped at seq {}", publisher.published()),
-                );
-                // Longer than several flush intervals, with a Telegraf crash
-                // in the middle: what its buffer held must not be lost.
-                pause(&mut rng, 3000, 1000);
-                telegraf.kill();
-                json_v2.iter_mut().for_each(Telegraf::kill);
-                event(&mut timeline, "Telegraf SIGKILLed during the outage");
-                pause(&mut rng, 500, 1000);
-                telegraf.start_again();
-                json_v2.iter_mut().for_each(Telegraf::start_again);
-                event(&mut timeline, "Telegraf started again");
-                pause(&mut rng, 3000, 1000);
-                influx.start_again();
-                event(&mut timeline, "InfluxDB started again");
-            }
-            "broker" => {
-                // Mosquitto saves its sessions every autosave_interval (1 s
-                // here): a reading it acknowledged since the last save dies
-                // with it, whoever subscribes. The pause keeps the broker's
-                // own durability out of this count.
-                publisher.pause(true);
-                std::thread::sleep(Duration::from_millis(2600));
-                broker.kill();
-                event(
-                    &mut timeline,
-                    &format!("Mosquitto SIGKILLed at seq {}", publisher.published()),
-                );
-                publisher.pause(false);
-                pause(&mut rng, 200, 1000);
-                broker.restart();
-                event(&mut timeline, "Mosquitto started again");
-            }
-            _ => {
-                for pid in cadline_pids(&broker.url()) {
-                    crate::rig::signal(pid, "KILL");
-                }
-                event(
-                    &mut timeline,
-                    &format!("cadline SIGKILLed at seq {}", publisher.published()),
-                );
-            }
-        }
-    }
-    pause(&mut rng, 1000, 1000);
-    let published = publisher.finish();
-    event(&mut timeline, &format!("published 1..={published}"));
-    let got = wait_for_points(
-        &influx,
-        "energy",
-        "electricitymeter",
-        "cumulative",
-        published,
-        Duration::from_secs(60),
-    );
-    event(&mut timeline, &format!("{got} points stored"));
-    let stored = stored_readings(&influx, "energy");
-    let have: std::collections::BTreeSet<u64> = stored.iter().map(|(q, _)| *q).collect();
-    let missing = missing_ranges(published, &have);
-    let lost: u64 = missing.iter().map(|(a, b)| b - a + 1).sum();
-    eprintln!(
-        "at-least-once: published {published}, stored {} distinct, lost {lost} in {missing:?}\n{}",
-        have.len(),
-        timeline.join("\n")
-    );
+    let out = crate::fault_schedule::run(&schedule, &mut broker, &mut influx, &mut telegrafs);
+    let published = out.published;
     if versus {
         wait_for_points(
             &influx,
@@ -808,19 +673,9 @@ fn at_least_once_through_telegraf_crashes_influxdb_outages_and_broker_kills() {
             seqs.len()
         );
     }
-    assert!(
-        missing.is_empty(),
-        "lost {lost} of {published} readings: {missing:?}\n{}\n--- Telegraf log ---\n{}",
-        timeline.join("\n"),
-        telegraf.log()
-    );
-    // A duplicate is the same point: the value stored at each time is the
-    // one published for it, and nothing beyond what was published is there.
-    for (q, value) in &stored {
-        assert_eq!(*value, Some(*q as f64), "the point at seq {q}");
-    }
+    out.assert_nothing_lost("at-least-once", &telegrafs[0]);
     assert_eq!(
-        have.len() as u64,
+        out.have.len() as u64,
         published,
         "nothing stored that was not published"
     );

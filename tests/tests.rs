@@ -23,6 +23,8 @@ mod hostile;
 mod chaos;
 // Telegraf at its defaults with only cadline.conf: backlog replays and the fault test.
 mod telegraf_defaults;
+// The fault schedule both at-least-once tests under Telegraf run.
+mod fault_schedule;
 // Secrets stay out of sight, TLS always verifies, no unsafe code.
 mod security;
 // Nix files, the NixOS module's command line, Telegraf configs.

@@ -54,6 +54,22 @@ pub const MEASURED_CEILING: f64 = 10_000.0;
 /// buffer file (it is written as the metric is added).
 pub const DISK_ACK_DELAY: Duration = Duration::from_secs(1);
 
+/// Messages queued in front of the writer beyond those it holds
+/// unacknowledged, in seconds of pace: the broker's window is never what
+/// makes a paced writer wait.
+pub const WINDOW_SLACK: Duration = Duration::from_secs(1);
+
+/// The MQTT 5 Receive Maximum when acknowledgements are held but lines are
+/// not paced (the disk buffer, or `--pace 0`): with the disk buffer a
+/// reading is held `DISK_ACK_DELAY`, and Telegraf's disk buffer took up to
+/// 15 000 lines/s on the test machine (issue 20).
+pub const HELD_UNPACED_WINDOW: u16 = 20_000;
+
+/// The MQTT 5 Receive Maximum when nothing holds acknowledgements back
+/// (not under Telegraf, acknowledged on write): well over the writer's
+/// channel, so the broker's window never starves it.
+pub const UNHELD_WINDOW: u16 = 10_000;
+
 /// What the writer does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
@@ -66,6 +82,39 @@ pub struct Delivery {
     /// as stdout takes them).
     pub pace: Option<f64>,
     pub pace_burst: usize,
+}
+
+impl Delivery {
+    /// How many unacknowledged QoS 1 messages an MQTT 5 broker may send
+    /// (CONNECT's Receive Maximum). Held acknowledgements occupy this
+    /// window: too small, and a replay stalls until the held ones fall due
+    /// (1000 held for a 12 s flush stalled a replay 12 s at a time). Paced,
+    /// the writer holds at most a first batch plus the lines written while
+    /// it waits for an acknowledgement: with `ack_after_lines`, that many
+    /// lines plus `FLUSH_MARGIN` of pace (2800 at Telegraf's defaults),
+    /// otherwise `pace_burst` plus `ack_delay` of pace; `WINDOW_SLACK` of
+    /// pace more keeps messages waiting in front of the writer (3700 at the
+    /// defaults). Unpaced, the broker's window should not be what limits
+    /// the rate. A message gives at least one line, so counting lines as
+    /// messages errs on the large side. MQTT 5 allows 1..=65535; fewer than
+    /// 1000 is never asked for.
+    pub fn receive_maximum(&self) -> u16 {
+        let window = match self.pace {
+            Some(rate) => {
+                let paced = |d: Duration| rate * d.as_secs_f64();
+                let by_time = self.pace_burst as f64 + paced(self.ack_delay);
+                let held = match self.ack_after_lines {
+                    Some(lines) => by_time.min(lines as f64 + paced(FLUSH_MARGIN)),
+                    None => by_time,
+                };
+                (held + paced(WINDOW_SLACK)).ceil()
+            }
+            None if self.ack_delay.is_zero() => f64::from(UNHELD_WINDOW),
+            None => f64::from(HELD_UNPACED_WINDOW),
+        };
+        // An f64 to integer cast saturates (and NaN is 0).
+        (window as u64).clamp(1000, u64::from(u16::MAX)) as u16
+    }
 }
 
 /// What was learned about the Telegraf running cadline.
@@ -270,6 +319,64 @@ mod tests {
         );
         assert!(matches!(&say[1], Say::Warn(s) if s.contains("buffer_strategy = \"disk\"")));
         assert_eq!(say.len(), 2);
+    }
+
+    #[test]
+    fn the_mqtt_5_window_holds_a_batch_plus_the_pace_until_acks_flow() {
+        let (d, _) = choose(
+            &telegraf(AgentSettings::default()),
+            Explicit::default(),
+            true,
+        );
+        // 1000 lines, 2 s of 900 lines/s until their acks are due, 1 s more.
+        assert_eq!(d.receive_maximum(), 3700);
+        let disk = AgentSettings {
+            buffer_strategy: BufferStrategy::Disk,
+            ..AgentSettings::default()
+        };
+        let (d, _) = choose(&telegraf(disk), Explicit::default(), true);
+        assert_eq!(d.receive_maximum(), HELD_UNPACED_WINDOW);
+        let (d, _) = choose(&Learned::NotTelegraf, Explicit::default(), true);
+        assert_eq!(d.receive_maximum(), UNHELD_WINDOW);
+    }
+
+    #[test]
+    fn the_mqtt_5_window_follows_explicit_flags_and_stays_within_mqtts_range() {
+        // Paced by time only: a batch plus the ack delay's lines, plus slack.
+        let explicit = Explicit {
+            ack_delay: Some(Duration::from_secs(3)),
+            pace: Some(500.0),
+        };
+        let (d, _) = choose(&telegraf(AgentSettings::default()), explicit, true);
+        assert_eq!(d.receive_maximum(), 1000 + 1500 + 500);
+        // A slow pace asks for no fewer than 1000.
+        let explicit = Explicit {
+            ack_delay: None,
+            pace: Some(10.0),
+        };
+        let (d, _) = choose(&Learned::NotTelegraf, explicit, true);
+        assert_eq!(d.receive_maximum(), 1010);
+        let slow = Delivery {
+            ack_delay: Duration::ZERO,
+            ack_after_lines: None,
+            pace: Some(1.0),
+            pace_burst: 10,
+        };
+        assert_eq!(slow.receive_maximum(), 1000);
+        // A fast pace held long is capped at MQTT's largest.
+        let explicit = Explicit {
+            ack_delay: Some(Duration::from_secs(60)),
+            pace: Some(10_000.0),
+        };
+        let (d, _) = choose(&telegraf(AgentSettings::default()), explicit, true);
+        assert_eq!(d.receive_maximum(), u16::MAX);
+        // Unpaced with the memory buffer (`--pace 0`): held, not limited.
+        let explicit = Explicit {
+            ack_delay: None,
+            pace: Some(0.0),
+        };
+        let (d, _) = choose(&telegraf(AgentSettings::default()), explicit, true);
+        assert_eq!(d.receive_maximum(), HELD_UNPACED_WINDOW);
     }
 
     #[test]

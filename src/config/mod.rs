@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod client_id;
 pub mod delivery;
+pub mod duplicate_cadline;
 pub mod manual;
 pub mod password;
 pub mod telegraf_agent;

@@ -28,6 +28,9 @@ const SAMPLE_LINES: usize = 6;
 /// What was seen, built up message by message (no I/O: unit-tested).
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Where and how the check connects (broker, client id, MQTT version,
+    /// TLS, login): said whether or not it got there.
+    pub tried: String,
     /// Where and how the broker was reached, once it was.
     pub connected: Option<String>,
     /// The last connection failure, explained.
@@ -168,7 +171,8 @@ impl Report {
             None => {
                 let _ = writeln!(
                     s,
-                    "Broker: not reached: {}",
+                    "Broker: not reached, {}: {}",
+                    self.tried,
                     self.failure.as_deref().unwrap_or("no answer")
                 );
             }
@@ -391,10 +395,6 @@ pub fn run(
         meter_tags: config.meter_tags,
         note_level: Level::Warn,
     });
-    let mut report = Report {
-        qos: config.qos,
-        ..Report::default()
-    };
     let how = format!(
         "{} as {id} with a clean session, MQTT {}, {}, {}",
         config.broker,
@@ -409,6 +409,11 @@ pub fn run(
             None => "no login".to_owned(),
         }
     );
+    let mut report = Report {
+        qos: config.qos,
+        tried: how.clone(),
+        ..Report::default()
+    };
     let mut link = Link::open(config, &prepared, &id);
     let started = Instant::now();
     let mut deadline = started + listen;
@@ -448,8 +453,11 @@ pub fn run(
                 }
             }
             Event::Failed(text) => {
-                report.failure = Some(crate::edges::connection_error::diagnose(&text).text);
-                if report.connected.is_some() {
+                let diagnosis = crate::edges::connection_error::diagnose(&text);
+                report.failure = Some(diagnosis.text);
+                // A login or TLS fault does not pass by waiting: said at
+                // once, not after the whole --listen.
+                if report.connected.is_some() || diagnosis.loud {
                     break;
                 }
                 std::thread::sleep(
@@ -536,12 +544,23 @@ mod tests {
     fn an_unreachable_broker_or_a_refused_subscription_is_the_reason() {
         let r = Report {
             failure: Some("connection refused".into()),
+            tried: "mqtts://broker.lan:8883 as cadline-check-7 with a clean session, MQTT 5, \
+                    TLS verified, logged in as glow"
+                .into(),
             ..Report::default()
         };
         let e = r
             .verdict("glow", Duration::from_secs(30))
             .expect_err("unreached");
         assert!(e.contains("not reached: connection refused"), "{e}");
+        let text = r.render("glow", Duration::from_secs(30));
+        assert!(
+            text.starts_with(
+                "Broker: not reached, mqtts://broker.lan:8883 as cadline-check-7 with a clean \
+                 session, MQTT 5, TLS verified, logged in as glow: connection refused"
+            ),
+            "{text}"
+        );
         let (mut r, _) = report();
         r.granted = vec![("glow/#".into(), None)];
         let e = r

@@ -27,6 +27,7 @@ pub mod panic_exit;
 pub mod qos_watch;
 pub mod reconnect_log;
 pub mod session_state;
+pub mod shared_buffer;
 pub mod shutdown;
 pub mod silence;
 pub mod stdin_source;

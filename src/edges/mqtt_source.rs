@@ -45,12 +45,16 @@ const PUBLISH_OVERHEAD: usize = 128 * 1024;
 const OVERSIZE_WAY_OUT: usize = 4;
 
 /// Requests (acks, subscribes) queued for rumqttc. Larger than the number of
-/// unacknowledged messages a well-behaved broker sends us (Mosquitto: 20 in
-/// flight; we ask MQTT 5 brokers for at most `RECEIVE_MAXIMUM`), but a broker
-/// without a limit can exceed any size, so acks use `try_ack` and are
-/// retried when it is full (see `message::Ack`).
+/// unacknowledged messages a well-behaved broker sends us at a time
+/// (Mosquitto: 20 in flight by default), but a broker without a limit, or
+/// an MQTT 5 Receive Maximum chosen for held acknowledgements, can exceed
+/// it, so acks use `try_ack` and are retried when it is full (see
+/// `message::Ack`).
 const REQUEST_CAPACITY: usize = 4096;
-const RECEIVE_MAXIMUM: u16 = 1000;
+
+/// The MQTT 5 Receive Maximum until `set_receive_maximum` says how long
+/// acknowledgements are held (`Delivery::receive_maximum`).
+const DEFAULT_RECEIVE_MAXIMUM: u16 = 1000;
 
 /// The first reconnect delay; it doubles per failure up to `LONGEST_RETRY`.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -88,6 +92,8 @@ pub struct Prepared {
     tls: Option<TlsConfiguration>,
     mqtt_v5: bool,
     max_message_size: usize,
+    /// Unacknowledged messages an MQTT 5 broker may send at a time.
+    receive_maximum: u16,
     /// When to say that nothing arrives, and what to name then.
     silence_after: Option<Duration>,
     silence: crate::edges::silence::Setting,
@@ -104,6 +110,12 @@ impl Prepared {
     /// The TLS settings, for `cadline check`'s connection of its own.
     pub fn tls(&self) -> Option<&TlsConfiguration> {
         self.tls.as_ref()
+    }
+
+    /// Sizes the MQTT 5 window for the acknowledgements the writer holds
+    /// back: a window they fill stalls the stream until they fall due.
+    pub fn set_receive_maximum(&mut self, messages: u16) {
+        self.receive_maximum = messages.max(1);
     }
 
     /// The largest packet accepted from the broker.
@@ -183,6 +195,7 @@ pub fn prepare(config: &Config, env_password: Option<String>) -> Result<Prepared
         tls,
         mqtt_v5: config.mqtt_v5,
         max_message_size: config.max_message_size,
+        receive_maximum: DEFAULT_RECEIVE_MAXIMUM,
     })
 }
 
@@ -335,7 +348,7 @@ impl Session {
                 .set_clean_start(!p.persistent)
                 .set_manual_acks(true)
                 .set_max_packet_size(u32::try_from(p.packet_limit()).ok())
-                .set_receive_maximum(Some(RECEIVE_MAXIMUM));
+                .set_receive_maximum(Some(p.receive_maximum));
             if p.persistent {
                 // MQTT 5 ends a session at disconnect unless told otherwise.
                 o.set_session_expiry_interval(Some(u32::MAX));

@@ -9,8 +9,17 @@
 //! backlog is slowed, and it waits at the broker (the writer stops taking
 //! messages, the channel fills, rumqttc stops reading), where nothing is
 //! acknowledged before it is written.
+//!
+//! Once in debt, the writer sleeps until `BATCH` worth of lines are due,
+//! not until the next line is: waking per line cost a thread wake-up, a
+//! write and an ack hand-over per message, most of cadline's CPU in a paced
+//! replay. The rate is the same (the bucket counts every line), and a batch
+//! is never more than `burst`.
 
 use std::time::{Duration, Instant};
+
+/// How much time's worth of lines a paced writer takes per wake-up.
+pub const BATCH: Duration = Duration::from_millis(50);
 
 /// A token bucket counted in lines.
 #[derive(Debug, Clone)]
@@ -45,14 +54,16 @@ impl Pace {
         self.tokens -= lines as f64;
     }
 
-    /// When the next line may be written: `None` if now.
+    /// When the next line may be written: `None` if now. In debt, the
+    /// answer is when `BATCH` worth of lines (at most `burst`) are due.
     pub fn wait_until(&mut self, now: Instant) -> Option<Instant> {
         self.refill(now);
         if self.tokens >= 0.0 {
             return None;
         }
+        let batch = (self.rate * BATCH.as_secs_f64()).min(self.burst);
         // At least a microsecond: a debt of a rounding error still waits.
-        let wait = Duration::from_secs_f64(-self.tokens / self.rate);
+        let wait = Duration::from_secs_f64((batch - self.tokens) / self.rate);
         Some(now + wait.max(Duration::from_micros(1)))
     }
 }
@@ -72,7 +83,8 @@ mod tests {
         assert_eq!(p.wait_until(t0), None, "the 50th line spent the last token");
         p.spend(1, t0);
         let at = p.wait_until(t0).expect("in debt");
-        assert_eq!(at - t0, Duration::from_millis(10));
+        // The debt of one line, then 50 ms of lines (5 at 100/s).
+        assert_eq!(at - t0, Duration::from_millis(60));
         // A second later the debt is repaid and the bucket full again, but
         // no fuller than the burst.
         let t1 = t0 + Duration::from_secs(1);
@@ -102,9 +114,10 @@ mod tests {
         p.spend(20, later);
         assert_eq!(p.wait_until(later), None);
         p.spend(1, later);
+        // The debt of one line, then 50 ms of lines (half a line at 10/s).
         assert_eq!(
             p.wait_until(later).map(|t| t - later),
-            Some(Duration::from_millis(100))
+            Some(Duration::from_millis(150))
         );
     }
 
@@ -123,7 +136,58 @@ mod tests {
                 }
             }
         }
-        // 1000 at once, then 900/s: 10 000, give or take one message.
-        assert!((9_998..=10_002).contains(&lines), "{lines}");
+        // 1000 at once, then 900/s until `now` (the last wake-up may be a
+        // little past 10 s): never more, and less only by the batch
+        // still being waited for.
+        let allowed = 1000.0 + 900.0 * (now - t0).as_secs_f64();
+        assert!(lines as f64 <= allowed + 2.0, "{lines} > {allowed}");
+        assert!(lines as f64 >= allowed - 45.0 - 2.0, "{lines} < {allowed}");
+    }
+
+    #[test]
+    fn in_debt_the_writer_wakes_once_per_batch_not_per_line() {
+        // A replay at 900 lines/s, 3 lines per message, for 10 simulated
+        // seconds: about 20 wake-ups a second (one per 50 ms), not 300.
+        let t0 = Instant::now();
+        let mut p = Pace::new(900.0, 1000, t0);
+        let (mut now, mut lines, mut wakes) = (t0, 0u64, 0u32);
+        let mut largest = 0u64;
+        let mut since_wake = 0u64;
+        while now < t0 + Duration::from_secs(10) {
+            match p.wait_until(now) {
+                Some(at) => {
+                    now = at;
+                    wakes += 1;
+                    largest = largest.max(since_wake);
+                    since_wake = 0;
+                }
+                None => {
+                    p.spend(3, now);
+                    lines += 3;
+                    since_wake += 3;
+                }
+            }
+        }
+        let allowed = 1000.0 + 900.0 * (now - t0).as_secs_f64();
+        assert!(lines as f64 <= allowed + 3.0, "{lines} > {allowed}");
+        assert!(lines as f64 >= allowed - 45.0 - 3.0, "{lines} < {allowed}");
+        assert!((180..=210).contains(&wakes), "{wakes} wake-ups");
+        // The first burst, then batches of 45 lines and a message over.
+        assert!(largest <= 1002, "no batch beyond the burst: {largest}");
+    }
+
+    #[test]
+    fn a_batch_is_never_more_than_the_burst() {
+        // 50 ms at 10 000 lines/s is 500 lines, but the burst is 100.
+        let t0 = Instant::now();
+        let mut p = Pace::new(10_000.0, 100, t0);
+        p.spend(101, t0);
+        let at = p.wait_until(t0).expect("in debt");
+        assert_eq!(at - t0, Duration::from_micros(10_100));
+        assert_eq!(p.wait_until(at), None);
+        p.spend(100, at);
+        assert_eq!(p.wait_until(at), None, "the whole burst is due");
+        p.spend(1, at);
+        assert!(p.wait_until(at).is_some());
     }
 }
