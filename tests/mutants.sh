@@ -8,6 +8,8 @@
 #   tests/mutants.sh                           # the pure core, the default files below
 #   tests/mutants.sh src/flatten/meter.rs ...  # some files only
 #   tests/mutants.sh edges [FILE...]           # the I/O at the edges (all of them, or some)
+#   EDGE_TESTS=mqtt MUTANTS_RE=' in run$' tests/mutants.sh edges src/edges/mqtt_source.rs
+#                                              # the MQTT loop, with a real Mosquitto
 #
 # The core runs every unit test and the golden and fuzz suites. The edges
 # run, for each file, the unit tests of that file and of the edges that
@@ -15,7 +17,9 @@
 # (EDGE_TESTS=integration) the integration tests that drive the edges
 # narrowly through the real binary: pipe mode and the boundaries suite
 # (exact size limits, a resumed session with a changed --topic, against a
-# real Mosquitto). The whole integration suite per mutant (Telegraf,
+# real Mosquitto); EDGE_TESTS=mqtt adds the MQTT tests listed below, and
+# MUTANTS_RE limits the run to mutants whose names match (cargo mutants
+# --re). The whole integration suite per mutant (Telegraf,
 # InfluxDB, soak) is out of reach on two cores.
 #
 # Mutants are built with Cargo.toml's [profile.mutants] (dev, no debug
@@ -66,12 +70,28 @@ if [ "${1:-}" = edges ]; then
   # --cargo-arg: the build of each mutant, not only its test run, is
   # limited to these targets (cargo-mutants builds every test target else).
   tests=(--cargo-arg=--lib)
-  if [ "${EDGE_TESTS:-unit}" = integration ]; then
-    tests+=(--cargo-arg=--test=integration)
-    filters+=(pipe:: boundaries::)
-  fi
+  case "${EDGE_TESTS:-unit}" in
+    integration)
+      tests+=(--cargo-arg=--test=integration)
+      filters+=(pipe:: boundaries::) ;;
+    mqtt)
+      # The MQTT loop's rules that only a broker shows (about 16 s a
+      # mutant): flow, passwords, a refused subscription, a copied client
+      # id, Server Keep Alive 0, silence, stopping, a broker restart.
+      tests+=(--cargo-arg=--test=integration)
+      filters+=(mqtt::every_kind_flows_end_to_end
+        mqtt::passwords_work_the_obvious_way_or_say_what_happened
+        sessions::a_refused_subscription_is_named_and_asked_for_again_alone_on_time
+        sessions::two_instances_with_one_client_id_do_not_storm_and_say_why
+        broker_faults::server_keep_alive_0_means_no_keep_alive_and_readings_flow
+        mqtt::silence_is_not_counted_while_the_broker_is_down
+        mqtt::sigterm_and_sigint_exit_zero_within_a_second
+        mqtt::stdin_eof_exits_zero_within_a_second
+        broker_faults::a_broker_restart_is_named_as_such_not_as_a_copied_client_id) ;;
+  esac
   args=()
   for f in "${files[@]}"; do args+=(--file "$f"); done
+  [ -n "${MUTANTS_RE:-}" ] && args+=(--re "$MUTANTS_RE")
   exec cargo mutants "${args[@]}" "${common[@]}" "${tests[@]}" -- -- "${filters[@]}"
 fi
 files=("$@")

@@ -486,12 +486,10 @@ fn split_capture_time(line: &[u8]) -> Option<(i64, usize)> {
         return None;
     }
     let space = memchr::memchr(b' ', line)?;
-    if line.len() <= space + 1 {
-        return None;
-    }
     let word = &line[..space];
     // What follows must be a topic (or, with `-F '%I %p'`, a payload):
-    // a first word like `1234567890` alone is not taken for a time.
+    // a first word like `1234567890` alone (or before nothing) is not
+    // taken for a time.
     let rest = &line[space + 1..];
     let next = rest.split(|&b| b == b' ').next().unwrap_or_default();
     if !next.contains(&b'/') && !matches!(rest.first(), Some(b'{' | b'[')) {
@@ -501,11 +499,15 @@ fn split_capture_time(line: &[u8]) -> Option<(i64, usize)> {
     Some((ns, space + 1))
 }
 
+/// The value of ASCII digits (`None` if any byte is not one, or the value
+/// does not fit). Callers pass 1 to 10 digits.
 fn number(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 18 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(s.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    s.iter().try_fold(0_i64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+    })
 }
 
 /// `%U`: Unix seconds with a fraction, e.g. `1764577386.123456789`.
@@ -777,5 +779,188 @@ mod tests {
         let out = frames(b"no-space-here\n\xff\xfe {}\n", 100);
         assert!(matches!(&out[0], Got::Skipped(w) if w.contains("topic payload")));
         assert!(matches!(&out[1], Got::Skipped(w) if w.contains("UTF-8")));
+    }
+
+    /// The frames of `input` and how many bytes were given to bracket
+    /// counting, read through a buffer of `capacity` bytes.
+    fn scanned(input: &[u8], max: usize, capacity: usize) -> (Vec<Got>, u64) {
+        let mut reader = CaptureReader::new(io::BufReader::with_capacity(capacity, input), max);
+        let mut out = Vec::new();
+        while let Some(frame) = reader.next_frame().expect("reading a slice cannot fail") {
+            out.push(got(frame).0);
+        }
+        (out, reader.scanned)
+    }
+
+    #[test]
+    fn every_byte_of_a_multi_line_payload_is_counted_once() {
+        // The bytes of each payload line, without line endings, on every
+        // path: a payload kept, one without a topic, and a line over the
+        // limit inside a payload (read past in pieces when the buffer is
+        // smaller than it).
+        let kept = b"g/1/STATE {\n  \"a\": [1]\n}\n";
+        let no_topic = b"{\n  \"b\": 2\n}\n";
+        let mut long = b"g/2/STATE {\n  \"c\": \"".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 3000));
+        long.extend_from_slice(b"\"\n}\n");
+        for capacity in [16, 64, 8192] {
+            assert_eq!(scanned(kept, 100, capacity).1, 1 + 10 + 1, "{capacity}");
+            assert_eq!(scanned(no_topic, 100, capacity).1, 1 + 8 + 1, "{capacity}");
+            let (out, n) = scanned(&long, 100, capacity);
+            assert!(matches!(&out[..], [Got::Skipped(_)]), "{out:?}");
+            assert_eq!(n, 1 + 3009 + 1, "{capacity}");
+        }
+    }
+
+    #[test]
+    fn lines_after_one_read_past_are_numbered_right() {
+        let mut input = b"t/x ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 5000));
+        input.extend_from_slice(b"\nno-space-here\n");
+        for capacity in [16, 8192] {
+            let (out, _) = scanned(&input, 10, capacity);
+            assert!(
+                matches!(&out[..], [Got::Skipped(_), Got::Skipped(w)] if w.starts_with("line 2:")),
+                "{capacity}: {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_compact_line_is_skipped_like_any_other() {
+        // A limit of 10 bytes of payload allows lines of 10 + 1024 bytes;
+        // these end in `}`, as compact messages do.
+        let line = |len: usize| {
+            let mut l = b"t/x {\"a\":\"".to_vec();
+            l.extend(std::iter::repeat_n(b'x', len - 12));
+            l.extend_from_slice(b"\"}\n");
+            l
+        };
+        let exact = frames(&line(1034), 10);
+        assert!(
+            matches!(&exact[..], [Got::Message { payload, .. }] if payload.len() == 1030),
+            "{exact:?}"
+        );
+        let over = frames(&line(1035), 10);
+        assert!(
+            matches!(&over[..], [Got::Skipped(why)] if why.contains("longer than")),
+            "{over:?}"
+        );
+    }
+
+    #[test]
+    fn a_pretty_printed_payload_may_be_exactly_the_line_limit() {
+        // `{`, one line, `}`: joined with their newlines, 1034 bytes (the
+        // limit for --max-message-size 10) are kept, 1035 skipped.
+        let payload = |len: usize| {
+            let mut p = b"{\n\"".to_vec();
+            p.extend(std::iter::repeat_n(b'x', len - 6));
+            p.extend_from_slice(b"\"\n}");
+            p
+        };
+        for (len, kept) in [(1034, true), (1035, false)] {
+            let mut input = b"g/1/STATE ".to_vec();
+            input.extend(payload(len));
+            input.extend_from_slice(b"\ng/2/STATE {}\n");
+            let out = frames(&input, 10);
+            assert_eq!(out.len(), 2, "{out:?}");
+            if kept {
+                assert_eq!(
+                    out[0],
+                    msg(
+                        "g/1/STATE",
+                        &String::from_utf8(payload(len)).expect("utf-8")
+                    )
+                );
+            } else {
+                assert!(
+                    matches!(&out[0], Got::Skipped(why) if why.contains("longer than")),
+                    "{len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_in_strings_are_followed_across_lines() {
+        // An escaped quote does not end a string; an escaped backslash
+        // does not escape the quote after it; a backslash at the end of a
+        // line (invalid JSON) escapes nothing on the next. Each payload is
+        // followed by a line that is not a message: were the payload's end
+        // missed, that line would be joined to it.
+        let cases: [&[u8]; 3] = [
+            b"g/1/STATE {\n  \"a\": \"say \\\"}\\\" ok\"\n}\nnot-a-message\n",
+            b"g/1/STATE {\n  \"a\": \"x\\\\\",\n  \"b\": 1\n}\nnot-a-message\n",
+            b"g/1/STATE {\n  \"a\": \"x\\\n\"\n}\nnot-a-message\n",
+        ];
+        for input in cases {
+            let out = frames(input, 100);
+            let text = String::from_utf8_lossy(input);
+            let payload = &text["g/1/STATE ".len()..text.find("\nnot-a-message").expect("marker")];
+            assert_eq!(out.len(), 2, "{text}: {out:?}");
+            assert_eq!(out[0], msg("g/1/STATE", payload), "{text}");
+            assert!(
+                matches!(&out[1], Got::Skipped(w) if w.contains("topic payload")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn unindented_payload_lines_are_not_taken_for_messages() {
+        let input = b"g/1/STATE {\n\"a\": 1,\n\"b\": [2]\n}\ng/2/STATE {}\n";
+        assert_eq!(
+            frames(input, 100),
+            vec![
+                msg("g/1/STATE", "{\n\"a\": 1,\n\"b\": [2]\n}"),
+                msg("g/2/STATE", "{}")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_is_ready_when_it_is_whole_in_the_buffer_or_read_ahead() {
+        let input = b"a/b {}\nc/d {}\n";
+        let mut reader = CaptureReader::new(io::BufReader::new(&input[..]), 100);
+        assert!(reader.next_frame().expect("ok").is_some());
+        assert!(reader.has_line_ready(), "c/d is whole in the buffer");
+        assert!(reader.next_frame().expect("ok").is_some());
+        assert!(!reader.has_line_ready(), "nothing left to read");
+        // A truncated pretty-printed payload: the next message's line was
+        // read ahead (the buffer itself is empty).
+        let input = b"g/1/STATE {\"a\": [1,\ng/2/STATE {}\n";
+        let mut reader =
+            CaptureReader::new(io::BufReader::with_capacity(input.len(), &input[..]), 100);
+        assert!(reader.next_frame().expect("ok").is_some());
+        assert!(reader.has_line_ready(), "g/2 was read ahead");
+        // A line not yet whole in the buffer is not ready.
+        let input = b"a/b {}\nc/d {";
+        let mut reader = CaptureReader::new(io::BufReader::new(&input[..]), 100);
+        assert!(reader.next_frame().expect("ok").is_some());
+        assert!(!reader.has_line_ready(), "c/d has no line end yet");
+    }
+
+    #[test]
+    fn capture_times_to_the_nanosecond_with_a_utc_offset_only() {
+        let time = |line: &str| split_capture_time(line.as_bytes()).map(|(ns, _)| ns);
+        assert_eq!(
+            time("1796113386.123456789 g/1/STATE {}"),
+            Some(1_796_113_386_123_456_789)
+        );
+        assert_eq!(
+            time("1796113386.1234567890 g/1/STATE {}"),
+            None,
+            "10 decimals"
+        );
+        assert_eq!(time("17961133a6 g/1/STATE {}"), None, "not digits");
+        assert_eq!(time("1796113386.12a g/1/STATE {}"), None, "not digits");
+        assert_eq!(
+            time("2026-12-01T08:23:06Z g/1/STATE {}"),
+            Some(1_796_113_386_000_000_000)
+        );
+        // mosquitto_sub's %I always has an offset: a time without one is
+        // not taken for a capture time (it would be a guess at the zone).
+        assert_eq!(time("2026-12-01T08:23:06 g/1/STATE {}"), None);
+        assert_eq!(time("1796113386 "), None, "nothing after the time");
     }
 }

@@ -25,6 +25,7 @@ pub mod mqtt_source;
 pub mod pacing;
 pub mod panic_exit;
 pub mod qos_watch;
+pub mod reconnect_log;
 pub mod session_state;
 pub mod shared_buffer;
 pub mod shutdown;

@@ -27,6 +27,7 @@ use crate::edges::backoff::Backoff;
 use crate::edges::file_access;
 use crate::edges::message::{now_ns, retry_acks, Ack, Message};
 use crate::edges::messages::{self, LogLevel};
+use crate::edges::reconnect_log::{self, ReconnectLog};
 use crate::edges::session_state::{AckScope, AtConnect};
 use crate::edges::shutdown::Shutdown;
 use crate::flatten::{Level, Note};
@@ -75,10 +76,6 @@ const STABLE: Duration = Duration::from_secs(30);
 /// How long to wait, after our DISCONNECT, for the broker to close the
 /// connection (Mosquitto does at once).
 const CLOSING: Duration = Duration::from_millis(500);
-
-/// Failures logged one by one before we only log every `LOG_EVERY`th.
-const LOUD_FAILURES: u32 = 3;
-const LOG_EVERY: u32 = 20;
 
 /// Everything needed to connect, with secrets and files already read.
 pub struct Prepared {
@@ -131,6 +128,12 @@ impl Prepared {
         self.max_message_size
             .saturating_mul(OVERSIZE_WAY_OUT)
             .saturating_add(PUBLISH_OVERHEAD)
+    }
+
+    /// The incoming limit under which the next connection reads a packet
+    /// of `len` bytes once to skip it, if it is not too large for that.
+    fn way_out(&self, len: usize) -> Option<usize> {
+        (len <= self.way_out_limit()).then_some(len)
     }
 }
 
@@ -690,19 +693,40 @@ fn subscribed(answered: usize, retry_filters: &[String], filters: &[String]) -> 
     }
 }
 
-/// Logs a granted QoS below the one asked for (see `qos_watch`).
-fn say_granted(
+/// The filters a SUBACK refused, as the error line names them (with the
+/// broker's reason, when it gave one) and as they are asked for again;
+/// `None` when it refused none.
+fn refusal(asked: &[String], refused: &[(usize, String)]) -> Option<(Vec<String>, Vec<String>)> {
+    if refused.is_empty() {
+        return None;
+    }
+    let named = refused
+        .iter()
+        .filter_map(|(i, why)| match asked.get(*i) {
+            Some(f) if why.is_empty() => Some(f.clone()),
+            Some(f) => Some(format!("{f} ({why})")),
+            None => None,
+        })
+        .collect();
+    let again = refused
+        .iter()
+        .filter_map(|(i, _)| asked.get(*i).cloned())
+        .collect();
+    Some((named, again))
+}
+
+/// The line to log for a SUBACK that granted a QoS below the one asked
+/// for, naming the filters by their position in `asked` (see `qos_watch`).
+fn granted_words(
     qos: &mut crate::edges::qos_watch::QosWatch,
     asked: &[String],
     granted: &[(usize, u8)],
-) {
+) -> Option<(LogLevel, String)> {
     let named: Vec<(String, u8)> = granted
         .iter()
         .filter_map(|(i, q)| asked.get(*i).map(|f| (f.clone(), *q)))
         .collect();
-    if let Some((level, line)) = qos.granted(&named) {
-        messages::emit(level, &line);
-    }
+    qos.granted(&named)
 }
 
 /// The running MQTT source, as `main` holds it.
@@ -753,16 +777,100 @@ pub fn spawn(
     })
 }
 
+/// Whether a lost connection was taken over by another client with our
+/// client id (see `takeover`). A cause already known (a restart, a frozen
+/// broker) is no takeover. One bare close of a young connection is also
+/// what a broker killed and back within a second looks like (the probe
+/// then finds it up); two copies throw each other off again and again, so
+/// MQTT 3.1.1's inference waits for the second in a row
+/// (`last_loss_was_a_bare_close` remembers the one before). The broker's
+/// own word (MQTT 5) is taken at once.
+fn takeover_of(
+    text: &str,
+    lasted: Option<Duration>,
+    explained: bool,
+    fixed_client_id: bool,
+    last_loss_was_a_bare_close: &mut bool,
+) -> Option<crate::edges::takeover::Evidence> {
+    let takeover = (!explained)
+        .then(|| crate::edges::takeover::evidence(text, lasted, STABLE, fixed_client_id))
+        .flatten();
+    let inferred = matches!(
+        takeover,
+        Some(crate::edges::takeover::Evidence::Inferred { .. })
+    );
+    let takeover = takeover.filter(|_| !inferred || *last_loss_was_a_bare_close);
+    *last_loss_was_a_bare_close = inferred;
+    takeover
+}
+
+/// A failure's log level: `E!` for something to change (a takeover, or a
+/// cause `connection_error` calls loud), `W!` for something to wait out.
+fn failure_level(loud: bool, takeover: bool) -> LogLevel {
+    if loud || takeover {
+        LogLevel::Error
+    } else {
+        LogLevel::Warn
+    }
+}
+
+/// Whether a connection that lasted this long (`None`: none was made)
+/// counted as working: backoff and the log throttle start again after it.
+fn lasted_long(lasted: Option<Duration>) -> bool {
+    lasted.is_some_and(|d| d >= STABLE)
+}
+
+/// What is known about a lost connection besides rumqttc's words.
+struct Lost {
+    /// How long it lasted (`None`: the connection was never made).
+    lasted: Option<Duration>,
+    /// The size of a packet over the incoming limit that ended it.
+    oversized: Option<usize>,
+    /// Whether the next connection reads that packet once to skip it.
+    way_out: bool,
+    /// Another client with our client id took it over: in these words.
+    takeover: Option<String>,
+    /// `text` already names the cause (`explain_failure`).
+    explained: bool,
+}
+
+/// The words a failure is logged with: a takeover's own, an oversized
+/// message's (with or without a way past it), or, for a young connection
+/// closed for no known reason, its likely causes; else `text` itself.
+fn failure_words(text: String, lost: Lost, max_message_size: usize) -> String {
+    match (lost.lasted, lost.oversized) {
+        _ if lost.takeover.is_some() => lost.takeover.unwrap_or(text),
+        (_, Some(len)) if lost.way_out => format!(
+            "{text}: the broker sent a message of {len} bytes, over --max-message-size \
+             {max_message_size}; MQTT 3.1.1 cannot refuse it without disconnecting, so the next \
+             connection reads it once to skip it (set the broker's message_size_limit \
+             below --max-message-size, or use --mqtt-version 5)"
+        ),
+        (_, Some(len)) => format!(
+            "{text}: the broker sent a message of {len} bytes, more than \
+             {OVERSIZE_WAY_OUT} times --max-message-size {max_message_size}, which MQTT 3.1.1 \
+             cannot refuse without disconnecting (a persistent session redelivers it at every \
+             reconnect, holding back what is queued behind it); set the broker's \
+             message_size_limit below --max-message-size, use --mqtt-version 5, or \
+             raise --max-message-size"
+        ),
+        (Some(d), None) if d < STABLE && !lost.explained => format!(
+            "{text}; the broker closed the connection {:.1}s after accepting it: \
+             another client with the same --client-id (a copied configuration?) \
+             or a broker limit such as max_packet_size is the likely cause",
+            d.as_secs_f64()
+        ),
+        _ => text,
+    }
+}
+
 fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shutdown) {
     let stop = shutdown.receiver();
     let seed = now_ns().unsigned_abs();
     let mut backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY, seed);
-    let mut ever_connected = false;
     let mut connected_at: Option<Instant> = None;
-    let mut last_failure = String::new();
-    // Whether the last failure was logged: "Reconnected" is said only then,
-    // so a storm of short connections is not two lines per cycle.
-    let mut failure_logged = false;
+    // Which failures and reconnects are logged (see `reconnect_log`).
+    let mut log = ReconnectLog::default();
     let acks = AckScope::default();
     // A refused subscription is asked for again, with a backoff of its own
     // (the ACL may be fixed), by a timer thread: this one may be blocked
@@ -828,22 +936,12 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                     Err(e) => crate::error!("{e}"),
                 }
                 session.unsubscribe(&at_connect.unsubscribe);
-                if !ever_connected || failure_logged {
-                    let verb = if ever_connected || backoff.failures() > 0 {
-                        "Reconnected"
-                    } else {
-                        "Connected"
-                    };
-                    let after = match backoff.failures() {
-                        0 => String::new(),
-                        n => format!(" after {n} failed attempts"),
-                    };
+                if let Some((verb, after)) = log.connected(backoff.failures()) {
                     messages::always(
                         LogLevel::Info,
                         &format!("{verb} to {}{after} ({what})", p.broker),
                     );
                 }
-                ever_connected = true;
             }
             Happening::Publish { .. } | Happening::Oversized { .. } if writer_gone => {}
             Happening::Publish {
@@ -898,52 +996,38 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 answered,
                 refused,
                 granted,
-            } if refused.is_empty() => {
-                let asked = subscribed(answered, &retry_filters, &p.filters);
-                say_granted(&mut qos, &asked, &granted);
-            }
-            Happening::SubAck {
-                answered,
-                refused,
-                granted,
             } => {
                 let asked = subscribed(answered, &retry_filters, &p.filters);
-                say_granted(&mut qos, &asked, &granted);
-                let named: Vec<String> = refused
-                    .iter()
-                    .filter_map(|(i, why)| match asked.get(*i) {
-                        Some(f) if why.is_empty() => Some(f.clone()),
-                        Some(f) => Some(format!("{f} ({why})")),
-                        None => None,
-                    })
-                    .collect();
-                retry_filters = refused
-                    .iter()
-                    .filter_map(|(i, _)| asked.get(*i).cloned())
-                    .collect();
-                let delay = subscribe_backoff.next_delay();
-                let n = subscribe_backoff.failures();
-                if n <= LOUD_FAILURES || n % LOG_EVERY == 0 {
-                    crate::error!(
+                if let Some((level, line)) = granted_words(&mut qos, &asked, &granted) {
+                    messages::emit(level, &line);
+                }
+                if let Some((named, again)) = refusal(&asked, &refused) {
+                    retry_filters = again;
+                    let delay = subscribe_backoff.next_delay();
+                    let n = subscribe_backoff.failures();
+                    if reconnect_log::loud(n) {
+                        crate::error!(
                         "The broker refused the subscription to {} (check its ACL); asking again in {:.1}s",
                         named.join(", "),
                         delay.as_secs_f64()
                     );
-                }
-                // Only the refused filters: asking again for a granted one
-                // would have the broker send its retained message again.
-                let subscriber = session.subscriber();
-                let (filters, qos) = (retry_filters.clone(), p.qos);
-                let timer = thread::Builder::new()
-                    .name("resubscribe".into())
-                    .spawn(move || {
-                        thread::sleep(delay);
-                        // Fails only once the connection is closed (cadline
-                        // is stopping): nothing to ask for then.
-                        let _ = subscriber.subscribe(&filters, qos);
-                    });
-                if let Err(e) = timer {
-                    crate::error!("cannot schedule the subscription again: {e}");
+                    }
+                    // Only the refused filters: asking again for a granted one
+                    // would have the broker send its retained message again.
+                    let subscriber = session.subscriber();
+                    let (filters, qos) = (retry_filters.clone(), p.qos);
+                    let timer =
+                        thread::Builder::new()
+                            .name("resubscribe".into())
+                            .spawn(move || {
+                                thread::sleep(delay);
+                                // Fails only once the connection is closed (cadline
+                                // is stopping): nothing to ask for then.
+                                let _ = subscriber.subscribe(&filters, qos);
+                            });
+                    if let Err(e) = timer {
+                        crate::error!("cannot schedule the subscription again: {e}");
+                    }
                 }
             }
             Happening::Disconnected => disconnected = Some(Instant::now()),
@@ -953,10 +1037,10 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                     break;
                 }
                 let lasted = connected_at.take().map(|t| t.elapsed());
-                if lasted.is_some_and(|d| d >= STABLE) {
+                if lasted_long(lasted) {
                     backoff.reset();
                     subscribe_backoff.reset();
-                    last_failure.clear();
+                    log.stable();
                 }
                 let explained =
                     explain_failure(p, &mut session, &text, lasted.is_some(), &mut only_3_1_1);
@@ -967,7 +1051,6 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 let delay = backoff.next_delay();
                 let n = backoff.failures();
                 // Throttled on the cause, not on the text with its timings.
-                let new_cause = text != last_failure;
                 let cause = text.clone();
                 // MQTT 3.1.1 cannot refuse a message without disconnecting, and
                 // a persistent session redelivers it at every reconnect: the
@@ -975,67 +1058,31 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                 // and acknowledge it. Only up to OVERSIZE_WAY_OUT times the
                 // limit, so memory stays a small multiple of it.
                 let oversized = oversized_packet(&text);
-                let way_out = oversized.filter(|&len| len <= p.way_out_limit());
+                let way_out = oversized.and_then(|len| p.way_out(len));
                 if let Some(len) = way_out {
                     session.set_incoming_limit(len);
                 }
-                // A cause already known (a restart, a frozen broker) is no takeover.
-                let takeover = (!explained)
-                    .then(|| {
-                        crate::edges::takeover::evidence(&text, lasted, STABLE, p.fixed_client_id)
-                    })
-                    .flatten();
-                // One bare close of a young connection is also what a broker
-                // killed and back within a second looks like (the probe then
-                // finds it up); two copies throw each other off again and
-                // again, so MQTT 3.1.1's inference waits for the second in a
-                // row. The broker's own word (MQTT 5) is taken at once.
-                let inferred = matches!(
-                    takeover,
-                    Some(crate::edges::takeover::Evidence::Inferred { .. })
+                let takeover = takeover_of(
+                    &text,
+                    lasted,
+                    explained,
+                    p.fixed_client_id,
+                    &mut last_loss_was_a_bare_close,
                 );
-                let takeover = takeover.filter(|_| !inferred || last_loss_was_a_bare_close);
-                last_loss_was_a_bare_close = inferred;
-                let text = match (lasted, oversized) {
-                    _ if takeover.is_some() => {
-                        takeover.map_or(text, |t| crate::edges::takeover::message(t, &p.client_id))
-                    }
-                    (_, Some(len)) if way_out.is_some() => format!(
-                        "{text}: the broker sent a message of {len} bytes, over --max-message-size \
-                         {}; MQTT 3.1.1 cannot refuse it without disconnecting, so the next \
-                         connection reads it once to skip it (set the broker's message_size_limit \
-                         below --max-message-size, or use --mqtt-version 5)",
-                        p.max_message_size
-                    ),
-                    (_, Some(len)) => format!(
-                        "{text}: the broker sent a message of {len} bytes, more than \
-                         {OVERSIZE_WAY_OUT} times --max-message-size {}, which MQTT 3.1.1 cannot \
-                         refuse without disconnecting (a persistent session redelivers it at every \
-                         reconnect, holding back what is queued behind it); set the broker's \
-                         message_size_limit below --max-message-size, use --mqtt-version 5, or \
-                         raise --max-message-size",
-                        p.max_message_size
-                    ),
-                    (Some(d), None) if d < STABLE && !explained => format!(
-                        "{text}; the broker closed the connection {:.1}s after accepting it: \
-                         another client with the same --client-id (a copied configuration?) \
-                         or a broker limit such as max_packet_size is the likely cause",
-                        d.as_secs_f64()
-                    ),
-                    _ => text,
-                };
-                failure_logged = n <= LOUD_FAILURES || n % LOG_EVERY == 0 || new_cause;
-                if failure_logged {
-                    let level = if loud || takeover.is_some() {
-                        LogLevel::Error
-                    } else {
-                        LogLevel::Warn
-                    };
-                    let quiet = if n == LOUD_FAILURES {
-                        format!("; further failures are logged every {LOG_EVERY} attempts")
-                    } else {
-                        String::new()
-                    };
+                let text = failure_words(
+                    text,
+                    Lost {
+                        lasted,
+                        oversized,
+                        way_out: way_out.is_some(),
+                        takeover: takeover
+                            .map(|t| crate::edges::takeover::message(t, &p.client_id)),
+                        explained,
+                    },
+                    p.max_message_size,
+                );
+                if let Some(quiet) = log.failed(&cause, n) {
+                    let level = failure_level(loud, takeover.is_some());
                     let state = if lasted.is_some() {
                         "Connection lost"
                     } else {
@@ -1050,9 +1097,10 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
                         ),
                     );
                 }
-                last_failure = cause;
-                // An interruptible sleep: shutdown wakes it at once.
-                if stop.recv_timeout(delay).is_ok() || shutdown.is_triggered() {
+                // An interruptible sleep: shutdown wakes it at once (nothing
+                // is ever sent on `stop`; it only closes, which ends the wait).
+                let _ = stop.recv_timeout(delay);
+                if shutdown.is_triggered() {
                     break;
                 }
             }
@@ -1245,5 +1293,740 @@ mod tests {
         };
         assert_eq!(at(LIMIT), Some(LIMIT));
         assert_eq!(at(LIMIT + 1), None);
+    }
+
+    /// What `prepare` makes of a command line (no password file, the
+    /// password given as if from `CADLINE_MQTT_PASSWORD`).
+    fn prepared(args: &[&str], password: Option<&str>) -> Prepared {
+        use clap::Parser;
+        let cli = crate::config::cli::Cli::try_parse_from(
+            std::iter::once("cadline").chain(args.iter().copied()),
+        )
+        .expect("flags");
+        let config = Config::from_cli(cli).expect("config");
+        prepare(&config, password.map(str::to_owned)).expect("prepared")
+    }
+
+    const BROKER: &str = "mqtt://127.0.0.1:1";
+
+    #[test]
+    fn the_packet_limits_are_the_message_limit_plus_the_publish_overhead() {
+        let p = prepared(&["--broker", BROKER, "--max-message-size", "1000"], None);
+        assert_eq!(p.packet_limit(), 1000 + 128 * 1024);
+        assert_eq!(p.way_out_limit(), 4 * 1000 + 128 * 1024);
+    }
+
+    #[test]
+    fn the_login_is_the_username_with_the_password_given() {
+        let p = prepared(&["--broker", BROKER, "--username", "meter"], Some("s3cret"));
+        assert_eq!(p.credentials(), Some(("meter", "s3cret")));
+        let p = prepared(&["--broker", BROKER], Some("s3cret"));
+        assert_eq!(p.credentials(), None);
+        assert!(p.tls().is_none(), "mqtt:// has no TLS");
+    }
+
+    #[test]
+    fn an_mqtt_3_1_1_session_is_opened_as_the_flags_say() {
+        let p = prepared(
+            &[
+                "--broker",
+                BROKER,
+                "--max-message-size",
+                "1000",
+                "--keep-alive",
+                "17",
+                "--username",
+                "meter",
+            ],
+            Some("pw"),
+        );
+        let Session::V4(_, connection) = Session::open(&p) else {
+            panic!("MQTT 3.1.1 by default")
+        };
+        let o = &connection.eventloop.mqtt_options;
+        assert!(o.clean_session(), "no --persistent-session");
+        assert!(o.manual_acks(), "acks wait for the writer");
+        assert_eq!(o.max_packet_size(), 1000 + 128 * 1024);
+        assert_eq!(o.keep_alive(), Duration::from_secs(17));
+        assert!(o.credentials().is_some());
+        let mut p = prepared(
+            &[
+                "--broker",
+                BROKER,
+                "--persistent-session",
+                "--client-id",
+                "cad",
+            ],
+            None,
+        );
+        let Session::V4(_, connection) = Session::open(&p) else {
+            panic!("MQTT 3.1.1")
+        };
+        assert!(!connection.eventloop.mqtt_options.clean_session());
+        // MQTT 3.1.1 gives a session only to a client id.
+        p.client_id.clear();
+        let Session::V4(_, connection) = Session::open(&p) else {
+            panic!("MQTT 3.1.1")
+        };
+        assert!(connection.eventloop.mqtt_options.clean_session());
+    }
+
+    #[test]
+    fn an_mqtt_5_session_is_opened_as_the_flags_say() {
+        let args = [
+            "--broker",
+            BROKER,
+            "--mqtt-version",
+            "5",
+            "--max-message-size",
+            "1000",
+        ];
+        let Session::V5(_, connection) = Session::open(&prepared(&args, None)) else {
+            panic!("MQTT 5")
+        };
+        let o = &connection.eventloop.options;
+        assert!(o.clean_start());
+        assert!(o.manual_acks());
+        assert_eq!(o.max_packet_size(), Some(1000 + 128 * 1024));
+        assert_eq!(o.session_expiry_interval(), None);
+        let persistent = [&args[..], &["--persistent-session", "--client-id", "cad"]].concat();
+        let Session::V5(_, connection) = Session::open(&prepared(&persistent, None)) else {
+            panic!("MQTT 5")
+        };
+        let o = &connection.eventloop.options;
+        assert!(!o.clean_start());
+        assert_eq!(o.session_expiry_interval(), Some(u32::MAX));
+    }
+
+    #[test]
+    fn the_incoming_limit_is_raised_for_the_next_mqtt_3_1_1_connection_only() {
+        let p = prepared(&["--broker", BROKER], None);
+        let mut session = Session::open(&p);
+        session.set_incoming_limit(12_345);
+        let Session::V4(_, connection) = &session else {
+            panic!("MQTT 3.1.1")
+        };
+        assert_eq!(connection.eventloop.mqtt_options.max_packet_size(), 12_345);
+    }
+
+    #[test]
+    fn a_keep_alive_the_broker_did_not_turn_off_is_left_alone() {
+        // rumqttc's options refuse a keep-alive of 0 from outside: only its
+        // CONNACK handling sets one (broker_faults:: covers that case).
+        let ours = Duration::from_secs(30);
+        let args = [
+            "--broker",
+            BROKER,
+            "--mqtt-version",
+            "5",
+            "--keep-alive",
+            "9",
+        ];
+        let mut v5 = Session::open(&prepared(&args, None));
+        assert!(!v5.keep_pinging_after_server_keep_alive_0(ours));
+        assert_eq!(v5.keep_alive_in_force(), Duration::from_secs(9));
+        let mut v4 = Session::open(&prepared(&["--broker", BROKER, "--keep-alive", "9"], None));
+        assert!(!v4.keep_pinging_after_server_keep_alive_0(ours));
+        assert_eq!(v4.keep_alive_in_force(), Duration::from_secs(9));
+    }
+
+    #[test]
+    fn an_mqtt_5_disconnect_from_the_broker_is_taken_out_once() {
+        use rumqttc::v5::mqttbytes::v5::{Disconnect, DisconnectReasonCode, Packet};
+        let p = prepared(&["--broker", BROKER, "--mqtt-version", "5"], None);
+        let mut session = Session::open(&p);
+        assert!(session.take_broker_disconnect().is_none());
+        if let Session::V5(_, connection) = &mut session {
+            connection
+                .eventloop
+                .state
+                .events
+                .push_back(rumqttc::v5::Event::Incoming(Packet::Disconnect(
+                    Disconnect::new(DisconnectReasonCode::QuotaExceeded),
+                )));
+        }
+        let d = session.take_broker_disconnect().expect("the DISCONNECT");
+        assert_eq!((d.code, d.name.as_str()), (0x97, "QuotaExceeded"));
+        assert!(session.take_broker_disconnect().is_none(), "taken out");
+    }
+
+    #[test]
+    fn the_size_of_a_packet_over_the_limit_is_read_from_rumqttcs_error() {
+        let e = rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(300_000),
+        ));
+        assert_eq!(oversized_packet(&e.to_string()), Some(300_000));
+        assert_eq!(oversized_packet("I/O: Connection reset by peer"), None);
+    }
+
+    #[test]
+    fn a_suback_names_each_filter_granted_or_refused_by_position() {
+        let Happening::SubAck {
+            answered,
+            refused,
+            granted,
+        } = suback(vec![Ok(1), Err("NotAuthorized".into()), Ok(0)])
+        else {
+            panic!("a SUBACK")
+        };
+        assert_eq!(answered, 3);
+        assert_eq!(refused, vec![(1, "NotAuthorized".to_owned())]);
+        assert_eq!(granted, vec![(0, 1), (2, 0)]);
+    }
+
+    #[test]
+    fn a_suback_answers_the_retried_filters_when_it_has_as_many_codes() {
+        let all = vec!["a/#".to_owned(), "b/#".to_owned(), "c/#".to_owned()];
+        let retried = vec!["b/#".to_owned()];
+        assert_eq!(subscribed(1, &retried, &all), retried);
+        assert_eq!(subscribed(3, &retried, &all), all);
+    }
+
+    #[test]
+    fn connack_suback_and_our_disconnect_are_told_apart_in_both_versions() {
+        let ((v4, _c4), (v5, _c5), acks) = (v4_client(), v5_client(), AckScope::default());
+        for present in [false, true] {
+            let ack = rumqttc::ConnAck::new(rumqttc::ConnectReturnCode::Success, present);
+            let h = v4_happening(
+                &v4,
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)))),
+                &acks,
+                LIMIT,
+            );
+            assert!(
+                matches!(h, Happening::Connected { session_present } if session_present == present)
+            );
+            use rumqttc::v5::mqttbytes::v5::{ConnAck, ConnectReturnCode, Packet};
+            let ack = ConnAck {
+                session_present: present,
+                code: ConnectReturnCode::Success,
+                properties: None,
+            };
+            let h = v5_happening(
+                &v5,
+                Ok(Ok(rumqttc::v5::Event::Incoming(Packet::ConnAck(ack)))),
+                &acks,
+                LIMIT,
+            );
+            assert!(
+                matches!(h, Happening::Connected { session_present } if session_present == present)
+            );
+        }
+        let suback = rumqttc::SubAck::new(
+            1,
+            vec![
+                rumqttc::SubscribeReasonCode::Success(rumqttc::QoS::AtLeastOnce),
+                rumqttc::SubscribeReasonCode::Failure,
+            ],
+        );
+        let h = v4_happening(
+            &v4,
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(
+                suback,
+            )))),
+            &acks,
+            LIMIT,
+        );
+        assert!(
+            matches!(h, Happening::SubAck { answered: 2, ref refused, ref granted }
+            if refused == &[(1, String::new())] && granted == &[(0, 1)])
+        );
+        {
+            use rumqttc::v5::mqttbytes::v5::{Packet, SubAck, SubscribeReasonCode};
+            use rumqttc::v5::mqttbytes::QoS;
+            let suback = SubAck {
+                pkid: 1,
+                return_codes: vec![
+                    SubscribeReasonCode::NotAuthorized,
+                    SubscribeReasonCode::Success(QoS::AtMostOnce),
+                ],
+                properties: None,
+            };
+            let h = v5_happening(
+                &v5,
+                Ok(Ok(rumqttc::v5::Event::Incoming(Packet::SubAck(suback)))),
+                &acks,
+                LIMIT,
+            );
+            assert!(
+                matches!(h, Happening::SubAck { answered: 2, ref refused, ref granted }
+                if refused == &[(0, "NotAuthorized".to_owned())] && granted == &[(1, 0)])
+            );
+        }
+        let out = rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect);
+        assert!(matches!(
+            v4_happening(&v4, Ok(Ok(out)), &acks, LIMIT),
+            Happening::Disconnected
+        ));
+        let out = rumqttc::v5::Event::Outgoing(rumqttc::Outgoing::Disconnect);
+        assert!(matches!(
+            v5_happening(&v5, Ok(Ok(out)), &acks, LIMIT),
+            Happening::Disconnected
+        ));
+    }
+
+    #[test]
+    fn a_qos_0_message_has_no_ack_in_both_versions() {
+        let ((v4, _c4), (v5, _c5), acks) = (v4_client(), v5_client(), AckScope::default());
+        let p = rumqttc::Publish::new("glow/A/STATE", rumqttc::QoS::AtMostOnce, vec![b'{']);
+        let h = v4_happening(
+            &v4,
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))),
+            &acks,
+            LIMIT,
+        );
+        assert!(matches!(h, Happening::Publish { ack: None, .. }));
+        use rumqttc::v5::mqttbytes::{v5::Packet, v5::Publish, QoS};
+        let p = Publish::new("glow/A/STATE", QoS::AtMostOnce, vec![b'{'], None);
+        let h = v5_happening(
+            &v5,
+            Ok(Ok(rumqttc::v5::Event::Incoming(Packet::Publish(p)))),
+            &acks,
+            LIMIT,
+        );
+        assert!(matches!(h, Happening::Publish { ack: None, .. }));
+    }
+
+    #[test]
+    fn a_failure_is_explained_and_ends_the_connections_acks() {
+        let ((client, _connection), acks) = (v4_client(), AckScope::default());
+        let mut ack = take_ack(v4_happening(
+            &client,
+            Ok(Ok(v4_publish(3, 1))),
+            &acks,
+            LIMIT,
+        ));
+        let Happening::Failed { text, .. } =
+            failure("I/O: Connection refused (os error 111)".into(), &acks)
+        else {
+            panic!("a failure")
+        };
+        assert_eq!(
+            text,
+            crate::edges::connection_error::diagnose("I/O: Connection refused (os error 111)").text
+        );
+        assert!(
+            ack(),
+            "an ack of a lost connection is done with, not retried"
+        );
+        assert!(v4_queue_free(&client), "and never queued");
+    }
+
+    /// A broker that speaks only MQTT 3.1.1 to the probe: it answers every
+    /// CONNECT with a CONNACK (accepted) and reads on until the client
+    /// leaves. Its port, and the thread serving it.
+    fn connack_server() -> (u16, std::thread::JoinHandle<()>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut buf = [0u8; 1024];
+                if stream.read(&mut buf).is_ok_and(|n| n > 0) {
+                    let _ = stream.write_all(&[0x20, 0x02, 0x00, 0x00]);
+                    while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+                }
+            }
+        });
+        (port, server)
+    }
+
+    /// A port nothing listens on (bound, then closed).
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    }
+
+    #[test]
+    fn a_bare_close_is_explained_by_what_a_probe_of_the_broker_finds() {
+        let raw = "I/O: Connection reset by peer (os error 104)";
+        let explain = |args: &[&str], established: bool| {
+            let p = prepared(args, None);
+            let mut session = Session::open(&p);
+            explain_failure(&p, &mut session, raw, established, &mut None).map(|e| e.text)
+        };
+        let gone = format!("mqtt://127.0.0.1:{}", closed_port());
+        // An established connection, and nobody answers any more: gone.
+        let text = explain(&["--broker", &gone], true).expect("explained");
+        assert_eq!(text, crate::edges::connection_loss::broker_gone(raw).text);
+        // MQTT 5's CONNECT closed without a word, and nobody answers: no
+        // more is known (it is not a 3.1.1-only broker).
+        assert_eq!(
+            explain(&["--broker", &gone, "--mqtt-version", "5"], false),
+            None
+        );
+        // A broker that answers 3.1.1: not gone; and MQTT 5's CONNECT was
+        // closed by a 3.1.1-only broker.
+        let (port, server) = connack_server();
+        let up = format!("mqtt://127.0.0.1:{port}");
+        assert_eq!(explain(&["--broker", &up], true), None);
+        server.join().expect("served");
+        let (port, server) = connack_server();
+        let up = format!("mqtt://127.0.0.1:{port}");
+        let text = explain(&["--broker", &up, "--mqtt-version", "5"], false).expect("explained");
+        assert_eq!(
+            text,
+            crate::edges::connection_loss::speaks_only_3_1_1(raw).text
+        );
+        server.join().expect("served");
+        // MQTT 3.1.1 refused at CONNECT: no probe, nothing more known.
+        assert_eq!(explain(&["--broker", &up], false), None);
+        // Not a bare close: no probe either.
+        let p = prepared(&["--broker", &up, "--mqtt-version", "5"], None);
+        let mut session = Session::open(&p);
+        assert!(explain_failure(&p, &mut session, "some other error", false, &mut None).is_none());
+    }
+
+    #[test]
+    fn close_asks_until_the_disconnect_is_queued_then_waits_for_the_thread() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let tries = Arc::new(AtomicUsize::new(0));
+        let (finished_tx, finished) = crossbeam_channel::bounded::<()>(0);
+        let source = MqttSource {
+            disconnect: {
+                let tries = tries.clone();
+                // The request queue is full for the first two tries.
+                Box::new(move || tries.fetch_add(1, Ordering::SeqCst) >= 2)
+            },
+            finished,
+        };
+        let thread_ends = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(finished_tx);
+        });
+        let start = Instant::now();
+        source.close(Duration::from_secs(10));
+        assert_eq!(
+            tries.load(Ordering::SeqCst),
+            3,
+            "asked until queued, then no more"
+        );
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(50),
+            "did not wait for the thread"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "waited {took:?} after the thread ended"
+        );
+        thread_ends.join().expect("no panic");
+    }
+
+    #[test]
+    fn a_connection_counts_as_working_from_30_seconds_on() {
+        assert!(!lasted_long(None));
+        assert!(!lasted_long(Some(STABLE - Duration::from_millis(1))));
+        assert!(lasted_long(Some(STABLE)));
+        assert_eq!(STABLE, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_packet_up_to_four_times_the_limit_is_read_once_to_skip_it() {
+        let p = prepared(&["--broker", BROKER, "--max-message-size", "1000"], None);
+        let most = 4 * 1000 + 128 * 1024;
+        assert_eq!(p.way_out(most), Some(most));
+        assert_eq!(p.way_out(most + 1), None);
+    }
+
+    fn lost(lasted: Option<Duration>) -> Lost {
+        Lost {
+            lasted,
+            oversized: None,
+            way_out: false,
+            takeover: None,
+            explained: false,
+        }
+    }
+
+    #[test]
+    fn a_young_connection_closed_for_no_known_reason_names_the_likely_causes() {
+        let raw = "I/O: connection closed by peer abruptly";
+        let young = failure_words(raw.into(), lost(Some(Duration::from_millis(2500))), 1000);
+        assert!(
+            young.starts_with(raw)
+                && young.contains("closed the connection 2.5s after accepting it")
+                && young.contains("--client-id"),
+            "{young}"
+        );
+        for words in [
+            failure_words(raw.into(), lost(Some(STABLE)), 1000),
+            failure_words(raw.into(), lost(None), 1000),
+            failure_words(
+                raw.into(),
+                Lost {
+                    explained: true,
+                    ..lost(Some(Duration::from_secs(2)))
+                },
+                1000,
+            ),
+        ] {
+            assert_eq!(
+                words, raw,
+                "a connection that lasted, none, or a known cause"
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversized_message_says_whether_the_next_connection_gets_past_it() {
+        let raw = "Mqtt state: payload size limit exceeded: 5000";
+        let skipped = failure_words(
+            raw.into(),
+            Lost {
+                oversized: Some(5000),
+                way_out: true,
+                ..lost(Some(Duration::from_secs(1)))
+            },
+            1000,
+        );
+        assert!(
+            skipped.starts_with(raw)
+                && skipped.contains("a message of 5000 bytes, over --max-message-size 1000")
+                && skipped.contains("reads it once to skip it"),
+            "{skipped}"
+        );
+        let stuck = failure_words(
+            raw.into(),
+            Lost {
+                oversized: Some(5000),
+                ..lost(None)
+            },
+            1000,
+        );
+        assert!(
+            stuck.contains("more than 4 times --max-message-size 1000")
+                && stuck.contains("raise --max-message-size"),
+            "{stuck}"
+        );
+    }
+
+    #[test]
+    fn a_takeover_is_told_in_its_own_words() {
+        let words = failure_words(
+            "I/O: connection closed by peer abruptly".into(),
+            Lost {
+                takeover: Some("another cadline took over".into()),
+                oversized: Some(5000),
+                ..lost(Some(Duration::from_secs(1)))
+            },
+            1000,
+        );
+        assert_eq!(words, "another cadline took over");
+    }
+
+    #[test]
+    fn mqtts_without_a_ca_file_trusts_the_systems_ca_bundle() {
+        let p = prepared(&["--broker", "mqtts://127.0.0.1:1"], None);
+        let bundle = SYSTEM_CA_BUNDLES
+            .iter()
+            .find(|path| std::path::Path::new(path).is_file())
+            .expect("a system CA bundle (Debian: apt-get install ca-certificates)");
+        let expected = std::fs::read(bundle).expect("readable");
+        match p.tls() {
+            Some(TlsConfiguration::Simple {
+                ca, client_auth, ..
+            }) => {
+                assert!(ca == &expected, "the CA is not {bundle}");
+                assert!(client_auth.is_none());
+            }
+            _ => panic!("mqtts:// without TLS settings"),
+        }
+    }
+
+    /// Reads one MQTT packet: its type byte and its body.
+    fn read_packet(stream: &mut impl std::io::Read) -> Option<(u8, Vec<u8>)> {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).ok()?;
+        let kind = byte[0];
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            stream.read_exact(&mut byte).ok()?;
+            len |= usize::from(byte[0] & 0x7f) << shift;
+            shift += 7;
+            if byte[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).ok()?;
+        Some((kind, body))
+    }
+
+    /// A broker that accepts one connection, answers its CONNECT, and
+    /// hands every later packet to the test until an UNSUBSCRIBE, then
+    /// closes the connection.
+    fn scripted_broker(v5: bool) -> (u16, crossbeam_channel::Receiver<(u8, Vec<u8>)>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let Some((0x10, _)) = read_packet(&mut stream) else {
+                return;
+            };
+            let connack: &[u8] = if v5 {
+                &[0x20, 0x03, 0x00, 0x00, 0x00]
+            } else {
+                &[0x20, 0x02, 0x00, 0x00]
+            };
+            if stream.write_all(connack).is_err() {
+                return;
+            }
+            while let Some((kind, body)) = read_packet(&mut stream) {
+                let _ = tx.send((kind, body));
+                if kind & 0xf0 == 0xa0 {
+                    break;
+                }
+            }
+        });
+        (port, rx)
+    }
+
+    /// The filters of a SUBSCRIBE body, each with its QoS.
+    fn subscribed_filters(body: &[u8], v5: bool) -> Vec<(String, u8)> {
+        let mut rest = &body[2..];
+        if v5 {
+            rest = &rest[1..]; // no properties
+        }
+        let mut out = Vec::new();
+        while rest.len() >= 3 {
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            let filter = String::from_utf8(rest[2..2 + len].to_vec()).expect("utf-8");
+            out.push((filter, rest[2 + len] & 3));
+            rest = &rest[3 + len..];
+        }
+        out
+    }
+
+    #[test]
+    fn subscribe_and_unsubscribe_reach_the_broker_at_the_qos_asked_for() {
+        // 40 filters of 70-odd bytes: a SUBSCRIBE of about 3 KB, more than
+        // a small outgoing packet limit would let out.
+        let filters: Vec<String> = (0..40)
+            .map(|i| format!("glow/{}/{i}/#", "x".repeat(60)))
+            .collect();
+        for (v5, qos) in [(false, 1), (false, 0), (true, 1), (true, 0)] {
+            let (port, packets) = scripted_broker(v5);
+            let broker = format!("mqtt://127.0.0.1:{port}");
+            let version = if v5 { "5" } else { "3.1.1" };
+            let p = prepared(&["--broker", &broker, "--mqtt-version", version], None);
+            let mut session = Session::open(&p);
+            if qos == 0 {
+                // As after an oversized message: the next connection's
+                // limits, set again (at QoS 1, those of `open`).
+                session.set_incoming_limit(p.packet_limit());
+            }
+            // Queued now, sent once connected.
+            session.subscribe(&filters, qos).expect("queued");
+            session.unsubscribe(&["old/#".to_owned()]);
+            let poll = std::thread::spawn(move || {
+                let acks = AckScope::default();
+                for _ in 0..20 {
+                    if matches!(
+                        session.next(&acks, 100),
+                        Happening::Failed { .. } | Happening::ClosedByUs
+                    ) {
+                        break;
+                    }
+                }
+            });
+            let case = format!("MQTT {version}, QoS {qos}");
+            let (kind, body) = packets
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{case}: no SUBSCRIBE reached the broker"));
+            assert_eq!(kind, 0x82, "{case}: not a SUBSCRIBE");
+            let expected: Vec<(String, u8)> = filters.iter().map(|f| (f.clone(), qos)).collect();
+            assert_eq!(subscribed_filters(&body, v5), expected, "{case}");
+            let (kind, body) = packets
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{case}: no UNSUBSCRIBE reached the broker"));
+            assert_eq!(kind, 0xa2, "{case}: not an UNSUBSCRIBE");
+            assert!(body.ends_with(b"\x00\x05old/#"), "{case}: {body:?}");
+            poll.join().expect("no panic");
+        }
+    }
+
+    #[test]
+    fn a_subscription_on_a_closed_connection_is_an_error() {
+        // The connection thread has gone (cadline is stopping): the
+        // request cannot be queued, and says so.
+        let (client, connection) = v4_client();
+        drop(connection);
+        let (_, other) = v4_client();
+        let session = Session::V4(client, other);
+        let e = session
+            .subscribe(&["glow/#".to_owned()], 1)
+            .expect_err("closed");
+        assert!(e.starts_with("subscribe request failed"), "{e}");
+        let (client, connection) = v5_client();
+        drop(connection);
+        let e = Subscriber::V5(client)
+            .subscribe(&["glow/#".to_owned()], 1)
+            .expect_err("closed");
+        assert!(e.starts_with("subscribe request failed"), "{e}");
+    }
+
+    #[test]
+    fn a_qos_granted_below_the_one_asked_for_names_the_filter_by_position() {
+        let mut qos = crate::edges::qos_watch::QosWatch::new(1, true);
+        let asked = ["a/#".to_owned(), "b/#".to_owned()];
+        let (_, line) = granted_words(&mut qos, &asked, &[(0, 1), (1, 0)]).expect("said");
+        assert!(line.contains("b/#") && !line.contains("a/#"), "{line}");
+        let mut qos = crate::edges::qos_watch::QosWatch::new(1, true);
+        assert_eq!(granted_words(&mut qos, &asked, &[(0, 1), (1, 1)]), None);
+    }
+
+    #[test]
+    fn a_takeover_is_taken_from_the_broker_at_once_and_inferred_at_the_second_bare_close() {
+        use crate::edges::takeover::Evidence;
+        let young = Some(Duration::from_secs(1));
+        let bare = "I/O: connection closed by peer abruptly";
+        let mut last_bare = false;
+        // MQTT 3.1.1: the first bare close of a fresh connection is not
+        // enough, the second in a row is.
+        assert_eq!(takeover_of(bare, young, false, true, &mut last_bare), None);
+        assert!(last_bare);
+        assert_eq!(
+            takeover_of(bare, young, false, true, &mut last_bare),
+            Some(Evidence::Inferred {
+                lasted: Duration::from_secs(1)
+            })
+        );
+        // MQTT 5: the broker's word, whatever came before.
+        let mut last_bare = false;
+        let said = "MQTT 5 DISCONNECT SessionTakenOver";
+        assert_eq!(
+            takeover_of(said, young, false, true, &mut last_bare),
+            Some(Evidence::BrokerSaid)
+        );
+        assert!(!last_bare);
+        // A cause already explained is no takeover, and breaks the row.
+        let mut last_bare = true;
+        assert_eq!(takeover_of(bare, young, true, true, &mut last_bare), None);
+        assert!(!last_bare);
+    }
+
+    #[test]
+    fn a_takeover_or_a_loud_cause_is_an_error_else_a_warning() {
+        assert_eq!(failure_level(false, false), LogLevel::Warn);
+        assert_eq!(failure_level(true, false), LogLevel::Error);
+        assert_eq!(failure_level(false, true), LogLevel::Error);
+    }
+
+    #[test]
+    fn a_refusal_names_each_filter_with_the_brokers_reason_and_asks_for_those_again() {
+        let asked = ["a/#".to_owned(), "b/#".to_owned(), "c/#".to_owned()];
+        assert_eq!(refusal(&asked, &[]), None, "nothing refused");
+        let (named, again) =
+            refusal(&asked, &[(0, String::new()), (2, "NotAuthorized".into())]).expect("refused");
+        assert_eq!(named, vec!["a/#", "c/# (NotAuthorized)"]);
+        assert_eq!(again, vec!["a/#", "c/#"]);
     }
 }
