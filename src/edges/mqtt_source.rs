@@ -1606,7 +1606,7 @@ mod tests {
             crate::edges::connection_error::diagnose("I/O: Connection refused (os error 111)").text
         );
         assert!(
-            ack(),
+            ack.send(),
             "an ack of a lost connection is done with, not retried"
         );
         assert!(v4_queue_free(&client), "and never queued");
