@@ -32,6 +32,7 @@ compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || need+=(libfaketi
 [ -e /usr/share/zoneinfo/Europe/London ] || need+=(tzdata)
 command -v man >/dev/null || need+=(man-db)
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "Installing test dependencies: ${need[*]}"
