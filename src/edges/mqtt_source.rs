@@ -30,6 +30,7 @@ use crate::edges::messages::{self, LogLevel};
 use crate::edges::reconnect_log::{self, ReconnectLog};
 use crate::edges::session_state::{AckScope, AtConnect};
 use crate::edges::shutdown::Shutdown;
+use crate::edges::silence::Activity;
 use crate::flatten::{Level, Note};
 
 /// What a PUBLISH carries besides its payload, at most: a topic of up to
@@ -76,6 +77,35 @@ const STABLE: Duration = Duration::from_secs(30);
 /// How long to wait, after our DISCONNECT, for the broker to close the
 /// connection (Mosquitto does at once).
 const CLOSING: Duration = Duration::from_millis(500);
+
+/// Where a stop stands, for the connection loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StopState {
+    /// A lost connection is the close of the stop, not a failure: the
+    /// loop ends without logging it or waiting to reconnect.
+    loss_is_the_close: bool,
+    /// Our DISCONNECT has been out for longer than `CLOSING`: the loop ends
+    /// without waiting any more for the broker to close the connection.
+    past_closing: bool,
+}
+
+/// Where a stop stands `now`, from whether one was asked for (`stopping`)
+/// and when our DISCONNECT went out (`disconnected`).
+fn stop_state(stopping: bool, disconnected: Option<Instant>, now: Instant) -> StopState {
+    StopState {
+        loss_is_the_close: stopping || disconnected.is_some(),
+        past_closing: disconnected.is_some_and(|t| now.saturating_duration_since(t) > CLOSING),
+    }
+}
+
+/// What a connection the broker accepted calls for: the subscriptions to
+/// ask for (and a "Connected" line), or `None` when the stop was asked for
+/// while connecting (Telegraf closed stdin): nothing is subscribed to or
+/// announced, since "Connected" after "Stdin closed" would tell the stop
+/// backwards, and the close follows.
+fn on_connected(stopping: bool, session_present: bool, filters: &[String]) -> Option<AtConnect> {
+    (!stopping).then(|| AtConnect::new(session_present, filters))
+}
 
 /// Everything needed to connect, with secrets and files already read.
 pub struct Prepared {
@@ -290,6 +320,18 @@ enum Happening {
     },
     ClosedByUs,
     Other,
+}
+
+impl Happening {
+    /// What the silence watch is told of this (`None`: nothing).
+    fn for_silence(&self) -> Option<Activity> {
+        match self {
+            Happening::Connected { .. } => Some(Activity::Connected),
+            Happening::Publish { .. } | Happening::Oversized { .. } => Some(Activity::Message),
+            Happening::Failed { .. } => Some(Activity::Lost),
+            _ => None,
+        }
+    }
 }
 
 /// Subscribes on a connection of either protocol version.
@@ -904,44 +946,43 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
     loop {
         let happening = session.next(&acks, p.max_message_size);
         retry_acks(&mut skipped_acks);
-        match &happening {
-            Happening::Connected { .. } => silence.connected(),
-            Happening::Publish { .. } | Happening::Oversized { .. } => silence.heard(),
-            Happening::Failed { .. } => silence.disconnected(),
-            _ => {}
+        if let Some(activity) = happening.for_silence() {
+            silence.saw(activity, Instant::now());
         }
         match happening {
-            // Stopped while connecting (Telegraf closed stdin): nothing to
-            // subscribe to or announce; "Connected" after "Stdin closed"
-            // would tell the stop backwards. The close follows.
-            Happening::Connected { .. } if shutdown.is_triggered() => {}
             Happening::Connected { session_present } => {
-                connected_at = Some(Instant::now());
-                qos.connected();
-                if session.keep_pinging_after_server_keep_alive_0(p.keep_alive) {
-                    crate::debug!(
-                        "The broker turned keep-alive off (Server Keep Alive 0); cadline still \
-                         pings every {}s to notice a lost connection",
-                        p.keep_alive.as_secs()
-                    );
+                if let Some(at_connect) =
+                    on_connected(shutdown.is_triggered(), session_present, &p.filters)
+                {
+                    connected_at = Some(Instant::now());
+                    qos.connected();
+                    if session.keep_pinging_after_server_keep_alive_0(p.keep_alive) {
+                        crate::debug!(
+                            "The broker turned keep-alive off (Server Keep Alive 0); cadline still \
+                             pings every {}s to notice a lost connection",
+                            p.keep_alive.as_secs()
+                        );
+                    }
+                    let mut what = if session_present {
+                        "session resumed".to_owned()
+                    } else {
+                        "new session".to_owned()
+                    };
+                    match session.subscribe(&at_connect.subscribe, p.qos) {
+                        Ok(()) => {
+                            what.push_str(&format!(", subscribing to {}", p.filters.join(" ")))
+                        }
+                        Err(e) => crate::error!("{e}"),
+                    }
+                    session.unsubscribe(&at_connect.unsubscribe);
+                    if let Some((verb, after)) = log.connected(backoff.failures()) {
+                        messages::always(
+                            LogLevel::Info,
+                            &format!("{verb} to {}{after} ({what})", p.broker),
+                        );
+                    }
                 }
-                let mut what = if session_present {
-                    "session resumed".to_owned()
-                } else {
-                    "new session".to_owned()
-                };
-                let at_connect = AtConnect::new(session_present, &p.filters);
-                match session.subscribe(&at_connect.subscribe, p.qos) {
-                    Ok(()) => what.push_str(&format!(", subscribing to {}", p.filters.join(" "))),
-                    Err(e) => crate::error!("{e}"),
-                }
-                session.unsubscribe(&at_connect.unsubscribe);
-                if let Some((verb, after)) = log.connected(backoff.failures()) {
-                    messages::always(
-                        LogLevel::Info,
-                        &format!("{verb} to {}{after} ({what})", p.broker),
-                    );
-                }
+                // Else stopped while connecting: the close follows.
             }
             Happening::Publish { .. } | Happening::Oversized { .. } if writer_gone => {}
             Happening::Publish {
@@ -1032,7 +1073,9 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             }
             Happening::Disconnected => disconnected = Some(Instant::now()),
             Happening::Failed { text, loud } => {
-                if shutdown.is_triggered() || disconnected.is_some() {
+                if stop_state(shutdown.is_triggered(), disconnected, Instant::now())
+                    .loss_is_the_close
+                {
                     crate::debug!("Connection closed while stopping: {text}");
                     break;
                 }
@@ -1107,7 +1150,7 @@ fn run(p: &Prepared, mut session: Session, tx: &Sender<Message>, shutdown: &Shut
             Happening::ClosedByUs => break,
             Happening::Other => {}
         }
-        if disconnected.is_some_and(|t| t.elapsed() > CLOSING) {
+        if stop_state(shutdown.is_triggered(), disconnected, Instant::now()).past_closing {
             break;
         }
     }
@@ -2021,6 +2064,148 @@ mod tests {
         assert_eq!(failure_level(false, false), LogLevel::Warn);
         assert_eq!(failure_level(true, false), LogLevel::Error);
         assert_eq!(failure_level(false, true), LogLevel::Error);
+    }
+
+    /// One step of a silence timeline: the loop saw something, or the
+    /// watch looks at the clock.
+    enum Step {
+        Saw(Happening),
+        Look,
+    }
+
+    /// The seconds at which the silence watch (`--silence-warning 120`),
+    /// told what the loop saw as `run` tells it, has a warning due.
+    fn silence_warned_at(timeline: Vec<(u64, Step)>) -> Vec<u64> {
+        use crate::edges::silence::{Lookout, Setting, Watch};
+        let setting = Setting {
+            filters: vec!["glow/#".into()],
+            prefix: "glow".into(),
+            probe: String::new(),
+        };
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let watch = Watch::start(None, setting, stop);
+        let t0 = Instant::now();
+        let mut lookout = Lookout::new(Duration::from_secs(120));
+        let mut warned = Vec::new();
+        for (secs, step) in timeline {
+            let at = t0 + Duration::from_secs(secs);
+            match step {
+                Step::Saw(happening) => {
+                    if let Some(activity) = happening.for_silence() {
+                        watch.saw(activity, at);
+                    }
+                }
+                Step::Look => {
+                    if watch.look(&mut lookout, at).0.is_some() {
+                        warned.push(secs);
+                    }
+                }
+            }
+        }
+        warned
+    }
+
+    fn connected() -> Step {
+        Step::Saw(Happening::Connected {
+            session_present: false,
+        })
+    }
+
+    #[test]
+    fn after_a_reconnect_the_silence_is_counted_from_the_connection() {
+        let warned = silence_warned_at(vec![
+            (0, connected()),
+            (
+                10,
+                Step::Saw(Happening::Failed {
+                    text: "connection reset".into(),
+                    loud: false,
+                }),
+            ),
+            (200, Step::Look),
+            (300, connected()),
+            (419, Step::Look),
+            (421, Step::Look),
+        ]);
+        assert_eq!(
+            warned,
+            [421],
+            "no warning while the broker is down, one 120 s after the reconnect"
+        );
+    }
+
+    #[test]
+    fn messages_handed_over_or_skipped_keep_the_silence_warning_away() {
+        let warned = silence_warned_at(vec![
+            (0, connected()),
+            (
+                100,
+                Step::Saw(Happening::Publish {
+                    topic: Some("glow/A/STATE".into()),
+                    payload: b"{}".to_vec(),
+                    ack: None,
+                }),
+            ),
+            (219, Step::Look),
+            (
+                230,
+                Step::Saw(Happening::Oversized {
+                    topic: "glow/A/STATE".into(),
+                    len: 5000,
+                    ack: None,
+                }),
+            ),
+            (349, Step::Look),
+            (351, Step::Look),
+        ]);
+        assert_eq!(
+            warned,
+            [351],
+            "a warning only once 120 s pass with no message of either kind"
+        );
+    }
+
+    #[test]
+    fn a_connection_made_while_stopping_subscribes_to_nothing_and_is_not_announced() {
+        let filters = ["glow/+/SENSOR/+/#".to_owned()];
+        for session_present in [false, true] {
+            assert_eq!(on_connected(true, session_present, &filters), None);
+            let at_connect = on_connected(false, session_present, &filters).expect("running");
+            assert_eq!(at_connect, AtConnect::new(session_present, &filters));
+            assert_eq!(at_connect.subscribe, filters);
+        }
+    }
+
+    #[test]
+    fn a_connection_lost_once_a_stop_is_asked_for_is_the_close_not_a_failure() {
+        let now = Instant::now();
+        // Running: a loss is logged and the loop reconnects.
+        assert!(!stop_state(false, None, now).loss_is_the_close);
+        // Stopping, our DISCONNECT not out yet (the broker or the network
+        // closed first): no "Connection lost", the loop ends.
+        assert!(stop_state(true, None, now).loss_is_the_close);
+        assert!(stop_state(true, Some(now), now).loss_is_the_close);
+        assert!(stop_state(false, Some(now), now).loss_is_the_close);
+    }
+
+    #[test]
+    fn after_our_disconnect_the_loop_waits_500_ms_for_the_broker_then_ends() {
+        let out = Instant::now();
+        let at = |ms| out + Duration::from_millis(ms);
+        for ms in [0, 1, 250, 500] {
+            assert!(
+                !stop_state(true, Some(out), at(ms)).past_closing,
+                "{ms} ms after the DISCONNECT"
+            );
+        }
+        for ms in [501, 600, 60_000] {
+            assert!(
+                stop_state(true, Some(out), at(ms)).past_closing,
+                "{ms} ms after the DISCONNECT"
+            );
+        }
+        // No DISCONNECT out yet: the stop waits for `close` to send it.
+        assert!(!stop_state(true, None, at(60_000)).past_closing);
     }
 
     #[test]

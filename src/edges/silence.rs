@@ -8,7 +8,10 @@
 //! what the broker carries), then again at doubling intervals while it
 //! lasts, and says when messages arrive again.
 //!
-//! `Episode` is the pure part (when to warn); `Watch` is the thread.
+//! `Episode` is when to warn during one silence; `Watch::saw` is told what
+//! the connection loop sees and `Watch::look` says what is due, both at a
+//! time given (so the rules are unit tests); the thread only looks and
+//! sleeps.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -112,8 +115,21 @@ impl Setting {
     }
 }
 
-/// The silence watcher, shared with the connection loop, which reports
-/// every connection and every message.
+/// What the connection loop saw, as far as the silence goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    /// The connection is up (and subscribed): the silence starts now.
+    Connected,
+    /// A message arrived, handed over or skipped as oversized: either way
+    /// the CAD publishes and the broker forwards.
+    Message,
+    /// The connection is down: its own errors are being logged, so the
+    /// silence is not counted until it is up again.
+    Lost,
+}
+
+/// The silence watcher, shared with the connection loop, which tells it
+/// every connection, every loss and every message (`saw`).
 #[derive(Clone)]
 pub struct Watch {
     shared: Arc<Shared>,
@@ -130,90 +146,142 @@ struct Shared {
     warned: AtomicBool,
 }
 
-impl Watch {
-    /// Starts the watcher thread (none when `after` is `None`). It ends when
-    /// `stop` disconnects.
-    pub fn start(after: Option<Duration>, setting: Setting, stop: Receiver<()>) -> Watch {
-        let shared = Arc::new(Shared {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(u64::MAX),
-            heard: AtomicBool::new(false),
-            warned: AtomicBool::new(false),
-        });
-        if let Some(after) = after {
-            let s = shared.clone();
-            let spawned = thread::Builder::new()
-                .name("silence".into())
-                .spawn(move || watch(&s, after, &setting, &stop));
-            if let Err(e) = spawned {
-                crate::warn!("Cannot start the silence warning ({e}); going on without it");
-            }
-        }
-        Watch { shared }
-    }
+/// The watcher's own memory: the silence it times and its warnings so far.
+pub struct Lookout {
+    after: Duration,
+    episode: Episode,
+    /// The `last_ms` the episode started from: another one is a new silence.
+    episode_from: u64,
+}
 
-    /// Records activity now; returns the milliseconds of the one before.
-    fn touch(&self) -> u64 {
-        let ms = u64::try_from(self.shared.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        self.shared.last_ms.swap(ms, Ordering::Relaxed)
-    }
-
-    /// The connection is up (and subscribed): the silence starts now.
-    pub fn connected(&self) {
-        self.touch();
-    }
-
-    /// The connection is down: its own errors are being logged, so the
-    /// silence is not counted until it is up again.
-    pub fn disconnected(&self) {
-        self.shared.last_ms.store(u64::MAX, Ordering::Relaxed);
-    }
-
-    /// A message arrived. Says so if a silence was warned about: one atomic
-    /// load per message otherwise.
-    pub fn heard(&self) {
-        self.shared.heard.store(true, Ordering::Relaxed);
-        let before = self.touch();
-        if self.shared.warned.load(Ordering::Relaxed)
-            && self.shared.warned.swap(false, Ordering::Relaxed)
-        {
-            let now = self.shared.start.elapsed();
-            messages::always(
-                LogLevel::Info,
-                &format!(
-                    "Messages arriving again after {} of silence",
-                    human(now.saturating_sub(Duration::from_millis(before)))
-                ),
-            );
+impl Lookout {
+    /// Warns first after `after` of silence.
+    pub fn new(after: Duration) -> Lookout {
+        Lookout {
+            after,
+            episode: Episode::new(after),
+            episode_from: u64::MAX,
         }
     }
 }
 
-fn watch(shared: &Shared, after: Duration, setting: &Setting, stop: &Receiver<()>) {
-    let mut episode = Episode::new(after);
-    let mut episode_from = u64::MAX;
+/// A warning due: what it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warning {
+    /// How long nothing has arrived.
+    pub silent_for: Duration,
+    /// Whether any message arrived since the start (then the CAD or the
+    /// broker stopped, rather than the prefix or the ACL being wrong).
+    pub heard: bool,
+    /// The silence the next warning comes after.
+    pub next: Duration,
+}
+
+impl Watch {
+    /// Starts the watcher thread (none when `after` is `None`). It ends when
+    /// `stop` disconnects.
+    pub fn start(after: Option<Duration>, setting: Setting, stop: Receiver<()>) -> Watch {
+        let w = Watch::new(Instant::now());
+        if let Some(after) = after {
+            let w2 = w.clone();
+            let spawned = thread::Builder::new()
+                .name("silence".into())
+                .spawn(move || watch(&w2, after, &setting, &stop));
+            if let Err(e) = spawned {
+                crate::warn!("Cannot start the silence warning ({e}); going on without it");
+            }
+        }
+        w
+    }
+
+    /// A watch with no thread, its times counted from `start`.
+    fn new(start: Instant) -> Watch {
+        Watch {
+            shared: Arc::new(Shared {
+                start,
+                last_ms: AtomicU64::new(u64::MAX),
+                heard: AtomicBool::new(false),
+                warned: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// `at` as milliseconds since the start.
+    fn ms(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.shared.start);
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Records activity `at`; returns the milliseconds of the one before.
+    fn touch(&self, at: Instant) -> u64 {
+        self.shared.last_ms.swap(self.ms(at), Ordering::Relaxed)
+    }
+
+    /// Tells the watch what the connection loop saw `at`. A message after
+    /// a warning says that messages arrive again: one atomic load per
+    /// message otherwise.
+    pub fn saw(&self, activity: Activity, at: Instant) {
+        match activity {
+            Activity::Connected => {
+                self.touch(at);
+            }
+            Activity::Lost => self.shared.last_ms.store(u64::MAX, Ordering::Relaxed),
+            Activity::Message => {
+                self.shared.heard.store(true, Ordering::Relaxed);
+                let before = self.touch(at);
+                if self.shared.warned.load(Ordering::Relaxed)
+                    && self.shared.warned.swap(false, Ordering::Relaxed)
+                {
+                    let now = at.saturating_duration_since(self.shared.start);
+                    messages::always(
+                        LogLevel::Info,
+                        &format!(
+                            "Messages arriving again after {} of silence",
+                            human(now.saturating_sub(Duration::from_millis(before)))
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Looks at the silence `now`: the warning due, if any, and how long
+    /// until the next look. None is due while not connected.
+    pub fn look(&self, lookout: &mut Lookout, now: Instant) -> (Option<Warning>, Duration) {
+        let last = self.shared.last_ms.load(Ordering::Relaxed);
+        if last == u64::MAX {
+            return (None, lookout.after);
+        }
+        if last != lookout.episode_from {
+            lookout.episode = Episode::new(lookout.after);
+            lookout.episode_from = last;
+        }
+        let silent_for = now
+            .saturating_duration_since(self.shared.start)
+            .saturating_sub(Duration::from_millis(last));
+        let mut warning = None;
+        if lookout.episode.due(silent_for) {
+            warning = Some(Warning {
+                silent_for,
+                heard: self.shared.heard.load(Ordering::Relaxed),
+                next: lookout.episode.next_at(),
+            });
+            self.shared.warned.store(true, Ordering::Relaxed);
+        }
+        (
+            warning,
+            lookout.episode.next_at().saturating_sub(silent_for),
+        )
+    }
+}
+
+fn watch(w: &Watch, after: Duration, setting: &Setting, stop: &Receiver<()>) {
+    let mut lookout = Lookout::new(after);
     loop {
-        let last = shared.last_ms.load(Ordering::Relaxed);
-        let now = shared.start.elapsed();
-        let wait = if last == u64::MAX {
-            after
-        } else {
-            if last != episode_from {
-                episode = Episode::new(after);
-                episode_from = last;
-            }
-            let silent_for = now.saturating_sub(Duration::from_millis(last));
-            if episode.due(silent_for) {
-                warn(
-                    setting,
-                    silent_for,
-                    shared.heard.load(Ordering::Relaxed),
-                    episode.next_at(),
-                );
-                shared.warned.store(true, Ordering::Relaxed);
-            }
-            episode.next_at().saturating_sub(silent_for)
-        };
+        let (warning, wait) = w.look(&mut lookout, Instant::now());
+        if let Some(warning) = warning {
+            warn(setting, warning);
+        }
         // Wake a little after the deadline so that it has surely passed;
         // a shutdown (the channel disconnected) ends the thread at once.
         match stop.recv_timeout(wait + Duration::from_millis(20)) {
@@ -223,7 +291,12 @@ fn watch(shared: &Shared, after: Duration, setting: &Setting, stop: &Receiver<()
     }
 }
 
-fn warn(setting: &Setting, silent_for: Duration, heard: bool, next: Duration) {
+fn warn(setting: &Setting, warning: Warning) {
+    let Warning {
+        silent_for,
+        heard,
+        next,
+    } = warning;
     let what = if heard {
         "the CAD may be offline or have stopped publishing, or the broker stopped forwarding"
             .to_owned()
@@ -257,6 +330,45 @@ mod tests {
         let mut e = Episode::new(s(3600));
         let at: Vec<u64> = (0..=100_000).step_by(60).filter(|&t| e.due(s(t))).collect();
         assert_eq!(at, [3600, 7200, 14_400, 28_800, 50_400, 72_000, 93_600]);
+    }
+
+    #[test]
+    fn the_silence_is_counted_while_connected_from_the_last_connection_or_message() {
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let at = |secs| t0 + s(secs);
+        let w = Watch::new(t0);
+        let mut lookout = Lookout::new(s(120));
+        // Never connected: nothing is due however long; looked at again
+        // after the delay.
+        assert_eq!(w.look(&mut lookout, at(500)), (None, s(120)));
+        w.saw(Activity::Connected, at(1000));
+        assert_eq!(w.look(&mut lookout, at(1100)), (None, s(20)));
+        // 120 s after the connection, nothing ever heard: the warning
+        // points at the prefix and the ACL; the next after 240 s.
+        let first = Warning {
+            silent_for: s(120),
+            heard: false,
+            next: s(240),
+        };
+        assert_eq!(w.look(&mut lookout, at(1120)), (Some(first), s(120)));
+        assert_eq!(w.look(&mut lookout, at(1239)), (None, s(1)));
+        // A message ends that silence; the next one is counted from it,
+        // and its warning says that messages did arrive.
+        w.saw(Activity::Message, at(1250));
+        assert_eq!(w.look(&mut lookout, at(1369)).0, None);
+        let again = Warning {
+            silent_for: s(120),
+            heard: true,
+            next: s(240),
+        };
+        assert_eq!(w.look(&mut lookout, at(1370)).0, Some(again));
+        // Lost: not counted until connected again, then from that moment.
+        w.saw(Activity::Lost, at(1400));
+        assert_eq!(w.look(&mut lookout, at(9000)), (None, s(120)));
+        w.saw(Activity::Connected, at(9000));
+        assert_eq!(w.look(&mut lookout, at(9119)).0, None);
+        assert_eq!(w.look(&mut lookout, at(9120)).0, Some(again));
     }
 
     #[test]
