@@ -31,17 +31,12 @@ const LONGEST_REPEAT: Duration = Duration::from_secs(6 * 3600);
 pub struct Episode {
     first: Duration,
     next: Duration,
-    warnings: u32,
 }
 
 impl Episode {
     /// A silence that has not been warned about yet.
     pub fn new(first: Duration) -> Episode {
-        Episode {
-            first,
-            next: first,
-            warnings: 0,
-        }
+        Episode { first, next: first }
     }
 
     /// Whether a silence of `silent_for` calls for a warning now; if so, the
@@ -50,7 +45,6 @@ impl Episode {
         if silent_for < self.next {
             return false;
         }
-        self.warnings += 1;
         let step = (self.next.max(self.first)).min(LONGEST_REPEAT);
         self.next = silent_for.max(self.next) + step;
         true
@@ -59,11 +53,6 @@ impl Episode {
     /// How long the silence must last for the next warning.
     pub fn next_at(&self) -> Duration {
         self.next
-    }
-
-    /// Whether any warning was given in this silence.
-    pub fn warned(&self) -> bool {
-        self.warnings > 0
     }
 }
 
@@ -218,8 +207,7 @@ impl Watch {
     }
 
     /// Tells the watch what the connection loop saw `at`. A message after
-    /// a warning says that messages arrive again: one atomic load per
-    /// message otherwise.
+    /// a warning says that messages arrive again.
     pub fn saw(&self, activity: Activity, at: Instant) {
         match activity {
             Activity::Connected => {
@@ -227,22 +215,32 @@ impl Watch {
             }
             Activity::Lost => self.shared.last_ms.store(u64::MAX, Ordering::Relaxed),
             Activity::Message => {
-                self.shared.heard.store(true, Ordering::Relaxed);
-                let before = self.touch(at);
-                if self.shared.warned.load(Ordering::Relaxed)
-                    && self.shared.warned.swap(false, Ordering::Relaxed)
-                {
-                    let now = at.saturating_duration_since(self.shared.start);
+                if let Some(silence) = self.heard(at) {
                     messages::always(
                         LogLevel::Info,
                         &format!(
                             "Messages arriving again after {} of silence",
-                            human(now.saturating_sub(Duration::from_millis(before)))
+                            human(silence)
                         ),
                     );
                 }
             }
         }
+    }
+
+    /// A message arrived `at`: the silence it ends, when that was warned
+    /// about (once per warned silence). One atomic load per message
+    /// otherwise.
+    fn heard(&self, at: Instant) -> Option<Duration> {
+        self.shared.heard.store(true, Ordering::Relaxed);
+        let before = self.touch(at);
+        if self.shared.warned.load(Ordering::Relaxed)
+            && self.shared.warned.swap(false, Ordering::Relaxed)
+        {
+            let now = at.saturating_duration_since(self.shared.start);
+            return Some(now.saturating_sub(Duration::from_millis(before)));
+        }
+        None
     }
 
     /// Looks at the silence `now`: the warning due, if any, and how long
@@ -353,9 +351,11 @@ mod tests {
         };
         assert_eq!(w.look(&mut lookout, at(1120)), (Some(first), s(120)));
         assert_eq!(w.look(&mut lookout, at(1239)), (None, s(1)));
-        // A message ends that silence; the next one is counted from it,
-        // and its warning says that messages did arrive.
-        w.saw(Activity::Message, at(1250));
+        // A message ends that silence, and says so once ("Messages
+        // arriving again after 4 min of silence"); the next silence is
+        // counted from it, and its warning says that messages did arrive.
+        assert_eq!(w.heard(at(1250)), Some(s(250)));
+        assert_eq!(w.heard(at(1250)), None, "said once");
         assert_eq!(w.look(&mut lookout, at(1369)).0, None);
         let again = Warning {
             silent_for: s(120),
@@ -374,6 +374,10 @@ mod tests {
     #[test]
     fn durations_for_people() {
         assert_eq!(human(Duration::from_secs(1)), "1 s");
+        assert_eq!(human(Duration::from_secs(119)), "119 s");
+        assert_eq!(human(Duration::from_secs(120)), "2 min");
+        assert_eq!(human(Duration::from_secs(7199)), "119 min");
+        assert_eq!(human(Duration::from_secs(7200)), "2 h");
         assert_eq!(human(Duration::from_secs(240)), "4 min");
         assert_eq!(human(Duration::from_secs(3 * 3600 + 5)), "3 h");
     }
