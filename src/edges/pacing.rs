@@ -54,6 +54,18 @@ impl Pace {
         self.tokens -= lines as f64;
     }
 
+    /// How many messages a paced writer takes off the channel at once: a
+    /// batch's worth of lines (a message has at least one). Taken one at a
+    /// time, each take freed one slot, and the connection thread, blocked
+    /// on the full channel, woke up once per message to fill it: two
+    /// context switches a message, most of cadline's CPU in a paced replay.
+    pub fn batch(&self) -> usize {
+        (self.rate * BATCH.as_secs_f64())
+            .min(self.burst)
+            .ceil()
+            .max(1.0) as usize
+    }
+
     /// When the next line may be written: `None` if now. In debt, the
     /// answer is when `BATCH` worth of lines (at most `burst`) are due.
     pub fn wait_until(&mut self, now: Instant) -> Option<Instant> {
@@ -174,6 +186,14 @@ mod tests {
         assert!((180..=210).contains(&wakes), "{wakes} wake-ups");
         // The first burst, then batches of 45 lines and a message over.
         assert!(largest <= 1002, "no batch beyond the burst: {largest}");
+    }
+
+    #[test]
+    fn the_writer_takes_a_batch_of_messages_at_once_never_more_than_the_burst() {
+        let now = Instant::now();
+        assert_eq!(Pace::new(745.0, 10_000, now).batch(), 38);
+        assert_eq!(Pace::new(2_000.0, 50, now).batch(), 50);
+        assert_eq!(Pace::new(1.0, 10, now).batch(), 1);
     }
 
     #[test]

@@ -208,6 +208,9 @@ pub fn run<W: Write>(
     let mut pace = options
         .pace
         .map(|(rate, burst)| Pace::new(rate, burst, Instant::now()));
+    // Paced, messages are taken off the channel a batch at a time (see
+    // `Pace::batch`); those taken wait here, in order, for their turn.
+    let mut taken: VecDeque<Message> = VecDeque::new();
     let max_held = options.max_held.unwrap_or(MAX_HELD).max(1);
     let mut stats = Stats::default();
     let mut stopping = false;
@@ -264,7 +267,14 @@ pub fn run<W: Write>(
                 continue;
             }
         }
-        let message = match rx.try_recv() {
+        if let (Some(p), true) = (pace.as_ref(), taken.is_empty()) {
+            taken.extend(rx.try_iter().take(p.batch()));
+        }
+        let next = match taken.pop_front() {
+            Some(m) => Ok(m),
+            None => rx.try_recv(),
+        };
+        let message = match next {
             Ok(m) => m,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) if stopping => break,
