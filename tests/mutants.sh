@@ -49,7 +49,8 @@ if [ "${1:-}" = edges ]; then
   files=("$@")
   [ ${#files[@]} -gt 0 ] || files=(src/edges/writer.rs src/edges/mqtt_source.rs
     src/edges/session_state.rs src/edges/reconnect_log.rs
-    src/edges/stdin_source.rs src/edges/capture.rs src/edges/shutdown.rs)
+    src/edges/stdin_source.rs src/edges/capture.rs src/edges/shutdown.rs
+    src/edges/silence.rs)
   filters=()
   if [ -n "${EDGE_FILTERS:-}" ]; then
     read -r -a filters <<<"$EDGE_FILTERS"
@@ -63,6 +64,8 @@ if [ "${1:-}" = edges ]; then
         */stdin_source.rs) filters+=(edges::stdin_source) ;;
         */capture.rs) filters+=(edges::capture) ;;
         */shutdown.rs) filters+=(edges::shutdown) ;;
+        # The silence watch is fed by the MQTT loop, whose tests drive it.
+        */silence.rs) filters+=(edges::silence edges::mqtt_source) ;;
         *) filters+=(edges::) ;;
       esac
     done
@@ -85,6 +88,7 @@ if [ "${1:-}" = edges ]; then
         sessions::two_instances_with_one_client_id_do_not_storm_and_say_why
         broker_faults::server_keep_alive_0_means_no_keep_alive_and_readings_flow
         mqtt::silence_is_not_counted_while_the_broker_is_down
+        mqtt::silence_is_said_with_the_fix_and_again_less_often
         mqtt::sigterm_and_sigint_exit_zero_within_a_second
         mqtt::stdin_eof_exits_zero_within_a_second
         broker_faults::a_broker_restart_is_named_as_such_not_as_a_copied_client_id) ;;
