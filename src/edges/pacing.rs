@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// How much time's worth of lines a paced writer takes per wake-up.
 pub const BATCH: Duration = Duration::from_millis(50);
 
+/// The most messages a paced writer takes off the channel at once.
+pub const MAX_TAKEN: usize = 64;
+
 /// A token bucket counted in lines.
 #[derive(Debug, Clone)]
 pub struct Pace {
@@ -59,11 +62,13 @@ impl Pace {
     /// time, each take freed one slot, and the connection thread, blocked
     /// on the full channel, woke up once per message to fill it: two
     /// context switches a message, most of cadline's CPU in a paced replay.
+    ///
+    /// At most `MAX_TAKEN`: what is taken is held beside the channel's
+    /// messages, so a fast pace with large messages would otherwise more
+    /// than double the memory the channel's bound promises.
     pub fn batch(&self) -> usize {
-        (self.rate * BATCH.as_secs_f64())
-            .min(self.burst)
-            .ceil()
-            .max(1.0) as usize
+        let lines = (self.rate * BATCH.as_secs_f64()).min(self.burst).ceil();
+        (lines.max(1.0) as usize).min(MAX_TAKEN)
     }
 
     /// When the next line may be written: `None` if now. In debt, the
@@ -193,6 +198,7 @@ mod tests {
         let now = Instant::now();
         assert_eq!(Pace::new(745.0, 10_000, now).batch(), 38);
         assert_eq!(Pace::new(2_000.0, 50, now).batch(), 50);
+        assert_eq!(Pace::new(100_000.0, 1_000, now).batch(), MAX_TAKEN);
         assert_eq!(Pace::new(1.0, 10, now).batch(), 1);
     }
 
