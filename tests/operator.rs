@@ -129,6 +129,38 @@ fn shipped_disk_service(broker: &Mosquitto, influx: &Influx, buffer: &Path) -> S
         .replace("  flush_interval = \"1s\"", "  flush_interval = \"10s\"")
 }
 
+/// `shipped_disk_service` running and connected, with its own broker,
+/// InfluxDB and buffer directory. Fields drop in order: Telegraf first.
+struct DiskService {
+    service: Telegraf,
+    conf: String,
+    buffer: TempDir,
+    influx: Influx,
+    broker: Mosquitto,
+}
+
+impl DiskService {
+    fn start() -> DiskService {
+        let broker = Mosquitto::start();
+        let influx = Influx::start();
+        let buffer = TempDir::new("buffer");
+        let conf = shipped_disk_service(&broker, &influx, buffer.path());
+        let service = Telegraf::start(&conf);
+        assert!(
+            service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
+            "{}",
+            service.log()
+        );
+        DiskService {
+            service,
+            conf,
+            buffer,
+            influx,
+            broker,
+        }
+    }
+}
+
 /// Whether process `pid` still runs (and is not a zombie).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -146,15 +178,12 @@ const SHIPPED_DB: &str = "energy";
 #[test]
 fn telegraf_once_beside_a_disk_buffered_service_is_stopped_and_the_service_loses_nothing() {
     use std::os::unix::process::ExitStatusExt;
-    let broker = Mosquitto::start();
-    let influx = Influx::start();
-    let buffer = TempDir::new("buffer");
-    let service = Telegraf::start(&shipped_disk_service(&broker, &influx, buffer.path()));
-    assert!(
-        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
-        "{}",
-        service.log()
-    );
+    let DiskService {
+        service,
+        influx,
+        broker,
+        ..
+    } = &DiskService::start();
     let publisher = SteadyPublisher::start(broker.port, 10);
     // Readings wait in the service's disk buffer for its next flush.
     std::thread::sleep(Duration::from_secs(3));
@@ -183,7 +212,7 @@ fn telegraf_once_beside_a_disk_buffered_service_is_stopped_and_the_service_loses
     std::thread::sleep(Duration::from_secs(3));
     let published = publisher.finish();
     let stored = wait_for_points(
-        &influx,
+        influx,
         SHIPPED_DB,
         "electricitymeter",
         "cumulative",
@@ -211,16 +240,12 @@ fn telegraf_once_beside_a_disk_buffered_service_is_stopped_and_the_service_loses
 /// `buffer_directory`.
 #[test]
 fn a_once_run_without_cadline_still_breaks_a_disk_buffered_service() {
-    let broker = Mosquitto::start();
-    let influx = Influx::start();
-    let buffer = TempDir::new("buffer");
-    let conf = shipped_disk_service(&broker, &influx, buffer.path());
-    let service = Telegraf::start(&conf);
-    assert!(
-        service.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
-        "{}",
-        service.log()
-    );
+    let DiskService {
+        service,
+        conf,
+        broker,
+        ..
+    } = &DiskService::start();
     let publisher = SteadyPublisher::start(broker.port, 10);
     std::thread::sleep(Duration::from_secs(3));
     let (before, rest) = conf.split_once("[[inputs.execd]]").expect("an execd block");
@@ -259,17 +284,13 @@ fn a_once_run_without_cadline_still_breaks_a_disk_buffered_service() {
 
 #[test]
 fn a_second_telegraf_on_the_same_disk_buffer_is_said_at_error_level() {
-    let broker = Mosquitto::start();
-    let influx = Influx::start();
-    let buffer = TempDir::new("buffer");
-    let conf = shipped_disk_service(&broker, &influx, buffer.path());
-    let first = Telegraf::start(&conf);
-    assert!(
-        first.wait_for_log("I! [inputs.execd] Connected to", 1, Duration::from_secs(20)),
-        "{}",
-        first.log()
-    );
-    let second = Telegraf::start(&conf);
+    let DiskService {
+        service: first,
+        conf,
+        buffer,
+        ..
+    } = &DiskService::start();
+    let second = Telegraf::start(conf);
     let said = format!("E! [inputs.execd] Another Telegraf (pid {}", first.pid());
     assert!(
         second.wait_for_log(&said, 1, Duration::from_secs(20)),
