@@ -194,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_takes_a_batch_of_messages_at_once_never_more_than_the_burst() {
+    fn the_writer_takes_a_batch_of_messages_at_once_within_the_burst_and_max_taken() {
         let now = Instant::now();
         assert_eq!(Pace::new(745.0, 10_000, now).batch(), 38);
         assert_eq!(Pace::new(2_000.0, 50, now).batch(), 50);
